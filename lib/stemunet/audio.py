@@ -1,0 +1,185 @@
+"""Audio files in and out, resampling and channel handling.
+
+Waveforms are float32 arrays shaped ``(n_channels, n_samples)``, values nominally in [-1, 1].
+Reading goes through soundfile (wav, flac, ogg, mp3, ...) and falls back to ffmpeg (through
+stempeg) for everything soundfile cannot read: m4a/aac, and the mixture stream of a ``.stem.mp4``.
+Every problem with an input file raises :class:`AudioError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional
+
+from stemunet.files import atomic_path
+
+WAV_SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float32": "FLOAT"}
+"""``save`` encodings for wav; flac is always 16- or 24-bit (``pcm16``/``pcm24``)."""
+
+Encoding = Literal["pcm16", "pcm24", "float32"]
+
+# Formats that soundfile cannot decode: sent straight to ffmpeg.
+FFMPEG_SUFFIXES = {".m4a", ".mp4", ".aac", ".wma", ".opus", ".webm", ".mka"}
+
+
+class AudioError(ValueError):
+    """An audio file is missing, unreadable, empty, not finite, or of an unusable layout."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    """First audio stream of ``path`` through ffmpeg, as ``(n_samples, n_channels)``."""
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        raise AudioError(path, "reading this format needs the ffmpeg and ffprobe programs; install ffmpeg")
+    import stempeg  # imported here: it probes for ffmpeg at import time
+
+    try:
+        # stem_id=0 is the mixture in a .stem.mp4 and the only stream in a plain m4a.
+        audio, rate = stempeg.read_stems(str(path), stem_id=0, dtype=np.float32)
+    except Exception as error:  # stempeg raises several kinds, none of them specific
+        raise AudioError(path, f"ffmpeg could not decode it ({type(error).__name__}: {error})") from error
+    return np.atleast_2d(audio.T).T, int(rate)
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read an audio file.
+
+    Returns:
+        ``(waveform, sample_rate)``: float32 ``(n_channels, n_samples)`` and Hz.
+
+    Raises:
+        AudioError: missing, unreadable, empty or non-finite input, naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    if path.suffix.lower() in FFMPEG_SUFFIXES:
+        frames, sample_rate = _read_with_ffmpeg(path)
+    else:
+        try:
+            frames, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+            if shutil.which("ffmpeg") is None:
+                raise AudioError(path, f"not a readable audio file ({error})") from error
+            frames, sample_rate = _read_with_ffmpeg(path)
+    waveform = np.ascontiguousarray(frames.T, dtype=np.float32)
+    if waveform.shape[1] == 0:
+        raise AudioError(path, "contains no audio samples")
+    if not np.isfinite(waveform).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return waveform, int(sample_rate)
+
+
+def audio_info(path: str | Path) -> tuple[int, int, float]:
+    """``(sample_rate, n_channels, seconds)`` of a file soundfile can read, without decoding it."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(path, f"not a readable audio file ({error})") from error
+    return info.samplerate, info.channels, info.frames / info.samplerate
+
+
+def save_audio(
+    path: str | Path,
+    waveform: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    encoding: Encoding = "pcm16",
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``(n_channels, n_samples)`` audio as wav or flac (by ``path``'s suffix), atomically.
+
+    The file is written under a temporary name in the same folder and renamed, so an interrupted
+    write never leaves a half file. An existing file is an error unless ``overwrite``.
+    Samples outside [-1, 1] are clipped by integer encodings: apply a clipping policy first
+    (:func:`apply_clipping_policy`).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".wav", ".flac"):
+        raise ValueError(f"{path}: can only write .wav or .flac, not {suffix!r}")
+    if suffix == ".flac" and encoding == "float32":
+        raise ValueError(f"{path}: flac stores integers; use pcm16 or pcm24")
+    if encoding not in WAV_SUBTYPES:
+        raise ValueError(f"{path}: encoding must be one of {list(WAV_SUBTYPES)}, got {encoding!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().cpu().numpy()
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 2:
+        raise ValueError(f"{path}: expected (n_channels, n_samples) audio, got shape {waveform.shape}")
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        sf.write(temporary, waveform.T, sample_rate, subtype=WAV_SUBTYPES[encoding], format=suffix[1:].upper())
+    return path
+
+
+ClippingPolicy = Literal["rescale", "clamp", "none"]
+
+
+def apply_clipping_policy(stems: np.ndarray, policy: ClippingPolicy) -> np.ndarray:
+    """Keep samples inside [-1, 1] before an integer encoding.
+
+    ``rescale`` divides every stem by the same factor (the largest peak over 1), so the stems still
+    sum to the mixture; ``clamp`` clips samples; ``none`` leaves them (the encoder clips).
+    """
+    if policy == "none":
+        return stems
+    if policy == "clamp":
+        return np.clip(stems, -1.0, 1.0)
+    if policy == "rescale":
+        peak = float(np.max(np.abs(stems))) if stems.size else 0.0
+        return stems / peak if peak > 1.0 else stems
+    raise ValueError(f"clipping policy must be 'rescale', 'clamp' or 'none', got {policy!r}")
+
+
+def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Band-limited (Kaiser-windowed sinc) resampling along the last axis ``(..., n_samples)``.
+
+    The kernel is wider than torchaudio's default (64 zero crossings) for a transition band
+    narrow enough for music; the output has ``ceil(n_samples * new_rate / orig_rate)`` samples.
+    """
+    if orig_rate == new_rate:
+        return waveform
+    return torchaudio.functional.resample(
+        waveform,
+        orig_rate,
+        new_rate,
+        lowpass_filter_width=64,
+        rolloff=0.9475937167399596,
+        resampling_method="sinc_interp_kaiser",
+        beta=14.769656459379492,
+    )
+
+
+def match_channels(waveform: torch.Tensor, n_channels: int, *, downmix: bool = False, path: str | Path = "input") -> torch.Tensor:
+    """Bring ``(n_in, n_samples)`` audio to ``n_channels`` (1 or 2).
+
+    Mono to stereo duplicates; stereo to mono averages. More than two channels is an error unless
+    ``downmix``, which averages them all (to mono, then duplicated if stereo is asked for).
+    """
+    n_in = waveform.shape[0]
+    if n_in > 2:
+        if not downmix:
+            raise AudioError(path, f"has {n_in} channels; only mono and stereo are supported (use the downmix option)")
+        waveform = waveform.mean(dim=0, keepdim=True)
+        n_in = 1
+    if n_in == n_channels:
+        return waveform
+    if n_channels == 1:
+        return waveform.mean(dim=0, keepdim=True)
+    return waveform.expand(n_channels, -1).contiguous()

@@ -1,0 +1,243 @@
+"""Typed, frozen configuration.
+
+Configuration flows one way: ``parameters/*.yaml`` -> a notebook's ``parameters`` cell (flat
+names) -> a frozen dataclass built by :meth:`Config.from_params`, which rejects unknown keys and
+wrong types so a typo never runs silently -> library calls.
+
+A config may nest other configs as fields (a notebook's config holds the STFT, model and data
+configs). Nested configs are *flattened*: their fields are addressed by their own names at the top
+level, so every flat name must be unique within a composite config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+
+STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+"""The four stems, in the order every tensor with a stem axis uses (MUSDB18's order)."""
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, of the wrong type or out of range."""
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` converted to ``annotation`` where that is lossless, else raise."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            try:
+                return _check_type(name, value, option)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(f"parameter {name!r}: {value!r} matches none of {annotation}")
+    if origin is Literal:
+        choices = typing.get_args(annotation)
+        if value not in choices:
+            raise ConfigError(f"parameter {name!r}: {value!r} is not one of {list(choices)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"parameter {name!r}: expected a list, got {type(value).__name__}")
+        item_type = typing.get_args(annotation)[0]
+        return tuple(_check_type(f"{name}[{i}]", item, item_type) for i, item in enumerate(value))
+    if annotation is type(None):
+        if value is not None:
+            raise ConfigError(f"parameter {name!r}: expected None, got {value!r}")
+        return None
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"parameter {name!r}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        # bool is a subclass of int; `epochs: true` is a typo, not 1.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"parameter {name!r}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"parameter {name!r}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"parameter {name!r}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} for {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every configuration dataclass: flat parameter dicts and YAML in and out."""
+
+    @classmethod
+    def _hints(cls) -> dict[str, Any]:
+        return typing.get_type_hints(cls)
+
+    @classmethod
+    def _nested(cls) -> dict[str, type[Config]]:
+        hints = cls._hints()
+        return {
+            f.name: hints[f.name]
+            for f in dataclasses.fields(cls)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], Config)
+        }
+
+    @classmethod
+    def parameter_names(cls) -> list[str]:
+        """Every flat parameter name this config accepts, nested configs included."""
+        names: list[str] = []
+        nested = cls._nested()
+        for f in dataclasses.fields(cls):
+            names.extend(nested[f.name].parameter_names() if f.name in nested else [f.name])
+        return names
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Self:
+        """Build from a flat dict, rejecting unknown keys and wrong types.
+
+        Keys missing from ``params`` take the dataclass defaults.
+        """
+        valid = cls.parameter_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {unknown} for {cls.__name__}; valid names: {sorted(valid)}"
+            )
+        return cls._build(params)
+
+    @classmethod
+    def _build(cls, params: Mapping[str, Any]) -> Self:
+        hints = cls._hints()
+        nested = cls._nested()
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in nested:
+                kwargs[f.name] = nested[f.name]._build(params)
+            elif f.name in params:
+                kwargs[f.name] = _check_type(f.name, params[f.name], hints[f.name])
+        return cls(**kwargs)
+
+    def to_params(self) -> dict[str, Any]:
+        """The flat parameter dict that :meth:`from_params` turns back into this config."""
+        flat: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Config):
+                flat.update(value.to_params())
+            else:
+                flat[f.name] = list(value) if isinstance(value, tuple) else value
+        return flat
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some flat parameters changed (validated like :meth:`from_params`)."""
+        return type(self).from_params({**self.to_params(), **changes})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_params(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Self:
+        path = Path(path)
+        params = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: expected a mapping of parameter names to values")
+        try:
+            return cls.from_params(params)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class StftConfig(Config):
+    """How waveforms become spectrograms; also fixes the model's sample rate and channels."""
+
+    sample_rate: int = 44100  # Hz the model works at; inputs are resampled to it
+    n_channels: int = 2  # 1 = mono (stereo input is averaged), 2 = stereo
+    n_fft: int = 4096  # 93 ms at 44.1 kHz: resolves bass harmonics
+    hop_length: int = 1024  # 75 % overlap, the usual choice for magnitude masking
+
+    def __post_init__(self) -> None:
+        _require(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
+        _require(self.n_channels in (1, 2), f"n_channels must be 1 or 2, got {self.n_channels}")
+        _require(self.n_fft >= 16 and self.n_fft % 2 == 0, f"n_fft must be even, got {self.n_fft}")
+        _require(
+            0 < self.hop_length <= self.n_fft // 2,
+            f"hop_length must be in 1..n_fft/2 for an exact inverse, got {self.hop_length}",
+        )
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+
+MaskActivation = Literal["sigmoid", "softmax", "relu"]
+BlockType = Literal["double_conv", "residual_separable"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(Config):
+    """The U-Net's shape. Its input channels come from :class:`StftConfig.n_channels`."""
+
+    base_channels: int = 32  # channels of the first level; doubled at every level
+    depth: int = 5  # levels, the last one is the bottleneck (32..512 with 5)
+    block: BlockType = "residual_separable"  # see stemunet.model for the trade-off
+    stem_stride: int = 2  # first layer downsamples bins and frames by this (1 = full resolution)
+    mask_activation: MaskActivation = "softmax"  # softmax: masks of all stems sum to 1
+    max_frequency: float = 0.0  # Hz above which masks are not learnt (0 = full band)
+
+    def __post_init__(self) -> None:
+        _require(self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}")
+        _require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
+        _require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
+        _require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparatorConfig(Config):
+    """The model's signal path: STFT settings and network shape."""
+
+    stft: StftConfig = StftConfig()
+    model: ModelConfig = ModelConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkingConfig(Config):
+    """Weighted overlap-add over fixed-length segments, for inputs of any length."""
+
+    segment_seconds: float = 10.0  # segment length; memory grows with it, not with the track
+    overlap: float = 0.25  # share of a segment shared with its neighbour, in [0, 0.9]
+    batch_segments: int = 4  # segments separated together on the device
+
+    def __post_init__(self) -> None:
+        _require(self.segment_seconds > 0, f"segment_seconds must be > 0, got {self.segment_seconds}")
+        _require(0 <= self.overlap <= 0.9, f"overlap must be in [0, 0.9], got {self.overlap}")
+        _require(self.batch_segments >= 1, f"batch_segments must be >= 1, got {self.batch_segments}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Config):
+    """Which multitrack set to read: a MUSDB18(-HQ) folder, or the embedded synthetic set."""
+
+    musdb_root: str = ""  # MUSDB18-HQ (wav folders) or MUSDB18 (.stem.mp4) folder; "" = synthetic
+    synthetic_train_tracks: int = 12  # synthetic set only: tracks in train/ (a fifth are validation)
+    synthetic_test_tracks: int = 4  # synthetic set only: tracks in test/
+    synthetic_seconds: float = 12.0  # synthetic set only: length of every track
+    synthetic_seed: int = 0  # synthetic set only: same seed, same files
+
+    def __post_init__(self) -> None:
+        _require(self.synthetic_train_tracks >= 2, "synthetic_train_tracks must be >= 2 (one for validation)")
+        _require(self.synthetic_test_tracks >= 1, "synthetic_test_tracks must be >= 1")
+        _require(self.synthetic_seconds >= 1.0, "synthetic_seconds must be >= 1.0")

@@ -1,0 +1,47 @@
+"""``python -m stemunet.run NOTEBOOK [-f parameters/X.yaml] [-p NAME VALUE]...``
+
+Executes ``notebooks/NOTEBOOK.ipynb`` through Papermill into a new dated folder under ``runs/``
+and prints that folder as the last line. Exits 1 if the notebook failed (the failed notebook is
+in the folder, with the error) and 2 for bad parameters (checked before anything runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from stemunet.config import ConfigError
+from stemunet.runs import execute_notebook, load_parameter_file, parse_value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stemunet.run", description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", help="notebook name in notebooks/ (explore, train, evaluate, separate, listen)")
+    parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
+    parser.add_argument("--no-progress", action="store_true", help="hide Papermill's progress bar")
+    args = parser.parse_args(argv)
+    notebook = args.notebook.removesuffix(".ipynb").split("/")[-1]
+
+    import papermill
+
+    try:
+        parameters: dict = {}
+        for path in args.parameters_file:
+            parameters.update(load_parameter_file(path))
+        parameters.update({name: parse_value(value) for name, value in args.parameter})
+        run_dir = execute_notebook(notebook, parameters, progress=not args.no_progress)
+    except (ConfigError, FileNotFoundError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except papermill.PapermillExecutionError as error:
+        print(f"error: notebook {notebook} failed: {error.ename}: {error.evalue}", file=sys.stderr)
+        print(f"the failed notebook, with the error, is in {error.run_dir}", file=sys.stderr)
+        print(error.run_dir)
+        return 1
+    print(run_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Dated run folders and the Papermill runner.
+
+Every executed notebook gets one folder, sortable by time::
+
+    runs/2026-11-25T14-30-12_train/
+      train.ipynb          the executed notebook (written by the runner)
+      parameters.yaml      resolved parameters, git commit, library versions
+      ...                  whatever the notebook produced (metrics.json, figures, checkpoints/)
+
+:func:`execute_notebook` (``python -m stemunet.run``) creates the folder and passes it to the
+notebook as its ``run_dir`` parameter. A notebook run by plain ``papermill`` with an empty
+``run_dir`` creates its own folder through :func:`start_run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stemunet.config import Config, ConfigError
+from stemunet.files import write_json_atomic, write_text_atomic
+from stemunet.separator import git_commit
+
+RUN_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
+
+# Which config class checks each notebook's parameters (imported lazily: importing the training
+# stack to run the explore notebook would only cost time).
+NOTEBOOK_CONFIGS: dict[str, str] = {
+    "explore": "stemunet.exploration:ExploreConfig",
+    "train": "stemunet.training:TrainConfig",
+    "evaluate": "stemunet.evaluation:EvaluateConfig",
+    "separate": "stemunet.separate:SeparateConfig",
+    "listen": "stemunet.widgets:ListenConfig",
+}
+
+# Parameters every notebook has that are not part of its config.
+RUNNER_PARAMETERS = ("run_dir",)
+
+
+def project_root() -> Path | None:
+    """The nearest folder at or above the working directory holding ``notebooks/``, if any."""
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "notebooks").is_dir() and (folder / "lib" / "stemunet").is_dir():
+            return folder
+    return None
+
+
+def runs_root() -> Path:
+    """Where run folders go: ``$STEMUNET_RUNS``, else ``runs/`` of the project, else ``./runs``."""
+    if os.environ.get("STEMUNET_RUNS"):
+        return Path(os.environ["STEMUNET_RUNS"]).expanduser()
+    root = project_root()
+    return (root if root is not None else Path.cwd()) / "runs"
+
+
+def notebooks_root() -> Path:
+    root = project_root()
+    if root is None:
+        raise FileNotFoundError("no notebooks/ folder at or above the working directory; run from the project")
+    return root / "notebooks"
+
+
+def new_run_dir(notebook: str, root: Path | None = None, now: dt.datetime | None = None) -> Path:
+    """Create and return ``<root>/<time>_<notebook>``; a second run in the same second gets ``-2``."""
+    root = runs_root() if root is None else Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = (now or dt.datetime.now()).strftime(RUN_TIME_FORMAT)
+    for attempt in range(1, 1000):
+        suffix = "" if attempt == 1 else f"-{attempt}"
+        path = root / f"{stamp}_{notebook}{suffix}"
+        try:
+            path.mkdir()  # atomic: of two racing runs exactly one creates a given name
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run folder for {notebook} in {root}")
+
+
+def list_runs(notebook: str | None = None, root: Path | None = None) -> list[Path]:
+    """Run folders (of one notebook, if given), oldest first."""
+    root = runs_root() if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if p.is_dir() and "_" in p.name]
+    if notebook is not None:
+        runs = [p for p in runs if p.name.split("_", 1)[1].split("-")[0] == notebook]
+    return sorted(runs, key=lambda p: p.name)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("stemunet", "torch", "torchaudio", "numpy", "musdb", "museval", "papermill"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class Run:
+    """A run folder as the notebook sees it."""
+
+    path: Path
+    notebook: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def file(self, name: str) -> Path:
+        """Path of an artefact inside the run folder (parent folders created)."""
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_figure(self, figure: Any, name: str) -> Path:
+        """Save a matplotlib figure as PNG (150 dpi) in the run folder."""
+        path = self.file(name)
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+        return path
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return write_json_atomic(self.file(name), data)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+
+def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = None, **provenance: Any) -> Run:
+    """Open the run folder a notebook writes into, and record its resolved parameters.
+
+    Args:
+        notebook: the notebook's name (``train``), used in a new folder's name.
+        run_dir: the folder the runner created; empty creates a new dated one.
+        config: the notebook's resolved configuration, written to ``parameters.yaml``.
+        provenance: more entries for ``parameters.yaml`` (the checkpoint a run used, say).
+    """
+    path = Path(run_dir) if run_dir else new_run_dir(notebook)
+    path.mkdir(parents=True, exist_ok=True)
+    parameters = config.to_params() if config is not None else {}
+    record = {
+        "notebook": notebook,
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "parameters": parameters,
+        **provenance,
+        "git_commit": git_commit(),
+        "versions": library_versions(),
+        "command": " ".join(sys.argv),
+    }
+    write_text_atomic(path / "parameters.yaml", yaml.safe_dump(record, sort_keys=False))
+    return Run(path=path, notebook=notebook, parameters=parameters)
+
+
+def notebook_config_class(notebook: str) -> type[Config]:
+    """The config class that checks ``notebook``'s parameters."""
+    if notebook not in NOTEBOOK_CONFIGS:
+        raise KeyError(f"unknown notebook {notebook!r}; known: {sorted(NOTEBOOK_CONFIGS)}")
+    module_name, class_name = NOTEBOOK_CONFIGS[notebook].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value: YAML scalars and lists (``3``, ``true``, ``[1, 2]``), numbers like ``1e-4``."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 as a string
+        except ValueError:
+            return value
+    return "" if value is None else value
+
+
+def load_parameter_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such parameter file")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of parameter names to values")
+    return values
+
+
+def check_parameters(notebook_path: Path, notebook: str, parameters: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` for a parameter the notebook does not have or of a wrong type."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook_path))
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ConfigError(f"{notebook_path}: unknown parameter(s) {unknown}; valid names: {sorted(declared)}")
+    config_params = {k: v for k, v in parameters.items() if k not in RUNNER_PARAMETERS}
+    notebook_config_class(notebook).from_params(config_params)
+
+
+def execute_notebook(
+    notebook: str,
+    parameters: dict[str, Any] | None = None,
+    *,
+    runs_dir: Path | None = None,
+    notebooks_dir: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Execute ``notebooks/<notebook>.ipynb`` into a new run folder and return the folder.
+
+    Parameters are checked before anything runs. A failing notebook is still saved in the run
+    folder and re-raised as ``papermill.PapermillExecutionError``.
+    """
+    import papermill
+
+    notebooks_dir = notebooks_root() if notebooks_dir is None else Path(notebooks_dir)
+    source = notebooks_dir / f"{notebook}.ipynb"
+    if not source.is_file():
+        available = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
+        raise FileNotFoundError(f"{source}: no such notebook; available: {available}")
+    parameters = dict(parameters or {})
+    check_parameters(source, notebook, parameters)
+    run_dir = new_run_dir(notebook, runs_dir)
+    parameters["run_dir"] = str(run_dir.resolve())
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(run_dir / f"{notebook}.ipynb"),
+            parameters=parameters,
+            progress_bar=progress,
+            cwd=str(notebooks_dir),
+            kernel_name="python3",
+        )
+    except papermill.PapermillExecutionError as error:
+        error.run_dir = run_dir  # the caller reports where the failed notebook is
+        raise
+    return run_dir

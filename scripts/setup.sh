@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Create or reuse .venv/, install ffmpeg when missing, and install stemunet with its extras.
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+# torchaudio pins one exact torch release; this pair installs from PyPI (a CUDA build that also
+# runs on the CPU). Override both to match a machine's CUDA, e.g. TORCH_SPEC="torch==2.11.0".
+TORCH_SPEC=${TORCH_SPEC:-torch==2.9.1}
+TORCHAUDIO_SPEC=${TORCHAUDIO_SPEC:-torchaudio==2.9.1}
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing ffmpeg (needed to read MUSDB18 .stem.mp4 and m4a files)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+    else
+        echo "setup: ffmpeg/ffprobe not found. Install them (Debian: sudo apt-get install ffmpeg;" \
+             "conda: conda install -c conda-forge ffmpeg) and run this again." >&2
+        exit 1
+    fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv/"
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            "$PYTHON" -m venv .venv
+        else
+            echo "setup: '$PYTHON -m venv' failed; install the python3-venv package and run this again." >&2
+            exit 1
+        fi
+    fi
+fi
+
+stamp=.venv/.stemunet-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    if ! .venv/bin/python -c "import torch, torchaudio" 2>/dev/null; then
+        echo "setup: installing $TORCH_SPEC $TORCHAUDIO_SPEC (a few GB, several minutes the first time)"
+        .venv/bin/python -m pip install -q "$TORCH_SPEC" "$TORCHAUDIO_SPEC"
+    fi
+    echo "setup: installing stemunet with its test, benchmark and JupyterLab extras"
+    .venv/bin/python -m pip install -q -e ".[test,bench,lab]"
+    touch "$stamp"
+fi
+echo "setup: ready ($(.venv/bin/python -c 'import torch, stemunet; print("stemunet", stemunet.__version__, "torch", torch.__version__)'))"

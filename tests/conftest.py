@@ -1,0 +1,43 @@
+"""Shared fixtures. Runs and cached data sets go to temporary folders, never the user's."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+# Set before any test (and any notebook kernel nbval starts, which inherits the environment).
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="stemunet-tests-"))
+os.environ.setdefault("STEMUNET_RUNS", str(_SESSION_DIR / "runs"))
+os.environ.setdefault("STEMUNET_CACHE", str(_SESSION_DIR / "cache"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def example_stem_path() -> Path:
+    """The real 6 s MUSDB18 excerpt that ships inside the stempeg wheel."""
+    import stempeg
+
+    path = Path(stempeg.example_stem_path())
+    assert path.is_file(), f"stempeg's example stem file is missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_musdb_root(tmp_path_factory, example_stem_path) -> Path:
+    """A MUSDB18 (stem.mp4) folder holding the stempeg excerpt as one train and one test track."""
+    root = tmp_path_factory.mktemp("musdb18")
+    for subset in ("train", "test"):
+        (root / subset).mkdir()
+        (root / subset / example_stem_path.name).symlink_to(example_stem_path)
+    return root

@@ -1,0 +1,61 @@
+import pytest
+
+from stemunet.config import ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig
+
+
+def test_from_params_round_trips_flat_nested_parameters():
+    config = SeparatorConfig.from_params({"sample_rate": 16000, "n_channels": 1, "depth": 4})
+    assert config.stft.sample_rate == 16000 and config.stft.n_channels == 1 and config.model.depth == 4
+    assert SeparatorConfig.from_params(config.to_params()) == config
+
+
+def test_unknown_key_is_rejected_with_the_valid_names():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['n_ftt'\].*'n_fft'"):
+        StftConfig.from_params({"n_ftt": 1024})
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_fft": "1024"}, "expected an integer"),
+        ({"n_fft": 1024.0}, "expected an integer"),
+        ({"n_channels": True}, "expected an integer"),
+        ({"block": "triple"}, "not one of"),
+        ({"max_frequency": "high"}, "expected a number"),
+        ({"n_channels": 3}, "n_channels must be 1 or 2"),
+        ({"hop_length": 4000}, "hop_length"),
+    ],
+)
+def test_wrong_types_and_values_are_rejected(params, message):
+    with pytest.raises(ConfigError, match=message):
+        SeparatorConfig.from_params(params)
+
+
+def test_int_is_accepted_for_a_float_parameter():
+    assert ModelConfig.from_params({"max_frequency": 16000}).max_frequency == 16000.0
+
+
+def test_yaml_round_trip(tmp_path):
+    config = DataConfig(musdb_root="/data/musdb18hq", synthetic_seconds=5.0)
+    path = tmp_path / "data.yaml"
+    path.write_text(config.to_yaml())
+    assert DataConfig.from_yaml(path) == config
+
+
+def test_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("musdb_rot: /x\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        DataConfig.from_yaml(path)
+
+
+def test_flat_parameter_names_are_unique():
+    names = SeparatorConfig.parameter_names()
+    assert len(names) == len(set(names))
+
+
+def test_replace_validates():
+    config = StftConfig()
+    assert config.replace(n_fft=2048).n_fft == 2048
+    with pytest.raises(ConfigError):
+        config.replace(n_fft="big")
