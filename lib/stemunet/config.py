@@ -191,12 +191,12 @@ BlockType = Literal["double_conv", "residual_separable"]
 class ModelConfig(Config):
     """The U-Net's shape. Its input channels come from :class:`StftConfig.n_channels`."""
 
-    base_channels: int = 32  # channels of the first level; doubled at every level
-    depth: int = 5  # levels, the last one is the bottleneck (32..512 with 5)
-    block: BlockType = "residual_separable"  # see stemunet.model for the trade-off
+    base_channels: int = 24  # channels of the first level, doubled at every level (24..384)
+    depth: int = 5  # levels, the last one is the bottleneck
+    block: BlockType = "double_conv"  # see stemunet.model for the trade-off
     stem_stride: int = 2  # first layer downsamples bins and frames by this (1 = full resolution)
     mask_activation: MaskActivation = "softmax"  # softmax: masks of all stems sum to 1
-    max_frequency: float = 0.0  # Hz above which masks are not learnt (0 = full band)
+    max_frequency: float = 16000.0  # Hz above which masks are not learnt (0 = all bins), as Open-Unmix
 
     def __post_init__(self) -> None:
         _require(self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}")

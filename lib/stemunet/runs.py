@@ -19,6 +19,7 @@ import importlib
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -131,6 +132,18 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
+
+
+def notebook_config(config_class: type[Config], namespace: Mapping[str, Any]) -> Config:
+    """Build a notebook's config from its parameter variables (pass ``globals()``).
+
+    Values are type-checked by :meth:`Config.from_params`; a parameter the notebook lacks is a
+    :class:`KeyError` naming it (the parameters cell and the config disagree).
+    """
+    missing = [name for name in config_class.parameter_names() if name not in namespace]
+    if missing:
+        raise KeyError(f"the notebook's parameters cell lacks {missing} of {config_class.__name__}")
+    return config_class.from_params({name: namespace[name] for name in config_class.parameter_names()})
 
 
 def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = None, **provenance: Any) -> Run:

@@ -1,0 +1,43 @@
+"""Each notebook's parameters cell, its parameters/*.yaml files and its config class agree."""
+
+from pathlib import Path
+
+import papermill
+import pytest
+import yaml
+
+from stemunet.runs import NOTEBOOK_CONFIGS, RUNNER_PARAMETERS, notebook_config_class
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+PARAMETER_FILES = sorted((ROOT / "parameters").glob("*.yaml"))
+
+
+def _notebook_of(parameter_file: Path) -> str:
+    """parameters/train_seed_card.yaml -> train: files are named for their notebook."""
+    matches = [nb for nb in NOTEBOOKS if parameter_file.stem == nb or parameter_file.stem.startswith(nb + "_")]
+    assert matches, f"{parameter_file.name} is named for no notebook in {NOTEBOOKS}"
+    return max(matches, key=len)
+
+
+def test_every_notebook_has_a_config_and_parameter_files():
+    assert set(NOTEBOOKS) == set(NOTEBOOK_CONFIGS), "notebooks/ and runs.NOTEBOOK_CONFIGS disagree"
+    for notebook in NOTEBOOKS:
+        assert any(_notebook_of(p) == notebook for p in PARAMETER_FILES), f"no parameters/{notebook}*.yaml"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_parameters_cell_matches_the_config(notebook):
+    declared = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"))
+    config_class = notebook_config_class(notebook)
+    assert set(declared) == set(config_class.parameter_names()) | set(RUNNER_PARAMETERS)
+    defaults = {name: eval(spec["default"]) for name, spec in declared.items() if name not in RUNNER_PARAMETERS}
+    config_class.from_params(defaults)  # the defaults type-check
+    assert all(spec["help"] for spec in declared.values()), "every parameter carries a comment"
+
+
+@pytest.mark.parametrize("parameter_file", PARAMETER_FILES, ids=lambda p: p.name)
+def test_parameter_files_fit_their_notebook(parameter_file):
+    values = yaml.safe_load(parameter_file.read_text())
+    assert isinstance(values, dict) and values
+    notebook_config_class(_notebook_of(parameter_file)).from_params(values)
