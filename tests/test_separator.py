@@ -68,3 +68,19 @@ def test_separate_rejects_surround_unless_downmixed():
     with pytest.raises(ValueError, match="6 channels"):
         separator.separate(audio, 44100, path="surround.wav")
     assert separator.separate(audio, 44100, downmix=True).shape == (4, 1, 4000)
+
+
+@pytest.mark.parametrize("config", [TINY, TINY_MONO])
+def test_separate_equals_forward_and_leaves_the_training_mode_alone(config):
+    torch.manual_seed(0)
+    separator = Separator(config)
+    separator.train()
+    for _ in range(3):  # batch-norm statistics away from their defaults, so folding them matters
+        separator(torch.randn(2, config.stft.n_channels, 6000))
+    audio = torch.randn(config.stft.n_channels, 9000) * 0.1
+    stems = separator.separate(audio, config.stft.sample_rate, ChunkingConfig(segment_seconds=100.0))
+    assert separator.training  # separating did not switch the model to eval mode
+    separator.eval()
+    with torch.no_grad():
+        expected = separator(audio[None])[0]
+    torch.testing.assert_close(stems, expected, atol=1e-5, rtol=1e-4)

@@ -4,10 +4,15 @@ Tracks are listed with ``musdb.DB`` so the official train/valid split of MUSDB18
 synthetic set lists its own validation tracks in its manifest. Training reads random chunks:
 only the frames a chunk needs are decoded (soundfile frame ranges for wav folders), or, with
 ``cache=True``, every track is decoded once into RAM as 16-bit audio at the model's rate.
+
+Training chunks are augmented here (random remix across tracks, gain, channel swap, time mask,
+noise; see :mod:`stemunet.augment`); validation reads every track whole, cut into consecutive
+chunks (:class:`SequentialChunkDataset`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +23,7 @@ import soundfile as sf
 import torch
 
 from stemunet.audio import AudioError, match_channels, resample
+from stemunet.augment import WaveformAugmentation, apply_waveform_augmentation
 from stemunet.config import STEM_NAMES, DataConfig
 from stemunet.synthetic import SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset, read_synthetic_manifest
 
@@ -69,40 +75,51 @@ def list_tracks(data: DataConfig | Path | str, subset: Subset = "train", split: 
     return tracks
 
 
+def track_folder(track: musdb.audio.MultiTrack) -> Path:
+    """The folder holding a MUSDB18-HQ track's wavs (musdb's ``track.path`` is its ``mixture.wav``)."""
+    path = Path(track.path)
+    return path if path.is_dir() else path.parent
+
+
 def track_length(track: musdb.audio.MultiTrack) -> tuple[int, int]:
     """``(n_samples, sample_rate)`` of a track without decoding it."""
     if track.path.endswith(".stem.mp4"):
         return int(round(track.duration * track.rate)), int(track.rate)
-    info = sf.info(str(Path(track.path) / "mixture.wav"))
+    info = sf.info(str(track_folder(track) / "mixture.wav"))
     return info.frames, info.samplerate
 
 
-def read_stems(track: musdb.audio.MultiTrack, start: int = 0, n_samples: int | None = None) -> tuple[np.ndarray, int]:
-    """The four stems of ``track``, frames ``start`` to ``start + n_samples`` (default: to the end).
+def read_stems(
+    track: musdb.audio.MultiTrack,
+    start: int = 0,
+    n_samples: int | None = None,
+    stem_names: Sequence[str] = STEM_NAMES,
+) -> tuple[np.ndarray, int]:
+    """The stems of ``track``, frames ``start`` to ``start + n_samples`` (default: to the end).
 
-    Returns ``(stems, sample_rate)``: float32 ``(n_stems, n_channels, n_samples)`` in
-    :data:`STEM_NAMES` order, at the track's own rate.
+    Returns ``(stems, sample_rate)``: float32 ``(len(stem_names), n_channels, n_samples)`` in
+    ``stem_names`` order (default: all four, :data:`STEM_NAMES` order), at the track's own rate.
     """
     if track.path.endswith(".stem.mp4"):
         rate = track.rate
         track.chunk_start = start / rate
         track.chunk_duration = None if n_samples is None else n_samples / rate
         try:
-            stems = np.stack([track.targets[name].audio.T for name in STEM_NAMES]).astype(np.float32)
+            stems = np.stack([track.targets[name].audio.T for name in stem_names]).astype(np.float32)
         finally:
             track.chunk_start, track.chunk_duration = 0, None
         return stems, int(rate)
     stems = []
     rate = 0
-    for name in STEM_NAMES:
-        path = Path(track.path) / f"{name}.wav"
+    for name in stem_names:
+        path = track_folder(track) / f"{name}.wav"
         try:
             audio, rate = sf.read(path, start=start, frames=-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(path, f"not a readable audio file ({error})") from error
         stems.append(audio.T)
     length = min(s.shape[1] for s in stems)
-    return np.stack([s[:, :length] for s in stems]), int(rate)
+    return np.ascontiguousarray(np.stack([s[:, :length] for s in stems])), int(rate)
 
 
 @dataclass
@@ -113,11 +130,66 @@ class _TrackSource:
     cached: torch.Tensor | None = None  # int16 (n_stems, n_channels, n_samples) at the model rate
 
 
-class RandomChunkDataset(torch.utils.data.Dataset):
+class _ChunkSource(torch.utils.data.Dataset):
+    """Tracks read at the model's rate and channel count, from the files or a RAM cache."""
+
+    def __init__(self, tracks: list[musdb.audio.MultiTrack], sample_rate: int, n_channels: int, cache: bool):
+        if not tracks:
+            raise ValueError("no tracks to draw chunks from")
+        self.sample_rate = sample_rate
+        self.n_channels = n_channels
+        self.sources = [_TrackSource(t, *track_length(t)) for t in tracks]
+        if cache:
+            for source in self.sources:
+                stems, rate = read_stems(source.track)
+                audio = self._to_model_format(torch.from_numpy(stems), rate)
+                source.cached = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
+
+    def _to_model_format(self, stems: torch.Tensor, rate: int) -> torch.Tensor:
+        stems = resample(stems.contiguous(), rate, self.sample_rate)
+        return torch.stack([match_channels(s, self.n_channels, downmix=True) for s in stems])
+
+    def model_length(self, source: _TrackSource) -> int:
+        """Length of a track in samples at the model's rate."""
+        if source.cached is not None:
+            return source.cached.shape[-1]
+        return int(round(source.n_samples * self.sample_rate / source.rate))
+
+    def read_span(self, source: _TrackSource, start: int, length: int, stem_indices: Sequence[int] | None = None) -> torch.Tensor:
+        """Samples ``start`` to ``start + length`` (model rate) of a track's stems, zero-padded past its end.
+
+        Returns ``(n_stems, n_channels, length)`` float32 (``n_stems`` = ``len(stem_indices)``,
+        default all four).
+        """
+        indices = list(range(len(STEM_NAMES))) if stem_indices is None else list(stem_indices)
+        if source.cached is not None:
+            chunk = source.cached[indices, :, start : start + length].to(torch.float32).mul_(1 / 32767)
+        else:
+            # Read the same time span at the file's rate (one sample more, so rounding never
+            # leaves the resampled chunk short) and resample it.
+            file_start = int(np.floor(start * source.rate / self.sample_rate))
+            file_length = int(np.ceil(length * source.rate / self.sample_rate)) + 1
+            names = [STEM_NAMES[i] for i in indices]
+            stems, rate = read_stems(source.track, file_start, file_length, stem_names=names)
+            chunk = self._to_model_format(torch.from_numpy(stems), rate)
+        chunk = chunk[..., :length]
+        if chunk.shape[-1] < length:
+            chunk = torch.nn.functional.pad(chunk, (0, length - chunk.shape[-1]))
+        return chunk
+
+
+class RandomChunkDataset(_ChunkSource):
     """Random fixed-length chunks of random tracks, as ``(mixture, stems)`` at the model's format.
 
-    Item ``i`` draws from a generator seeded by ``(seed, epoch, i)``, so an epoch is reproducible
-    whatever the number of loader workers. The mixture is the sum of the returned stems.
+    Item ``i`` of epoch ``e`` draws from a generator seeded by ``(seed, e, i)``, so an epoch is
+    reproducible whatever the number of loader workers, and a resumed run sees the same chunks
+    as an uninterrupted one. Index the set with ``i`` (the epoch set by :meth:`set_epoch`) or
+    with ``(e, i)`` (what :class:`EpochSampler` yields: loader workers then need no
+    ``set_epoch``, which would not reach persistent workers' copies of the set).
+
+    ``augmentation`` (default: none) picks the waveform-level augmentations; with remixing, each
+    stem comes from its own randomly drawn track and start. The mixture is the sum of the
+    returned stems, plus noise when noise augmentation is on.
 
     Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_stems, n_channels,
     chunk_samples)``, float32, at ``sample_rate``.
@@ -133,22 +205,15 @@ class RandomChunkDataset(torch.utils.data.Dataset):
         *,
         seed: int = 0,
         cache: bool = False,
+        augmentation: WaveformAugmentation = WaveformAugmentation(),
     ):
-        if not tracks:
-            raise ValueError("no tracks to draw chunks from")
+        super().__init__(tracks, sample_rate, n_channels, cache)
         self.chunk_seconds = chunk_seconds
-        self.sample_rate = sample_rate
-        self.n_channels = n_channels
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.epoch = 0
+        self.augmentation = augmentation
         self.chunk_samples = int(round(chunk_seconds * sample_rate))
-        self.sources = [_TrackSource(t, *track_length(t)) for t in tracks]
-        if cache:
-            for source in self.sources:
-                stems, rate = read_stems(source.track)
-                audio = self._to_model_format(torch.from_numpy(stems), rate)
-                source.cached = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different chunks in each epoch (call before iterating)."""
@@ -157,32 +222,95 @@ class RandomChunkDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.samples_per_epoch
 
-    def _to_model_format(self, stems: torch.Tensor, rate: int) -> torch.Tensor:
-        stems = resample(stems, rate, self.sample_rate)
-        return torch.stack([match_channels(s, self.n_channels, downmix=True) for s in stems])
+    def generator(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def generator(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, index])
+    def read_chunk(self, source: _TrackSource, rng: np.random.Generator, stem_indices: Sequence[int] | None = None) -> torch.Tensor:
+        """A random chunk of one track, ``(n_stems, n_channels, chunk_samples)`` at the model rate.
 
-    def read_chunk(self, source: _TrackSource, rng: np.random.Generator) -> torch.Tensor:
-        """A random chunk of one track, ``(n_stems, n_channels, chunk_samples)`` at the model rate."""
-        if source.cached is not None:
-            total = source.cached.shape[-1]
-            start = int(rng.integers(0, max(1, total - self.chunk_samples + 1)))
-            chunk = source.cached[..., start : start + self.chunk_samples].float() / 32767
+        Tracks shorter than a chunk are zero-padded at the end. The start is drawn at the model's
+        rate over the track's length, so the cached and the file-reading paths draw the same chunk
+        (when the model's rate differs from the file's, the file path's may lie up to one file
+        sample off, as its start is rounded to a file sample before resampling).
+        """
+        start = int(rng.integers(0, max(1, self.model_length(source) - self.chunk_samples + 1)))
+        return self.read_span(source, start, self.chunk_samples, stem_indices)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = item if isinstance(item, tuple) else (None, item)
+        rng = self.generator(index, epoch)
+        if self.augmentation.remix:
+            # Every stem from its own track and start: new combinations the data set never had.
+            chunks = []
+            for stem_index in range(len(STEM_NAMES)):
+                source = self.sources[int(rng.integers(len(self.sources)))]
+                chunks.append(self.read_chunk(source, rng, [stem_index]))
+            stems = torch.cat(chunks, dim=0)
         else:
-            file_chunk = int(np.ceil(self.chunk_seconds * source.rate))
-            start = int(rng.integers(0, max(1, source.n_samples - file_chunk + 1)))
-            stems, rate = read_stems(source.track, start, file_chunk)
-            chunk = self._to_model_format(torch.from_numpy(stems), rate)
-        # Tracks shorter than a chunk are zero-padded at the end.
-        chunk = chunk[..., : self.chunk_samples]
-        if chunk.shape[-1] < self.chunk_samples:
-            chunk = torch.nn.functional.pad(chunk, (0, self.chunk_samples - chunk.shape[-1]))
-        return chunk
+            source = self.sources[int(rng.integers(len(self.sources)))]
+            stems = self.read_chunk(source, rng)
+        mixture, stems = apply_waveform_augmentation(stems, rng, self.augmentation, self.sample_rate)
+        return mixture, stems
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields ``(epoch, index)`` for the items of one epoch of a :class:`RandomChunkDataset`.
+
+    Call :meth:`set_epoch` before each epoch. The epoch travels with every index, so persistent
+    loader workers draw the right chunks. ``rank``/``world_size`` split an epoch's items between
+    processes (item ``i`` goes to rank ``i % world_size``), for distributed training.
+    """
+
+    def __init__(self, n_items: int, *, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
+        self.n_items = n_items
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, index) for index in range(self.rank, self.n_items, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n_items, self.world_size))
+
+
+class SequentialChunkDataset(_ChunkSource):
+    """Every track cut into consecutive chunks of ``chunk_seconds``, for validation.
+
+    Deterministic and without augmentation: every sample of every track is seen. A track's last
+    chunk is moved back to end at the track's end (so it overlaps its neighbour rather than
+    holding padding); a track shorter than a chunk is zero-padded. Items are ``(mixture,
+    stems)`` as in :class:`RandomChunkDataset`.
+    """
+
+    def __init__(
+        self,
+        tracks: list[musdb.audio.MultiTrack],
+        chunk_seconds: float,
+        sample_rate: int,
+        n_channels: int,
+        *,
+        cache: bool = False,
+    ):
+        super().__init__(tracks, sample_rate, n_channels, cache)
+        self.chunk_samples = int(round(chunk_seconds * sample_rate))
+        self.items: list[tuple[int, int]] = []  # (source index, start sample at the model rate)
+        for number, source in enumerate(self.sources):
+            length = self.model_length(source)
+            starts = list(range(0, max(1, length - self.chunk_samples + 1), self.chunk_samples))
+            if length > self.chunk_samples and starts[-1] + self.chunk_samples < length:
+                starts.append(length - self.chunk_samples)
+            self.items.extend((number, start) for start in starts)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = self.generator(index)
-        source = self.sources[int(rng.integers(len(self.sources)))]
-        stems = self.read_chunk(source, rng)
+        number, start = self.items[index]
+        stems = self.read_span(self.sources[number], start, self.chunk_samples)
         return stems.sum(dim=0), stems

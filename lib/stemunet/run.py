@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from stemunet.config import ConfigError
 from stemunet.runs import execute_notebook, load_parameter_file, parse_value
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
     parser.add_argument("--no-progress", action="store_true", help="hide Papermill's progress bar")
+    parser.add_argument("--notebooks-dir", type=Path, default=None, help="folder holding NOTEBOOK.ipynb (default: the project's notebooks/)")
     args = parser.parse_args(argv)
     notebook = args.notebook.removesuffix(".ipynb").split("/")[-1]
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.parameters_file:
             parameters.update(load_parameter_file(path))
         parameters.update({name: parse_value(value) for name, value in args.parameter})
-        run_dir = execute_notebook(notebook, parameters, progress=not args.no_progress)
+        run_dir = execute_notebook(notebook, parameters, progress=not args.no_progress, notebooks_dir=args.notebooks_dir)
     except (ConfigError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

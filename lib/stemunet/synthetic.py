@@ -6,18 +6,18 @@ a model only learns something that transfers if the stems overlap in time and fr
 real stems do. So
 
 * drums: a kick (a pitched-down sine sweep with a click, most energy 40-120 Hz, i.e. in the bass's
-  register), snare (tone body + noise), closed/open hi-hats, toms and crashes, in grooves with
-  variations and fills at the song's tempo;
+  register), snare (tone body + noise), closed/open hi-hats or a ride, toms, crashes and sometimes
+  a shaker, in grooves with variations, ghost notes, swing and fills at the song's tempo;
 * bass: a bass line on the chord roots (patterns locked to the kick, eighths, root-fifth, walking),
   saw/square/sine+harmonics timbres through an enveloped low-pass, fundamentals 40-200 Hz with
   harmonics well into the mids;
-* other: chords (pad, electric-piano-like keys, organ or strummed plucks) voiced around 150-700 Hz
-  with harmonics to several kHz, sometimes with an arpeggio or a low left-hand root that doubles
-  the bass;
+* other: chords (pad, electric-piano-like keys, organ, strummed plucks or an overdriven,
+  double-tracked guitar) voiced around 150-900 Hz with harmonics to several kHz, sometimes with an
+  arpeggio or a low left-hand root that doubles the bass;
 * vocals: a monophonic melody over the chords (mostly chord tones, so its harmonics collide with
   the accompaniment's), with scoops, glides, vibrato, per-note vowel formants, consonant and breath
-  noise, phrases with rests, and silent for 20-40 % of every song (an instrumental intro and/or
-  break);
+  noise, phrases with rests, sometimes a double or harmony and an echo, and silent for 20-40 % of
+  every song (an instrumental intro and/or break);
 
 with a random tempo (80-160 BPM), key, mode, timbres, stem levels (several dB either way), panning,
 stereo width, a shared room reverb and fades, per song.
@@ -26,11 +26,13 @@ Layout (what ``musdb.DB(root=..., is_wav=True)`` reads)::
 
     root/
       stemunet_synthetic.json        # manifest: spec, track names, validation tracks, per-track info
+      musdb_setup.yaml               # musdb setup file naming our validation tracks (split="valid")
       train/train_000/{mixture,drums,bass,other,vocals}.wav
       ...
       test/test_000/...
 
-Every wav is 32-bit IEEE float, stereo, ``spec.sample_rate`` Hz; ``mixture.wav`` is the float32
+(musdb 0.4 decodes even wav files through ffmpeg/ffprobe, as 16-bit PCM; soundfile reads them
+exactly.) Every wav is 32-bit IEEE float, stereo, ``spec.sample_rate`` Hz; ``mixture.wav`` is the float32
 rounding of the exact float64 sum of the four stored float32 stems (so mixture == sum of stems to
 within 1e-7) and no file peaks above 0.99.
 
@@ -72,6 +74,7 @@ __all__ = [
     "render_track",
     "synthetic_set_name",
     "MANIFEST_NAME",
+    "MUSDB_SETUP_NAME",
     "FORMAT_VERSION",
 ]
 
@@ -79,6 +82,9 @@ FORMAT_NAME = "stemunet-synthetic-musdb"
 FORMAT_VERSION = 1
 """Bump whenever the generated audio or the layout changes: cached sets are keyed on it."""
 MANIFEST_NAME = "stemunet_synthetic.json"
+MUSDB_SETUP_NAME = "musdb_setup.yaml"
+"""A musdb setup file (JSON, which is YAML) naming this set's validation tracks:
+``musdb.DB(root, is_wav=True, setup_file=MUSDB_SETUP_NAME, subsets="train", split="valid")``."""
 SUBSETS = ("train", "test")
 _SUBSET_CODES = {"train": 0, "test": 1}
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
@@ -117,6 +123,9 @@ class SyntheticSpec:
             raise ValueError(f"sample_rate must be an int in [8000, 192000], got {self.sample_rate!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        # 12 and 12.0 must name the same set (the cache key is the JSON of the fields).
+        object.__setattr__(self, "track_seconds", float(self.track_seconds))
+        object.__setattr__(self, "validation_fraction", float(self.validation_fraction))
 
     @property
     def n_samples(self) -> int:
@@ -183,14 +192,19 @@ def _wavetable(amplitudes: np.ndarray, phases: np.ndarray | None = None) -> np.n
     return np.append(table, table[0])
 
 
-def _lookup(table: np.ndarray, phase_cycles: np.ndarray) -> np.ndarray:
-    """Read a wavetable at a phase given in cycles (any real number), linearly interpolated."""
-    position = (phase_cycles % 1.0) * _TABLE_SIZE
-    index = position.astype(np.int64)
-    np.minimum(index, _TABLE_SIZE - 1, out=index)
-    frac = position - index
-    low = table[index]
-    return low + frac * (table[index + 1] - low)
+def _lookup(tables: list[np.ndarray], phase_cycles: np.ndarray) -> list[np.ndarray]:
+    """Read wavetables at a phase given in cycles (>= 0), linearly interpolated. Several tables
+    share one phase (and one index computation: this is the generator's hot loop)."""
+    position = phase_cycles * _TABLE_SIZE
+    whole = np.floor(position)
+    frac = position - whole
+    index = whole.astype(np.int64)
+    index &= _TABLE_SIZE - 1  # the table size is a power of two, so this is the modulo
+    results = []
+    for table in tables:
+        low = table[index]
+        results.append(low + frac * (table[index + 1] - low))
+    return results
 
 
 def _n_harmonics(f_max: float, sr: int, limit: int = 200, top_hz: float | None = None) -> int:
@@ -239,6 +253,8 @@ def _band_noise(rng: np.random.Generator, length: int, sr: int, low: float | Non
     nyquist = 0.5 * sr
     if high is not None and high >= 0.95 * nyquist:
         high = None
+    if low is not None:
+        low = min(low, 0.8 * nyquist)  # keeps low sample rates working (the band just narrows)
     if low is not None and high is not None:
         sos = sp_signal.butter(order, [low, high], btype="bandpass", fs=sr, output="sos")
     elif low is not None:
@@ -349,10 +365,10 @@ def _make_plan(spec: SyntheticSpec, rng: np.random.Generator) -> _Plan:
     pattern_a = kick_pattern()
     pattern_b = tuple(sorted(set(pattern_a) ^ {int(rng.choice([6, 10, 11, 14, 15]))} | {0}))
 
-    # Arrangement. Vocals rest for 20-40 % of the song: an instrumental intro, plus sometimes a
-    # break (mid-song) or an outro. Lengths are whole beats.
+    # Arrangement. Vocals rest for 25-45 % of the song (20-40 % once their reverb and echo tails
+    # spill into the rests): an instrumental intro, plus sometimes a break (mid-song) or an outro.
     total = n / spb
-    off_total = float(rng.uniform(0.2, 0.4)) * total
+    off_total = float(rng.uniform(0.25, 0.45)) * total
     layout = rng.choice(["intro", "intro+break", "intro+outro", "break"], p=[0.35, 0.35, 0.15, 0.15])
     if layout == "intro":
         intro, other_gap = off_total, 0.0
@@ -362,8 +378,10 @@ def _make_plan(spec: SyntheticSpec, rng: np.random.Generator) -> _Plan:
     else:
         intro = off_total * float(rng.uniform(0.35, 0.7))
         other_gap = off_total - intro
-    intro = max(1.0, math.ceil(intro))
-    other_gap = float(math.ceil(other_gap)) if other_gap >= 1.0 else 0.0
+    # Half-beat resolution; the intro keeps at least half a beat and leaves the voice >= 55 % of
+    # the song (which matters only for songs a few beats long).
+    intro = min(max(0.5, math.ceil(2.0 * intro) / 2.0), max(0.5, math.floor(0.9 * total) / 2.0))
+    other_gap = math.ceil(2.0 * other_gap) / 2.0 if other_gap >= 1.0 else 0.0
     if layout == "intro+outro" and other_gap > 0:
         vocal_sections = [(intro, max(intro + 1.0, total - other_gap))]
     elif other_gap > 0:
@@ -372,7 +390,7 @@ def _make_plan(spec: SyntheticSpec, rng: np.random.Generator) -> _Plan:
         vocal_sections = [(intro, float(split)), (split + other_gap, total)]
     else:
         vocal_sections = [(intro, total)]
-    vocal_sections = [(a, b) for a, b in vocal_sections if b - a >= 1.0] or [(intro, total)]
+    vocal_sections = [(a, b) for a, b in vocal_sections if b - a >= 1.0] or [(intro, max(total, intro + 1.0))]
 
     drums_from = 0.0
     if rng.random() < 0.25 and intro >= 4:
@@ -463,7 +481,19 @@ def _render_drums(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
     tom_base = rng.uniform(85, 120)
     toms = [_tom(rng, sr, tom_base * r, rng.uniform(0.12, 0.3)) for r in (1.0, 1.35, 1.8)]
 
-    hat_mode = rng.choice(["8th", "16th", "8th", "quarter"])
+    hat_mode = str(rng.choice(["8th", "16th", "8th", "quarter", "ride"]))
+    ride_len = int(1.5 * sr)
+    ride = _metal(rng, sr, ride_len, metal_base * 1.6, rng.uniform(3000, 5000)) * _exp_env(ride_len, sr, rng.uniform(0.3, 0.7))
+    ride = _normalise_peak(ride)
+    # A shaker/tambourine in some songs: 16ths of band-passed noise, filling the 3-10 kHz band that
+    # vocal consonants and breath also occupy.
+    shaker = None
+    if rng.random() < 0.35:
+        shaker_len = int(0.12 * sr)
+        shaker = [_normalise_peak(_band_noise(rng, shaker_len, sr, rng.uniform(2500, 4500), 11000.0)
+                                  * _adsr(shaker_len, sr, 0.01, rng.uniform(0.02, 0.05), 0.0, 0.05))
+                  for _ in range(4)]
+    shaker_pan, g_shaker = rng.uniform(-0.7, 0.7), rng.uniform(0.08, 0.2)
     hat_pan, tom_spread = rng.uniform(-0.5, 0.5), rng.uniform(0.2, 0.7)
     snare_pan, crash_pan = rng.uniform(-0.12, 0.12), rng.uniform(-0.6, 0.6)
     half_time = rng.random() < 0.15
@@ -511,15 +541,19 @@ def _render_drums(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                 hit(snares[int(rng.integers(4))], beat, snare_pan, g_snare)
             elif not in_break and rng.random() < 0.06:
                 hit(snares[int(rng.integers(4))], beat, snare_pan, g_snare * rng.uniform(0.15, 0.3))  # ghost
-            on_hat = {"16th": True, "8th": step % 2 == 0, "quarter": step % 4 == 2}[str(hat_mode)]
-            if on_hat:
+            if shaker is not None:
+                hit(shaker[step % 4], beat, shaker_pan, g_shaker * (1.0 if step % 4 == 2 else 0.6))
+            on_hat = {"16th": True, "8th": step % 2 == 0, "quarter": step % 4 == 2, "ride": step % 2 == 0}[hat_mode]
+            if on_hat and hat_mode == "ride":
+                hit(ride, beat, hat_pan, g_hat * (1.2 if step % 4 == 0 else 0.8))
+            elif on_hat:
                 accent = 1.0 if step % 4 == 0 else 0.7 if step % 2 == 0 else 0.5
                 if hat_mode != "quarter" and step in (6, 14) and rng.random() < 0.25:
                     hit(open_hat, beat, hat_pan, g_hat * 0.8)
                 else:
                     sample = open_hat if hat_mode == "quarter" else hats[int(rng.integers(4))]
                     hit(sample, beat, hat_pan, g_hat * accent)
-    info = {"kick_hz": round(float(kick_args["f_end"]), 1), "hats": str(hat_mode), "half_time": bool(half_time),
+    info = {"kick_hz": round(float(kick_args["f_end"]), 1), "cymbals": hat_mode, "shaker": shaker is not None, "half_time": bool(half_time),
             "swing": plan.swing}
     return out, info
 
@@ -538,9 +572,11 @@ def _render_note(sr: int, length: int, pitch: np.ndarray | float, bright: np.nda
         phase = phase0 + float(freq) * np.arange(length) / sr
     else:
         phase = phase0 + np.cumsum(freq) / sr
-    tone = _lookup(bright, phase)
     if dark is not None and brightness is not None:
-        tone = _lookup(dark, phase) + brightness * (tone - _lookup(dark, phase))
+        tone, dull = _lookup([bright, dark], phase)
+        tone = dull + brightness * (tone - dull)
+    else:
+        (tone,) = _lookup([bright], phase)
     return tone * envelope
 
 
@@ -661,11 +697,12 @@ def _voicing(plan: _Plan, chord: _Chord, low: int, previous: list[int] | None) -
 def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
-    primary = str(rng.choice(["pad", "keys", "organ", "strum"]))
-    secondary = str(rng.choice(["arp", "none", "pad", "keys"])) if rng.random() < 0.7 else "none"
+    primary = str(rng.choice(["pad", "keys", "organ", "strum", "guitar", "guitar"]))
+    secondary = str(rng.choice(["arp", "pad", "keys", "guitar", "strum"])) if rng.random() < 0.8 else "none"
     if secondary == primary:
         secondary = "arp"
-    low = int(rng.integers(50, 59))
+    low = int(rng.integers(50, 62))  # lowest chord tone: D3..C#4, i.e. in the singer's range
+    top_double = rng.random() < 0.5  # add the lowest tone an octave up: a wider, brighter voicing
     left_hand = rng.random() < 0.4  # keys/organ play the root an octave or two down: doubles the bass
     width = rng.uniform(0.2, 0.8)
     pans = {"pad": 0.0, "keys": rng.uniform(-0.5, 0.5), "organ": rng.uniform(-0.4, 0.4),
@@ -678,7 +715,33 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                       trem=rng.uniform(4.5, 7.0)),
         "strum": dict(tau=rng.uniform(0.3, 1.0), position=rng.uniform(0.1, 0.3), tau_bright=rng.uniform(0.05, 0.2)),
         "arp": dict(tau=rng.uniform(0.1, 0.35), square=rng.random() < 0.4),
+        # Overdriven, double-tracked guitar: the drive's intermodulation fills 100 Hz-5 kHz densely,
+        # right where the voice is (what makes real rock vocals hard to separate).
+        "guitar": dict(drive=rng.uniform(2.0, 10.0), cabinet=rng.uniform(3000, 7000), tau=rng.uniform(0.5, 2.0),
+                       power=rng.random() < 0.5, rhythm=str(rng.choice(["eighths", "quarters", "syncopated", "sustain"])),
+                       spread=rng.uniform(0.4, 0.9)),
     }
+    guitar = timbres["guitar"]
+    cabinet = sp_signal.butter(2, [90.0, min(guitar["cabinet"], 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
+
+    def guitar_chord(pitches: list[int], start: int, gate: int, gain: float) -> None:
+        """One strum of a double-tracked overdriven guitar: the strings are summed, driven
+        through tanh (intermodulation), filtered by a 'cabinet' band-pass; two takes, L and R."""
+        length = gate + int(0.1 * sr)
+        for take in (-1.0, 1.0):
+            strings = np.zeros(length)
+            for j, pitch in enumerate(pitches):
+                f0 = float(_midi_hz(pitch))
+                freqs = _harmonic_freqs(f0, sr, limit=60, top_hz=7000.0)
+                k = np.arange(1, freqs.size + 1)
+                envelope = _adsr(length, sr, 0.004, guitar["tau"], 0.3, 0.08, gate)
+                offset = int(j * 0.008 * sr)
+                note = _render_note(sr, length - offset, pitch + rng.normal(0, 0.04), _wavetable(1.0 / k), None, None,
+                                    envelope[:length - offset], rng.uniform())
+                strings[offset:] += note
+            drive = guitar["drive"]
+            tone = sp_signal.sosfilt(cabinet, np.tanh(drive * strings / len(pitches)) / np.tanh(drive))
+            _add(out, tone, start + int(rng.normal(0, 0.006 * sr)), take * guitar["spread"], gain)
     timbres["organ"]["drawbars"][0] = max(timbres["organ"]["drawbars"][0], 0.6)
 
     def play(instrument: str, pitch: float, start: int, gate: int, gain: float, pan: float) -> None:
@@ -738,6 +801,23 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
             if instrument == "none":
                 continue
             gain = 1.0 if instrument == primary else rng.uniform(0.4, 0.7)
+            if instrument == "guitar":
+                root = 40 + (chord.tones[0] - 40) % 12  # E2..D#3
+                if guitar["power"]:
+                    pitches = [root, root + 7, root + 12]
+                else:
+                    pitches = [root] + [p - 12 for p in voicing if p - 12 > root]
+                grid = {"eighths": [0.5 * i for i in range(8)], "quarters": [0.0, 1.0, 2.0, 3.0],
+                        "syncopated": [0.0, 0.75, 1.5, 2.5, 3.0], "sustain": [0.0, 2.0]}[guitar["rhythm"]]
+                onsets = [4.0 * bar + o for bar in range(int(math.ceil(chord.length / 4))) for o in grid
+                          if 4.0 * bar + o < chord.length]
+                for i, onset in enumerate(onsets):
+                    end = onsets[i + 1] if i + 1 < len(onsets) else chord.length
+                    start = plan.sample(chord.start + onset)
+                    if start < n:
+                        gate = int((end - onset) * plan.spb * rng.uniform(0.6, 0.95))
+                        guitar_chord(pitches, start, gate, gain * 0.5 * float(np.exp(rng.normal(0, 0.1))))
+                continue
             if instrument == "arp":
                 step = 0.5 if rng.random() < 0.6 else 0.25
                 tones = [p + 12 for p in voicing]
@@ -759,7 +839,7 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                 end = onsets[i + 1] if i + 1 < len(onsets) else chord.length
                 dur = note_beats if note_beats else (end - onset) * rng.uniform(0.5, 0.9)
                 strum = 0.012 * sr if instrument == "strum" else 0.0
-                for j, pitch in enumerate(voicing):
+                for j, pitch in enumerate(voicing + ([voicing[0] + 12] if top_double else [])):
                     _play_at(plan, play, instrument, pitch, chord.start + onset, dur, gain * 0.5, pans[instrument],
                              rng, offset=int(j * strum))
                 if left_hand and instrument in ("keys", "organ"):
@@ -813,7 +893,7 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
     singer = rng.uniform(0.0, 0.5)
     tilt = rng.uniform(0.6, 1.2)
     vib_rate, vib_depth = rng.uniform(4.5, 6.5), rng.uniform(0.2, 0.6)  # Hz, semitones (peak)
-    breathiness = rng.uniform(0.02, 0.1)
+    breathiness = rng.uniform(0.04, 0.15)
     pan = rng.normal(0.0, 0.08)
     # Aspiration noise for the whole song, band-passed once (cheap) and sliced per note.
     aspiration = _band_noise(rng, n + sr, sr, 700.0 * formant_scale, 5000.0)
@@ -849,45 +929,69 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
                     break  # a long note ends the phrase
             beat += float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))  # breath / rest
 
+    # Backing vocals in some songs, on some phrases: a double (same line, slightly detuned and late,
+    # panned away from the lead) or a harmony (the next chord tone above the lead).
+    backing = str(rng.choice(["none", "none", "none", "double", "harmony"]))
+    backing_pan = float(rng.choice([-1.0, 1.0])) * rng.uniform(0.3, 0.7)
+    backing_gain = rng.uniform(0.35, 0.6)
+
+    def sing(curve: np.ndarray, gate: int, vowels: tuple[str, str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """One sung note (peak 1) along the MIDI pitch ``curve``; returns it and its envelope."""
+        length = curve.size
+        t = np.arange(length) / sr
+        vib_onset = rng.uniform(0.15, 0.35)
+        curve = curve + vib_depth * np.clip((t - vib_onset) / 0.2, 0.0, 1.0) * np.sin(
+            _TWO_PI * vib_rate * t + rng.uniform(0, _TWO_PI))
+        curve += 0.08 * np.sin(_TWO_PI * rng.uniform(0.5, 2.0) * t + rng.uniform(0, _TWO_PI))  # pitch drift
+        f0 = float(_midi_hz(np.median(curve)))
+        freqs = _harmonic_freqs(f0 * 1.05, sr, limit=120, top_hz=10000.0) / 1.05
+        table = _wavetable(_vowel_amplitudes(freqs, vowels[0], formant_scale, singer, tilt))
+        envelope = _adsr(length, sr, rng.uniform(0.02, 0.07), rng.uniform(0.3, 1.0), rng.uniform(0.6, 0.9),
+                         rng.uniform(0.06, 0.15), gate)
+        if vowels[1] is not None:  # a diphthong: glide to a second vowel over the note's second half
+            second = _wavetable(_vowel_amplitudes(freqs, vowels[1], formant_scale, singer, tilt))
+            morph = np.clip((t - 0.5 * gate / sr) / max(0.3 * gate / sr, 1e-3), 0.0, 1.0)
+            voice = _render_note(sr, length, curve, second, table, morph, envelope, rng.uniform())
+        else:
+            voice = _render_note(sr, length, curve, table, None, None, envelope, rng.uniform())
+        return voice / (np.max(np.abs(voice)) + 1e-12), envelope
+
     previous_pitch = None
     previous_end = -1
-    for index, (beat, duration, pitch, phrase_start) in enumerate(notes):
+    backed = False
+    for beat, duration, pitch, phrase_start in notes:
         start = plan.sample(beat) + int(rng.normal(0, 0.008 * sr))
         if start >= n:
             break
+        if phrase_start:
+            backed = backing != "none" and rng.random() < 0.6
         gate = int(duration * plan.spb * rng.uniform(0.85, 0.98))
         length = gate + int(0.12 * sr)
         t = np.arange(length) / sr
         curve = np.full(length, float(pitch))
         legato = previous_pitch is not None and start - previous_end < int(0.06 * sr)
         if legato:
-            glide = rng.uniform(0.03, 0.09)
-            curve += (previous_pitch - pitch) * np.exp(-t / (glide / 3.0))
+            curve += (previous_pitch - pitch) * np.exp(-t / (rng.uniform(0.03, 0.09) / 3.0))  # glide
         elif rng.random() < 0.5:
             curve -= rng.uniform(0.3, 0.8) * np.exp(-t / rng.uniform(0.02, 0.05))  # scoop up into the note
-        vib_onset = rng.uniform(0.15, 0.35)
-        vibrato = vib_depth * np.clip((t - vib_onset) / 0.2, 0.0, 1.0) * np.sin(_TWO_PI * vib_rate * t + rng.uniform(0, _TWO_PI))
-        drift = 0.08 * np.sin(_TWO_PI * rng.uniform(0.5, 2.0) * t + rng.uniform(0, _TWO_PI))
-        curve += vibrato + drift
-        f0 = float(_midi_hz(pitch))
-        freqs = _harmonic_freqs(f0 * 1.05, sr, limit=120, top_hz=10000.0) / 1.05
-        vowel = _VOWEL_NAMES[int(rng.integers(len(_VOWEL_NAMES)))]
-        table = _wavetable(_vowel_amplitudes(freqs, vowel, formant_scale, singer, tilt))
-        envelope = _adsr(length, sr, rng.uniform(0.02, 0.07), rng.uniform(0.3, 1.0), rng.uniform(0.6, 0.9),
-                         rng.uniform(0.06, 0.15), gate)
-        if rng.random() < 0.25:  # a diphthong: glide to a second vowel over the note's second half
-            second = _wavetable(_vowel_amplitudes(freqs, _VOWEL_NAMES[int(rng.integers(len(_VOWEL_NAMES)))],
-                                                  formant_scale, singer, tilt))
-            morph = np.clip((t - 0.5 * gate / sr) / max(0.3 * gate / sr, 1e-3), 0.0, 1.0)
-            voice = _render_note(sr, length, curve, second, table, morph, envelope, rng.uniform())
-        else:
-            voice = _render_note(sr, length, curve, table, None, None, envelope, rng.uniform())
-        voice = voice / (np.max(np.abs(voice)) + 1e-12)
+        vowels = (_VOWEL_NAMES[int(rng.integers(len(_VOWEL_NAMES)))],
+                  _VOWEL_NAMES[int(rng.integers(len(_VOWEL_NAMES)))] if rng.random() < 0.25 else None)
+        voice, envelope = sing(curve, gate, vowels)
         begin = max(start, 0)
         breath = aspiration[begin:begin + length]
         voice[:breath.size] += breathiness * breath * envelope[:breath.size]
         _add(out, voice, start, pan, float(np.exp(rng.normal(0, 0.12))))
-        # Consonants: a noise burst just before the vowel ("s", "sh", "t", "k", "h").
+        if backed:
+            if backing == "double":
+                shift = rng.normal(0.0, 0.1)  # about 10 cents off the lead
+            else:
+                chord = plan.chord_at(beat)
+                above = next((p for p in range(pitch + 3, pitch + 10) if p % 12 in chord.tones), pitch + 4)
+                shift = float(above - pitch)
+            lag = int(rng.uniform(0.01, 0.035) * sr)
+            backing_voice, _ = sing(curve + shift, gate, vowels)
+            _add(out, backing_voice, start + lag, backing_pan, backing_gain * float(np.exp(rng.normal(0, 0.12))))
+        # Consonants: a noise burst just before the vowel ("s", "sh", "t", "h").
         if rng.random() < (0.55 if not legato else 0.25):
             kind = str(rng.choice(["s", "sh", "t", "h"]))
             low_hz, high_hz, dur_s, level = {"s": (4500.0, 11000.0, 0.09, 0.25), "sh": (2000.0, 6000.0, 0.1, 0.25),
@@ -902,7 +1006,17 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
             inhale /= np.std(inhale) + 1e-12
             _add(out, inhale * rng.uniform(0.01, 0.04), start - breath_len - int(0.04 * sr), pan)
         previous_pitch, previous_end = pitch, start + gate
-    info = {"voice": "female" if female else "male", "lowest_midi": lowest,
+    # A delay (echo) on the vocals in some songs: a few ping-pong repeats of a dotted eighth.
+    if rng.random() < 0.35:
+        delay = int(0.75 * plan.spb)
+        feedback, level = rng.uniform(0.25, 0.45), rng.uniform(0.15, 0.3)
+        dry = 0.5 * (out[0] + out[1])
+        for repeat in range(1, 4):
+            shift = repeat * delay
+            if shift >= n:
+                break
+            out[repeat % 2, shift:] += level * feedback ** (repeat - 1) * dry[:n - shift]
+    info = {"voice": "female" if female else "male", "lowest_midi": lowest, "backing": backing,
             "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections]}
     return out, info
 
@@ -925,12 +1039,33 @@ def _room_ir(rng: np.random.Generator, sr: int, rt60: float) -> np.ndarray:
     return ir
 
 
-def _convolve_mono(signal: np.ndarray, ir: np.ndarray) -> np.ndarray:
-    """Convolve a mono signal (n,) with a stereo IR (2, L) -> (2, n) (the tail past n is cut)."""
-    n = signal.shape[0]
-    size = sp_fft.next_fast_len(n + ir.shape[1] - 1, real=True)
-    spectrum = sp_fft.rfft(signal, size)
-    return sp_fft.irfft(spectrum[None, :] * sp_fft.rfft(ir, size, axis=1), size, axis=1)[:, :n]
+class _Convolver:
+    """Convolves mono signals of ``n`` samples with one stereo IR (2, L) -> (2, n), the tail past
+    n cut; the IR's spectrum is computed once and shared by every stem sent to the room."""
+
+    def __init__(self, ir: np.ndarray, n: int) -> None:
+        self.n = n
+        self.size = sp_fft.next_fast_len(n + ir.shape[1] - 1, real=True)
+        self.ir_spectrum = sp_fft.rfft(ir, self.size, axis=1)
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        spectrum = sp_fft.rfft(signal, self.size)
+        return sp_fft.irfft(spectrum[None, :] * self.ir_spectrum, self.size, axis=1)[:, :self.n]
+
+
+def _gate_silence(stereo: np.ndarray, block: int, threshold: float) -> None:
+    """Set to exact zero every block of ``block`` samples whose peak (both channels) is below
+    ``threshold``: FFT reverb leaves ~1e-17 noise where a stem rests, and real multitrack stems
+    (and museval, which skips frames with a digitally silent reference) expect true silence."""
+    n_blocks = stereo.shape[1] // block
+    if n_blocks == 0:
+        return
+    body = stereo[:, :n_blocks * block].reshape(2, n_blocks, block)
+    quiet = np.max(np.abs(body), axis=(0, 2)) < threshold
+    body[:, quiet, :] = 0.0
+    tail = stereo[:, n_blocks * block:]
+    if tail.size and np.max(np.abs(tail)) < threshold:
+        tail[:] = 0.0
 
 
 def _active_rms(stereo: np.ndarray, sr: int) -> float:
@@ -946,9 +1081,9 @@ def _active_rms(stereo: np.ndarray, sr: int) -> float:
 
 
 # Stem levels relative to each other (dB, RMS while playing) and the random spread around them.
-_STEM_LEVEL_DB = {"drums": 0.0, "bass": -1.0, "other": -1.5, "vocals": 0.5}
+_STEM_LEVEL_DB = {"drums": -0.5, "bass": -1.0, "other": -1.0, "vocals": -1.5}
 _STEM_LEVEL_SPREAD_DB = 3.0
-_REVERB_SEND = {"drums": (0.05, 0.2), "bass": (0.0, 0.05), "other": (0.15, 0.45), "vocals": (0.2, 0.5)}
+_REVERB_SEND = {"drums": (0.15, 0.35), "bass": (0.0, 0.0), "other": (0.2, 0.5), "vocals": (0.35, 0.7)}
 
 
 def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -970,14 +1105,14 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     stems = {"drums": drums, "bass": bass, "other": other, "vocals": vocals}
 
     mix_rng = stream(_STREAM_MIX)
-    ir = _room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8)))
+    room = _Convolver(_room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8))), n)
     levels = {}
     for name in STEM_NAMES:
         stem = stems[name]
         low, high = _REVERB_SEND[name]
         send = float(mix_rng.uniform(low, high))
         if send > 0:
-            stem += send * _convolve_mono(0.5 * (stem[0] + stem[1]), ir)
+            stem += send * room(0.5 * (stem[0] + stem[1]))
         rms = _active_rms(stem, sr)
         level_db = _STEM_LEVEL_DB[name] + float(mix_rng.uniform(-_STEM_LEVEL_SPREAD_DB, _STEM_LEVEL_SPREAD_DB))
         levels[name] = round(level_db, 2)
@@ -992,6 +1127,7 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     mixture = np.zeros((2, n))
     for name in STEM_NAMES:
         stems[name] *= ramp
+        _gate_silence(stems[name], 512, 1e-5 * float(np.max(np.abs(stems[name]))))  # -100 dB re peak
         mixture += stems[name]
     # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
     target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
@@ -1035,6 +1171,23 @@ def _write_wav_float(path: Path, data: np.ndarray, sample_rate: int) -> None:
         handle.write(payload)
 
 
+def _musdb_setup(spec: SyntheticSpec) -> dict[str, Any]:
+    """musdb's own mus.yaml, with this set's validation tracks (musdb reads stems and builds
+    targets from it; ``split='train'/'valid'`` then uses our split)."""
+    return {
+        "sample_rate": float(spec.sample_rate),
+        "sources": {name: f"{name}.wav" for name in ("vocals", "drums", "bass", "other")},
+        "mixture": "mixture.wav",
+        "stem_ids": {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4},
+        "targets": {
+            "vocals": {"vocals": 1}, "drums": {"drums": 1}, "bass": {"bass": 1}, "other": {"other": 1},
+            "accompaniment": {"bass": 1, "drums": 1, "other": 1},
+            "linear_mixture": {"vocals": 1, "bass": 1, "drums": 1, "other": 1},
+        },
+        "validation_tracks": spec.validation_tracks(),
+    }
+
+
 def _manifest(spec: SyntheticSpec, track_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
@@ -1045,6 +1198,7 @@ def _manifest(spec: SyntheticSpec, track_info: dict[str, Any]) -> dict[str, Any]
         "n_samples": spec.n_samples,
         "tracks": {subset: spec.track_names(subset) for subset in SUBSETS},
         "validation_tracks": spec.validation_tracks(),
+        "musdb_setup_file": MUSDB_SETUP_NAME,
         "track_info": track_info,
     }
 
@@ -1135,6 +1289,7 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
                       end="", file=sys.stderr, flush=True)
         for subset in SUBSETS:  # musdb lists a subset's folder even when it holds no track
             (temporary / subset).mkdir(exist_ok=True)
+        (temporary / MUSDB_SETUP_NAME).write_text(json.dumps(_musdb_setup(spec), indent=2) + "\n")
         (temporary / MANIFEST_NAME).write_text(json.dumps(_manifest(spec, track_info), indent=2, sort_keys=True) + "\n")
         if progress:
             print(f"\rsynthetic set: {len(jobs)} tracks in {time.perf_counter() - began:.1f} s -> {root}",

@@ -1,0 +1,142 @@
+"""Training throughput: what the model consumes, and what the data pipeline can deliver.
+
+For each preset (``seed_card``, ``default``, ``demo``: ``parameters/train_seed_card.yaml``,
+``train.yaml``, ``train_demo.yaml``) it prints
+
+* model: training examples per second (chunks of the preset's ``chunk_seconds``) of full training
+  steps (STFT, U-Net forward and backward under the preset's mixed precision, Adam step) on
+  random audio, on the available device;
+* data: examples per second the data pipeline alone delivers (``RandomChunkDataset`` with the
+  preset's augmentations, through a ``DataLoader``), with and without the RAM cache, with 0 and
+  N worker processes.
+
+Data loading can feed the model when its figure is several times the model's. Usage::
+
+    python benchmarks/training_throughput.py [--presets seed_card default demo] [--steps 5]
+        [--workers 4] [--musdb-root /path/to/musdb18hq] [--batch-size N] [--threads N]
+
+Without ``--musdb-root`` the data pipeline reads the demo's synthetic set (16 x 12 s tracks,
+44.1 kHz stereo wav, like MUSDB18-HQ). On a CPU the model figures use a batch of 2 unless
+``--batch-size`` is given (a preset's GPU batch would take minutes per step there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from stemunet.datasets import RandomChunkDataset, list_tracks, resolve_root
+from stemunet.model import count_parameters
+from stemunet.runs import load_parameter_file
+from stemunet.training import (
+    TrainConfig,
+    build_optimizer,
+    build_separator,
+    magnitude_loss,
+    resolve_device,
+    resolve_mixed_precision,
+    waveform_augmentation,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = {"seed_card": "train_seed_card.yaml", "default": "train.yaml", "demo": "train_demo.yaml"}
+
+
+def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[float, str]:
+    """Training examples per second of full steps on random audio, and the precision used."""
+    device = resolve_device(config.device)
+    amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
+    torch.manual_seed(0)
+    separator = build_separator(config).to(device).train()
+    optimizer = build_optimizer(separator, config)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    n_samples = int(round(config.chunk_seconds * config.stft.sample_rate))
+    stems = torch.randn(batch_size, 4, config.stft.n_channels, n_samples, device=device) * 0.1
+    mixture = stems.sum(dim=1)
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    step()  # warm-up: cuDNN autotuning, allocator
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    precision = str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else "float32"
+    return batch_size * steps / (time.perf_counter() - began), precision
+
+
+def data_throughput(config: TrainConfig, tracks, *, cache: bool, workers: int, n_batches: int, batch_size: int) -> float:
+    """Examples per second a DataLoader over the preset's augmented random chunks delivers."""
+    dataset = RandomChunkDataset(
+        tracks, config.chunk_seconds, config.stft.sample_rate, config.stft.n_channels,
+        samples_per_epoch=batch_size * (n_batches + 1), seed=0, cache=cache,
+        augmentation=waveform_augmentation(config),
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is paid once per run, not per batch
+    began = time.perf_counter()
+    count = 0
+    for mixture, _ in iterator:
+        count += mixture.shape[0]
+    return count / (time.perf_counter() - began)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per preset")
+    parser.add_argument("--batch-size", type=int, default=None, help="model batch (default: the preset's on CUDA, 2 on CPU)")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="loader workers of the second data figure")
+    parser.add_argument("--data-batches", type=int, default=8, help="timed batches per data figure")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads of this process (0: torch's default); "
+                        "1 gives steadier figures on a busy machine")
+    parser.add_argument("--musdb-root", default=None, help="read this MUSDB18(-HQ) folder instead of the synthetic set")
+    args = parser.parse_args(argv)
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = resolve_device("auto")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}; torch {torch.__version__}; {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.1f}")
+    for preset in args.presets:
+        params = load_parameter_file(ROOT / "parameters" / PRESETS[preset])
+        params["device"] = "auto"
+        if args.musdb_root is not None:
+            params["musdb_root"] = args.musdb_root
+        else:  # the demo's synthetic set, so every preset reads the same files
+            demo = load_parameter_file(ROOT / "parameters" / PRESETS["demo"])
+            params.update({k: demo[k] for k in demo if k.startswith("synthetic_") or k == "musdb_root"})
+        config = TrainConfig.from_params(params)
+        batch_size = args.batch_size or (config.batch_size if device.type == "cuda" else 2)
+        n_parameters = count_parameters(build_separator(config))
+        model_rate, precision = model_throughput(config, batch_size, args.steps)
+        print(f"\n{preset}: {config.stft.sample_rate} Hz, {config.stft.n_channels} ch, n_fft {config.stft.n_fft}, "
+              f"{n_parameters / 1e6:.2f} M parameters, {config.chunk_seconds:g} s chunks")
+        print(f"  model  {model_rate:8.1f} examples/s  (batch {batch_size}, {precision}, {args.steps} steps)")
+
+        tracks = list_tracks(resolve_root(config.data, progress=False), "train", "train")
+        for cache in (False, True):
+            for workers in sorted({0, args.workers}):
+                rate = data_throughput(config, tracks, cache=cache, workers=workers,
+                                       n_batches=args.data_batches, batch_size=config.batch_size)
+                print(f"  data   {rate:8.1f} examples/s  (cache {'on ' if cache else 'off'}, {workers} workers, "
+                      f"{rate / model_rate:5.1f}x the model)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

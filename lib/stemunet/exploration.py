@@ -1,0 +1,661 @@
+"""What is in a multitrack data set: tracks, loudness, silence, spectra, consistency checks.
+
+:func:`explore_dataset` lists the tracks of a MUSDB18 / MUSDB18-HQ folder or of the synthetic set
+and reads each analysed track exactly once, in blocks of about 30 s (a wav folder) or in one
+decode (a ``.stem.mp4``), computing everything from that single pass:
+
+* loudness: the RMS of every 100 ms frame in dBFS, ``20 log10(rms)`` with the RMS taken over both
+  channels, relative to full scale 1.0 (a full-scale square wave is 0 dBFS, a full-scale sine
+  -3 dBFS); digital silence is floored at :data:`FLOOR_DB`;
+* silence: a frame is *silent* when its RMS is below ``silence_threshold_db`` (default -60 dBFS,
+  about where a stem becomes inaudible under a mixture at a normal listening level);
+* the average power spectrum of each stem (4096-point Hann frames, half overlapping), in dB
+  relative to a full-scale sine;
+* checks: every file of a track has the same length, sample rate and channel count, and the
+  residual ``mixture - sum(stems)`` in dB relative to the mixture. The synthetic set's mixture is
+  the sum of its stems (residual about -140 dB, float32 rounding); MUSDB18's mixtures are mastered
+  and AAC-coded separately from the stems, so theirs is typically -15 to -30 dB. It is shown,
+  never treated as an error.
+
+Bad data does not stop the analysis: a missing subset folder, a track missing a file, files that
+cannot be read or that disagree in length, rate or channels become rows of the ``problems`` table
+(subset, track, problem). Only a ``musdb_root`` that does not exist raises, with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import musdb
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig
+from stemunet.datasets import is_wav_layout, list_tracks, resolve_root
+from stemunet.files import write_json_atomic, write_text_atomic
+from stemunet.synthetic import is_synthetic_dataset, read_synthetic_manifest
+
+SOURCE_NAMES: tuple[str, ...] = ("mixture", *STEM_NAMES)
+"""The five streams of a track, in MUSDB18's stream order (mixture first)."""
+
+SUBSET_NAMES = ("train", "test")
+
+LOUDNESS_FRAME_SECONDS = 0.1
+"""Length of the non-overlapping frames whose RMS makes the loudness distribution."""
+
+FLOOR_DB = -120.0
+"""Frame loudness of digital silence (20 log10(0) is -inf): the histograms' left edge."""
+
+SPECTRUM_N_FFT = 4096
+"""Frame length of the average spectra: 10.8 Hz bins at 44.1 kHz, fine enough for bass notes."""
+
+BAND_EDGES_HZ = (60.0, 250.0, 2000.0, 6000.0)
+"""Band borders of :meth:`Exploration.band_energy`: sub-bass, bass, mids, presence, air."""
+
+
+BLOCK_FRAMES = 300
+"""Loudness frames per read block (30 s): memory stays flat however long a track is."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExploreConfig(Config):
+    """What ``explore.ipynb`` analyses and shows."""
+
+    data: DataConfig = DataConfig()
+    subsets: tuple[str, ...] = ("train", "test")  # which subsets to list and analyse
+    max_tracks: int = 0  # tracks analysed per subset, the first by name (0 = all)
+    silence_threshold_db: float = -60.0  # a 100 ms frame quieter than this (RMS, dBFS) is silent
+    track: str = ""  # track shown in detail (spectrograms, players); "" = the first analysed one
+    start_seconds: float = 0.0  # where the detailed excerpt starts
+    listen_seconds: float = 6.0  # length of the detailed excerpt (spectrograms and players)
+
+    def __post_init__(self) -> None:
+        if not self.subsets:
+            raise ConfigError("subsets must name at least one of 'train', 'test'")
+        for subset in self.subsets:
+            if subset not in SUBSET_NAMES:
+                raise ConfigError(f"subsets: {subset!r} is not one of {list(SUBSET_NAMES)}")
+        if self.max_tracks < 0:
+            raise ConfigError(f"max_tracks must be >= 0 (0 = all), got {self.max_tracks}")
+        if self.silence_threshold_db >= 0:
+            raise ConfigError(f"silence_threshold_db must be negative (dBFS), got {self.silence_threshold_db}")
+        if self.start_seconds < 0:
+            raise ConfigError(f"start_seconds must be >= 0, got {self.start_seconds}")
+        if self.listen_seconds <= 0:
+            raise ConfigError(f"listen_seconds must be > 0, got {self.listen_seconds}")
+
+
+# --------------------------------------------------------------------------------------------
+# Signal statistics on arrays (the pure functions the data pass is made of)
+# --------------------------------------------------------------------------------------------
+
+
+def frame_rms_db(waveform: np.ndarray, frame_length: int) -> np.ndarray:
+    """RMS loudness of consecutive non-overlapping frames, in dBFS.
+
+    Args:
+        waveform: ``(n_channels, n_samples)`` (or ``(n_samples,)``), full scale 1.0.
+        frame_length: samples per frame; a last partial frame is dropped.
+
+    Returns:
+        ``(n_samples // frame_length,)`` float64: ``20 log10(rms)`` over all channels of the
+        frame, floored at :data:`FLOOR_DB`.
+    """
+    audio = np.atleast_2d(np.asarray(waveform, dtype=np.float64))
+    n_frames = audio.shape[-1] // frame_length
+    if n_frames == 0:
+        return np.zeros(0)
+    frames = audio[:, : n_frames * frame_length].reshape(audio.shape[0], n_frames, frame_length)
+    mean_square = np.mean(frames**2, axis=(0, 2))
+    with np.errstate(divide="ignore"):
+        return np.maximum(10 * np.log10(mean_square), FLOOR_DB)
+
+
+def silent_share(frame_db: np.ndarray, threshold_db: float = -60.0) -> float:
+    """Share in [0, 1] of frames quieter than ``threshold_db`` (NaN when there are no frames)."""
+    frame_db = np.asarray(frame_db)
+    return float(np.mean(frame_db < threshold_db)) if frame_db.size else float("nan")
+
+
+def spectrum_frequencies(sample_rate: int, n_fft: int = SPECTRUM_N_FFT) -> np.ndarray:
+    """Centre frequencies in Hz of the bins of :func:`power_spectrum_sum`, ``(n_fft // 2 + 1,)``."""
+    return np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+
+
+def power_spectrum_sum(waveform: np.ndarray, n_fft: int = SPECTRUM_N_FFT) -> tuple[np.ndarray, int]:
+    """Summed power spectrum of half-overlapping Hann frames, over frames and channels.
+
+    Args:
+        waveform: ``(n_channels, n_samples)``; samples after the last whole frame are ignored.
+
+    Returns:
+        ``(power_sum, n_frames)``: ``(n_fft // 2 + 1,)`` float64 sum of ``|rfft|^2`` scaled so a
+        full-scale sine's peak bin is 1 (0 dB), and how many (channel, frame) pairs it sums.
+        Divide by ``n_frames`` for the average; sums of several blocks add.
+    """
+    audio = np.atleast_2d(np.asarray(waveform, dtype=np.float32))
+    hop = n_fft // 2
+    n_frames = 0 if audio.shape[-1] < n_fft else 1 + (audio.shape[-1] - n_fft) // hop
+    if n_frames == 0:
+        return np.zeros(n_fft // 2 + 1), 0
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[:, ::hop][:, :n_frames]
+    spectrum = np.fft.rfft(frames * window, axis=-1)
+    full_scale = window.sum() / 2  # a unit sine's peak bin magnitude under this window
+    power = (np.abs(spectrum) / full_scale) ** 2
+    return power.sum(axis=(0, 1), dtype=np.float64), audio.shape[0] * n_frames
+
+
+def power_db(power: np.ndarray | float) -> np.ndarray:
+    """``10 log10(power)``, floored at :data:`FLOOR_DB` (so silence stays finite on plots)."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(10 * np.log10(np.asarray(power, dtype=np.float64)), FLOOR_DB)
+
+
+def residual_db(residual_energy: float, mixture_energy: float) -> float:
+    """Energy of ``mixture - sum(stems)`` relative to the mixture's, in dB.
+
+    -inf when the residual is exactly zero; +inf when the mixture is silent but the stems are not;
+    NaN when both are silent.
+    """
+    if mixture_energy > 0:
+        return float(10 * np.log10(residual_energy / mixture_energy)) if residual_energy > 0 else float("-inf")
+    return float("inf") if residual_energy > 0 else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading tracks: metadata without decoding, blocks for the analysis, excerpts for listening
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamInfo:
+    """Header data of one stream of a track (a wav file, or a stream of a ``.stem.mp4``)."""
+
+    name: str  # mixture, drums, bass, other or vocals
+    n_samples: int
+    sample_rate: int
+    n_channels: int
+
+
+def track_label(track: musdb.audio.MultiTrack) -> str:
+    """``subset/name``: unique across a data set (MUSDB18's train and test names never repeat)."""
+    return f"{track.subset}/{track.name}"
+
+
+def _is_stem_file(track: musdb.audio.MultiTrack) -> bool:
+    return str(track.path).endswith(".stem.mp4")
+
+
+def stream_infos(track: musdb.audio.MultiTrack) -> tuple[list[StreamInfo], list[str]]:
+    """Length, rate and channels of the five streams, read from headers only.
+
+    Returns ``(infos, problems)``: a stream that is missing or unreadable is left out of
+    ``infos`` and described in ``problems``.
+    """
+    infos: list[StreamInfo] = []
+    problems: list[str] = []
+    if _is_stem_file(track):
+        info = track.info  # stempeg.Info, filled by musdb when it listed the track
+        if info is None:
+            return [], [f"{track.path}: no such file"]
+        for stem_id, name in enumerate(SOURCE_NAMES):
+            if stem_id >= info.nb_audio_streams:
+                problems.append(f"{Path(track.path).name}: has no stream {stem_id} ({name}); a .stem.mp4 holds 5")
+                continue
+            infos.append(StreamInfo(name, int(info.samples(stem_id)), int(info.rate(stem_id)), int(info.channels(stem_id))))
+        return infos, problems
+    folder = Path(track.path).parent  # musdb's path of a wav track is its mixture.wav
+    for name in SOURCE_NAMES:
+        path = folder / f"{name}.wav"
+        if not path.is_file():
+            problems.append(f"missing {name}.wav")
+            continue
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            problems.append(f"{name}.wav is not a readable audio file ({error})")
+            continue
+        infos.append(StreamInfo(name, info.frames, info.samplerate, info.channels))
+    return infos, problems
+
+
+_CHECKED_ATTRIBUTES = {"lengths_agree": ("n_samples", "lengths", "samples"), "rates_agree": ("sample_rate", "sample rates", "Hz"), "channels_agree": ("n_channels", "channel counts", "channels")}
+
+
+def stream_agreement(infos: list[StreamInfo]) -> dict[str, bool]:
+    """``{"lengths_agree", "rates_agree", "channels_agree"}``: whether the streams share each."""
+    return {key: len({getattr(info, attribute) for info in infos}) <= 1 for key, (attribute, _, _) in _CHECKED_ATTRIBUTES.items()}
+
+
+def consistency_problems(infos: list[StreamInfo]) -> list[str]:
+    """Disagreements in length, sample rate or channels between a track's streams, in words."""
+    problems = []
+    for key, agree in stream_agreement(infos).items():
+        if not agree:
+            attribute, words, unit = _CHECKED_ATTRIBUTES[key]
+            listing = ", ".join(f"{info.name} {getattr(info, attribute)}" for info in infos)
+            problems.append(f"{words} differ ({unit}): {listing}")
+    return problems
+
+
+def iter_track_blocks(track: musdb.audio.MultiTrack, block_samples: int) -> Iterator[np.ndarray]:
+    """A track's five streams in consecutive blocks, reading the audio once.
+
+    Yields float32 ``(5, n_channels, <= block_samples)`` arrays in :data:`SOURCE_NAMES` order
+    (mixture, drums, bass, other, vocals), up to the shortest stream's end. A wav folder is read
+    block by block (memory stays flat); a ``.stem.mp4`` is decoded once, all streams together.
+    """
+    if _is_stem_file(track):
+        import stempeg
+
+        audio, _ = stempeg.read_stems(str(track.path), dtype=np.float32, info=track.info)
+        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (5, n, ch) -> (5, ch, n)
+        for start in range(0, audio.shape[-1], block_samples):
+            yield audio[..., start : start + block_samples]
+        return
+    folder = Path(track.path).parent
+    files = [sf.SoundFile(str(folder / f"{name}.wav")) for name in SOURCE_NAMES]
+    try:
+        while True:
+            blocks = [f.read(block_samples, dtype="float32", always_2d=True).T for f in files]
+            length = min(block.shape[-1] for block in blocks)
+            if length == 0:
+                return
+            yield np.stack([block[:, :length] for block in blocks])
+    finally:
+        for f in files:
+            f.close()
+
+
+@dataclass
+class TrackExcerpt:
+    """Part of a track: the mixture file's audio and the four stems, same length and rate."""
+
+    track: str  # subset/name
+    start_seconds: float
+    sample_rate: int
+    mixture: np.ndarray  # float32 (n_channels, n_samples)
+    stems: np.ndarray | None  # float32 (n_stems, n_channels, n_samples), STEM_NAMES order; None: no stem files
+
+    def named(self) -> dict[str, np.ndarray]:
+        """``{"mixture": ..., "drums": ..., ...}``: each ``(n_channels, n_samples)``."""
+        stems = {} if self.stems is None else dict(zip(STEM_NAMES, self.stems))
+        return {"mixture": self.mixture, **stems}
+
+    @property
+    def n_samples(self) -> int:
+        return self.mixture.shape[-1]
+
+
+def read_track_excerpt(
+    track: musdb.audio.MultiTrack,
+    start_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    *,
+    require_stems: bool = True,
+) -> TrackExcerpt:
+    """Mixture and stems of ``track`` from ``start_seconds`` for ``duration_seconds`` (None: to the end).
+
+    An excerpt running past the end is cut at the end (and may be empty if it starts there).
+    One decode for a ``.stem.mp4`` (all five streams at once), one frame-range read per wav.
+    With ``require_stems=False`` a track whose stem files are all missing gives ``stems=None``.
+
+    Raises:
+        FileNotFoundError: a file is missing (naming the track and file).
+        ValueError: a file is unreadable, or the files differ in channel count.
+    """
+    infos, problems = stream_infos(track)
+    names = [info.name for info in infos]
+    mixture_only = not require_stems and names == ["mixture"]
+    if problems and not mixture_only:
+        raise FileNotFoundError(f"{track_label(track)}: " + "; ".join(problems))
+    rate = infos[0].sample_rate
+    start = max(0, int(round(start_seconds * rate)))
+    n_samples = None if duration_seconds is None else max(0, int(round(duration_seconds * rate)))
+    if _is_stem_file(track):
+        import stempeg
+
+        audio, rate = stempeg.read_stems(
+            str(track.path), start=start / rate, duration=None if n_samples is None else n_samples / rate,
+            stem_id=0 if mixture_only else None, dtype=np.float32, info=track.info,
+        )
+        audio = np.atleast_3d(audio) if not mixture_only else audio[None]
+        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (streams, n, ch) -> (streams, ch, n)
+        if n_samples is not None:
+            audio = audio[..., :n_samples]
+    else:
+        folder = Path(track.path).parent
+        blocks = []
+        for name in names:
+            path = folder / f"{name}.wav"
+            try:
+                block, _ = sf.read(str(path), start=start, frames=-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise ValueError(f"{path}: not a readable audio file ({error})") from error
+            blocks.append(block.T)
+        if len({block.shape[0] for block in blocks}) > 1:
+            raise ValueError(f"{track_label(track)}: its files differ in channel count")
+        length = min(block.shape[-1] for block in blocks)
+        audio = np.stack([block[:, :length] for block in blocks])
+    return TrackExcerpt(track_label(track), start / rate, int(rate), audio[0], None if mixture_only else audio[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# The data set pass
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrackAnalysis:
+    """Everything one read of one track yields."""
+
+    frame_db: dict[str, np.ndarray]  # source -> (n_frames,) frame RMS in dBFS
+    spectrum_power: dict[str, np.ndarray]  # source -> (n_fft // 2 + 1,) mean power (full-scale sine = 1)
+    sample_rate: int
+    residual_db: float
+    mixture_peak_db: float  # largest absolute mixture sample, dBFS (>= 0 means clipped)
+    n_samples_read: int
+
+
+def analyse_track(track: musdb.audio.MultiTrack, sample_rate: int) -> TrackAnalysis:
+    """Loudness frames, average spectra and the mixture residual of one track, in one read."""
+    frame_length = max(1, int(round(LOUDNESS_FRAME_SECONDS * sample_rate)))
+    frame_db: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
+    power = {name: np.zeros(SPECTRUM_N_FFT // 2 + 1) for name in SOURCE_NAMES}
+    counts = dict.fromkeys(SOURCE_NAMES, 0)
+    residual_energy = mixture_energy = 0.0
+    peak = 0.0
+    n_read = 0
+    for block in iter_track_blocks(track, frame_length * BLOCK_FRAMES):
+        for name, audio in zip(SOURCE_NAMES, block):
+            frame_db[name].append(frame_rms_db(audio, frame_length))
+            block_power, n_frames = power_spectrum_sum(audio)
+            power[name] += block_power
+            counts[name] += n_frames
+        mixture = block[0].astype(np.float64)
+        residual_energy += float(np.sum((mixture - block[1:].astype(np.float64).sum(axis=0)) ** 2))
+        mixture_energy += float(np.sum(mixture**2))
+        peak = max(peak, float(np.max(np.abs(block[0]), initial=0.0)))
+        n_read += block.shape[-1]
+    return TrackAnalysis(
+        frame_db={name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in frame_db.items()},
+        spectrum_power={name: power[name] / max(counts[name], 1) for name in SOURCE_NAMES},
+        sample_rate=sample_rate,
+        residual_db=residual_db(residual_energy, mixture_energy),
+        mixture_peak_db=float(power_db(peak**2)),
+        n_samples_read=n_read,
+    )
+
+
+def validation_track_names(root: Path) -> set[str]:
+    """Names of the train tracks set aside for validation: the manifest's, or MUSDB18's official ones."""
+    if is_synthetic_dataset(root):
+        return set(read_synthetic_manifest(root)["validation_tracks"])
+    return {track.name for track in list_tracks(root, "train", "valid")}
+
+
+@dataclass
+class Exploration:
+    """What :func:`explore_dataset` found. Tables are pandas DataFrames.
+
+    * ``tracks``: subset, split (train/valid/test), track, duration_seconds, sample_rate,
+      n_channels, format (wav/stem.mp4), analysed (bool).
+    * ``loudness``: one row per analysed track and source (mixture and stems): subset, track,
+      source, active_median_db (median frame RMS of non-silent frames, dBFS), silent_share.
+    * ``checks``: one row per analysed or broken track: subset, track, files_present,
+      lengths_agree, rates_agree, channels_agree (from the files' headers), residual_db (mixture
+      minus the sum of the stems relative to the mixture) and mixture_peak_db (>= 0: clipped);
+      the last two are NaN for a track that was not analysed.
+    * ``problems``: subset, track, problem; empty when all is well.
+    * ``frame_db``: source -> every analysed frame's RMS in dBFS (for distributions).
+    * ``spectra``: index frequency_hz, one column per source: mean power spectrum in dB re a
+      full-scale sine, over all analysed frames.
+    """
+
+    root: Path
+    synthetic: bool
+    silence_threshold_db: float
+    tracks: pd.DataFrame
+    loudness: pd.DataFrame
+    checks: pd.DataFrame
+    problems: pd.DataFrame
+    frame_db: dict[str, np.ndarray]
+    spectra: pd.DataFrame
+    musdb_tracks: list[musdb.audio.MultiTrack] = field(default_factory=list, repr=False)
+    """Listed tracks without problems, in table order (for the detail view and players)."""
+
+    def loudness_summary(self) -> pd.DataFrame:
+        """Per source over all analysed frames: active median / 10th / 90th percentile (dBFS) and silent share."""
+        rows = []
+        for source, frame_db in self.frame_db.items():
+            active = frame_db[frame_db >= self.silence_threshold_db]
+            percentiles = np.percentile(active, [10, 50, 90]) if active.size else [np.nan] * 3
+            rows.append({
+                "source": source,
+                "active_median_db": percentiles[1],
+                "active_p10_db": percentiles[0],
+                "active_p90_db": percentiles[2],
+                "silent_share": silent_share(frame_db, self.silence_threshold_db),
+                "n_frames": frame_db.size,
+            })
+        return pd.DataFrame(rows).set_index("source")
+
+    def per_track(self, column: str = "silent_share") -> pd.DataFrame:
+        """``loudness[column]`` as a table: one row per analysed track, one column per source."""
+        table = self.loudness.pivot(index=["subset", "track"], columns="source", values=column)
+        return table.reindex(columns=[s for s in SOURCE_NAMES if s in table.columns])
+
+    def band_energy(self, edges_hz: tuple[float, ...] = BAND_EDGES_HZ) -> pd.DataFrame:
+        """Share (%) of each source's average power in each frequency band: rows sources, columns bands.
+
+        Stems with large shares in the same band compete there: the mask must split that band's
+        energy between them.
+        """
+        if self.spectra.empty:
+            return pd.DataFrame()
+        frequencies = self.spectra.index.to_numpy()
+        edges = [0.0, *edges_hz, float("inf")]
+        labels = [f"{_hz(low)}-{_hz(high)}" if np.isfinite(high) else f">{_hz(low)}" for low, high in zip(edges[:-1], edges[1:])]
+        labels[0] = f"<{_hz(edges[1])}"
+        rows = {}
+        for source in self.spectra.columns:
+            power = 10 ** (self.spectra[source].to_numpy(dtype=np.float64) / 10)
+            total = power.sum()
+            rows[source] = [100 * power[(frequencies >= low) & (frequencies < high)].sum() / total if total > 0 else np.nan
+                            for low, high in zip(edges[:-1], edges[1:])]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=labels).rename_axis("source")
+
+    def summary(self) -> dict:
+        """Key numbers as plain Python values (written to ``summary.json``)."""
+        loudness = self.loudness_summary()
+        splits = self.tracks.groupby("split").size().to_dict() if len(self.tracks) else {}
+        residuals = self.checks["residual_db"].dropna()
+        return {
+            "root": str(self.root),
+            "synthetic": self.synthetic,
+            "n_tracks": int(len(self.tracks)),
+            "tracks_per_split": {k: int(v) for k, v in splits.items()},
+            "n_analysed": int(self.tracks["analysed"].sum()) if len(self.tracks) else 0,
+            "n_problems": int(len(self.problems)),
+            "silence_threshold_db": self.silence_threshold_db,
+            "active_median_db": {k: _plain(v) for k, v in loudness["active_median_db"].items()},
+            "silent_share": {k: _plain(v) for k, v in loudness["silent_share"].items()},
+            "residual_db_max": _plain(residuals.max()) if len(residuals) else None,
+        }
+
+    def describe(self) -> str:
+        """The summary in one paragraph."""
+        summary = self.summary()
+        kind = "the synthetic set" if self.synthetic else ("MUSDB18-HQ layout, wav" if is_wav_layout(self.root) else "MUSDB18 layout, .stem.mp4")
+        splits = ", ".join(f"{n} {split}" for split, n in summary["tracks_per_split"].items())
+        problems = f"{summary['n_problems']} problem(s): see the problems table" if summary["n_problems"] else "no problems found"
+        return f"{self.root} ({kind}): {summary['n_tracks']} tracks ({splits}); {summary['n_analysed']} analysed; {problems}."
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Write the tables as CSV and the summary as JSON into ``folder``; returns the paths."""
+        folder = Path(folder)
+        paths = []
+        for name in ("tracks", "loudness", "checks", "problems"):
+            paths.append(write_text_atomic(folder / f"{name}.csv", getattr(self, name).to_csv(index=False)))
+        paths.append(write_text_atomic(folder / "spectra.csv", self.spectra.to_csv()))
+        paths.append(write_json_atomic(folder / "summary.json", self.summary()))
+        return paths
+
+    def find_track(self, name: str = "") -> musdb.audio.MultiTrack:
+        """A listed, problem-free track by name (``name`` or ``subset/name``); "" = the first."""
+        if not self.musdb_tracks:
+            raise ValueError(f"{self.root}: no usable track (see the problems table)")
+        if not name:
+            return self.musdb_tracks[0]
+        for track in self.musdb_tracks:
+            if name in (track.name, track_label(track)):
+                return track
+        names = [track_label(t) for t in self.musdb_tracks]
+        raise ValueError(f"no usable track {name!r} in {self.root}; usable tracks: {names}")
+
+    def excerpt(self, name: str = "", start_seconds: float = 0.0, duration_seconds: float | None = None) -> TrackExcerpt:
+        """:func:`read_track_excerpt` of :meth:`find_track` ``(name)``."""
+        return read_track_excerpt(self.find_track(name), start_seconds, duration_seconds)
+
+
+CHECK_COLUMNS = ["subset", "track", "files_present", "lengths_agree", "rates_agree", "channels_agree", "residual_db", "mixture_peak_db"]
+
+
+def _hz(value: float) -> str:
+    return f"{value / 1000:g} kHz" if value >= 1000 else f"{value:g} Hz"
+
+
+def _plain(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 3)
+
+
+def _problems_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["subset", "track", "problem"])
+
+
+def dataset_root(data: DataConfig, *, progress: bool = True) -> Path:
+    """:func:`~stemunet.datasets.resolve_root`, with a hint on what to do when the folder is wrong."""
+    try:
+        return resolve_root(data, progress=progress)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"{error}. Set musdb_root to a MUSDB18 (.stem.mp4) or MUSDB18-HQ (wav folders) folder "
+            "holding train/ and test/, or leave it empty for the embedded synthetic set."
+        ) from None
+
+
+def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Exploration:
+    """List and analyse the data set ``config.data`` describes (see the module docstring).
+
+    Raises:
+        FileNotFoundError: ``musdb_root`` is not a folder, or holds neither ``train/`` nor ``test/``.
+    """
+    root = dataset_root(config.data, progress=progress)
+    synthetic = is_synthetic_dataset(root)
+    wav_layout = is_wav_layout(root)
+    problems: list[dict] = []
+    track_rows: list[dict] = []
+    to_analyse: list[tuple[musdb.audio.MultiTrack, list[StreamInfo]]] = []
+    checks: dict[tuple[str, str], dict] = {}
+    usable: list[musdb.audio.MultiTrack] = []
+    valid_names = validation_track_names(root) if "train" in config.subsets and (root / "train").is_dir() else set()
+    for subset in config.subsets:
+        if not (root / subset).is_dir():
+            problems.append({"subset": subset, "track": "", "problem": f"no {subset}/ folder in {root}"})
+            continue
+        tracks = list_tracks(root, subset)
+        if not tracks:
+            kind = "track folders" if wav_layout else ".stem.mp4 files"
+            problems.append({"subset": subset, "track": "", "problem": f"{root / subset} holds no {kind}"})
+        for index, track in enumerate(tracks):
+            infos, missing = stream_infos(track)
+            agreement = stream_agreement(infos)
+            track_problems = missing + consistency_problems(infos)
+            mixture = next((info for info in infos if info.name == "mixture"), infos[0] if infos else None)
+            # Streams of different lengths are analysed over their common part; a missing or
+            # unreadable file, or streams that differ in rate or channels, cannot be summed.
+            readable = not missing and agreement["rates_agree"] and agreement["channels_agree"]
+            analysed = (config.max_tracks == 0 or index < config.max_tracks) and readable
+            track_rows.append({
+                "subset": subset,
+                "split": subset if subset == "test" else ("valid" if track.name in valid_names else "train"),
+                "track": track.name,
+                "duration_seconds": mixture.n_samples / mixture.sample_rate if mixture else np.nan,
+                "sample_rate": mixture.sample_rate if mixture else np.nan,
+                "n_channels": mixture.n_channels if mixture else np.nan,
+                "format": "stem.mp4" if _is_stem_file(track) else "wav",
+                "analysed": analysed,
+            })
+            problems.extend({"subset": subset, "track": track.name, "problem": p} for p in track_problems)
+            if not track_problems:
+                usable.append(track)
+            if analysed or track_problems:
+                checks[(subset, track.name)] = {
+                    "subset": subset,
+                    "track": track.name,
+                    "files_present": not missing,
+                    **agreement,
+                    "residual_db": np.nan,
+                    "mixture_peak_db": np.nan,
+                }
+            if analysed:
+                to_analyse.append((track, infos))
+
+    loudness_rows = []
+    frame_db: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
+    spectra: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
+    spectrum_weights: list[int] = []
+    common_rate: int | None = None
+    for track, infos in tqdm(to_analyse, desc="analysing tracks", disable=not progress):
+        rate = infos[0].sample_rate
+        try:
+            analysis = analyse_track(track, rate)
+        except Exception as error:  # a corrupt file: report it and go on with the others
+            problems.append({"subset": track.subset, "track": track.name, "problem": f"could not be read: {error}"})
+            continue
+        common_rate = common_rate or rate
+        for name in SOURCE_NAMES:
+            frames = analysis.frame_db[name]
+            active = frames[frames >= config.silence_threshold_db]
+            loudness_rows.append({
+                "subset": track.subset,
+                "track": track.name,
+                "source": name,
+                "active_median_db": float(np.median(active)) if active.size else np.nan,
+                "silent_share": silent_share(frames, config.silence_threshold_db),
+            })
+            frame_db[name].append(frames)
+            # Tracks at another rate are put on the first track's frequency grid.
+            spectra[name].append(
+                np.interp(spectrum_frequencies(common_rate), spectrum_frequencies(rate), analysis.spectrum_power[name])
+            )
+        spectrum_weights.append(analysis.n_samples_read)
+        checks[(track.subset, track.name)].update(residual_db=analysis.residual_db, mixture_peak_db=analysis.mixture_peak_db)
+
+    if spectrum_weights:
+        weights = np.asarray(spectrum_weights, dtype=np.float64)
+        mean_power = {name: np.average(np.stack(parts), axis=0, weights=weights) for name, parts in spectra.items()}
+        spectra_frame = pd.DataFrame(
+            {name: power_db(power) for name, power in mean_power.items()},
+            index=pd.Index(spectrum_frequencies(common_rate), name="frequency_hz"),
+        )
+    else:
+        spectra_frame = pd.DataFrame(columns=list(SOURCE_NAMES), index=pd.Index([], name="frequency_hz"))
+    return Exploration(
+        root=root,
+        synthetic=synthetic,
+        silence_threshold_db=config.silence_threshold_db,
+        tracks=pd.DataFrame(track_rows, columns=["subset", "split", "track", "duration_seconds", "sample_rate", "n_channels", "format", "analysed"]),
+        loudness=pd.DataFrame(loudness_rows, columns=["subset", "track", "source", "active_median_db", "silent_share"]),
+        checks=pd.DataFrame(list(checks.values()), columns=CHECK_COLUMNS),
+        problems=_problems_frame(problems),
+        frame_db={name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in frame_db.items()},
+        spectra=spectra_frame,
+        musdb_tracks=usable,
+    )

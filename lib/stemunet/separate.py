@@ -1,0 +1,714 @@
+"""Batch separation of audio files into stems, behind both ``separate.ipynb`` and the command line.
+
+``python -m stemunet.separate INPUT... -o OUTDIR [--checkpoint RUN_OR_FILE] [options]``
+
+Inputs are files, folders (searched recursively) or globs: wav, flac, ogg, mp3, m4a, ... and the
+mixture of a ``.stem.mp4``, at any sample rate, mono or stereo (more channels with ``--downmix``).
+Each input becomes ``OUTDIR/<track name>/<stem>.<ext>`` with the input's sample rate, channel count
+and length. The track name is the file name without its extension (without ``.stem.mp4`` for
+MUSDB18); for a MUSDB18-HQ track folder, ``<track>/mixture.wav``, it is the folder's name.
+
+Files are streamed: they are decoded, resampled, separated by overlap-add and written block by
+block, so memory does not grow with a file's length. Every output is written under a temporary
+name and renamed once the whole track is done; an interrupted job leaves no half files. Existing
+outputs are never replaced without ``--overwrite``. A file that fails is reported and the rest go
+on; the job ends with a summary table and exits 1 if any input failed (2 for a bad command line
+or checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import glob
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from tqdm.auto import tqdm
+
+from stemunet.audio import FFMPEG_SUFFIXES, WAV_SUBTYPES, AudioError, ClippingPolicy, Encoding, load_audio
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
+from stemunet.files import atomic_path, write_json_atomic
+from stemunet.separator import Separator
+
+TWO_STEM_NAMES: tuple[str, ...] = ("vocals", "accompaniment")
+"""Outputs of the two-stem mode: vocals, and the sum of drums, bass and other."""
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".opus")
+"""File types a folder or glob is searched for (besides ``.stem.mp4``); a file named on its own
+is tried whatever its type."""
+
+# Files beside a MUSDB18-HQ ``mixture.wav``: the track's stems, not more songs to separate.
+_MUSDB_SIBLINGS = {*STEM_NAMES, "accompaniment", "linear_mixture"}
+
+FileFormat = Literal["wav", "flac"]
+
+SUMMARY_COLUMNS = [
+    "input", "track", "status", "error", "seconds", "seconds_taken", "x_realtime",
+    "sample_rate", "channels", "gain", "outputs",
+]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class SeparateConfig(Config):
+    """What to separate, with which checkpoint, and how to write the stems."""
+
+    data: DataConfig = DataConfig()  # where the default inputs come from (its test tracks)
+    chunking: ChunkingConfig = ChunkingConfig()
+    inputs: tuple[str, ...] = ()  # files, folders (recursive) or globs; empty = the data set's test mixtures
+    checkpoint: str = ""  # training run folder or checkpoint file; "" = newest training run
+    output_dir: str = ""  # stems go to <output_dir>/<track>/<stem>.<ext>; "" = <run folder>/stems
+    encoding: Encoding = "pcm16"  # pcm16, pcm24 or float32 (wav only)
+    format: FileFormat = "wav"  # wav or flac
+    stems: tuple[str, ...] = ()  # stems to write (drums, bass, other, vocals; accompaniment in two-stem mode); empty = all
+    two_stems: bool = False  # write vocals and accompaniment (drums + bass + other) instead of four stems
+    clipping: ClippingPolicy = "rescale"  # integer encodings: rescale all stems of a track alike, clamp, or none
+    downmix: bool = False  # average inputs of more than two channels to mono instead of failing them
+    overwrite: bool = False  # replace existing outputs (otherwise a track whose outputs exist is skipped)
+    device: str = "auto"  # auto (cuda when available, else cpu), cpu, cuda, cuda:1, mps
+
+    def __post_init__(self) -> None:
+        if self.format == "flac" and self.encoding == "float32":
+            raise ConfigError("flac stores integers: use encoding pcm16 or pcm24, or format wav")
+        valid = TWO_STEM_NAMES if self.two_stems else STEM_NAMES
+        unknown = [name for name in self.stems if name not in valid]
+        if unknown:
+            mode = "two-stem mode" if self.two_stems else "four-stem mode"
+            raise ConfigError(f"stems {unknown} do not exist in {mode}; choose from {list(valid)}")
+        if len(set(self.stems)) != len(self.stems):
+            raise ConfigError(f"stems lists a stem twice: {list(self.stems)}")
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The stems written for each track, in file order."""
+        names = TWO_STEM_NAMES if self.two_stems else STEM_NAMES
+        return tuple(name for name in names if not self.stems or name in self.stems)
+
+
+# --------------------------------------------------------------------------------------------
+# Devices and checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else the CPU; anything else as torch spells it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"device {device!r}: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available on this machine")
+    return resolved
+
+
+def load_separator(checkpoint_file: str | Path, device: str = "auto") -> Separator:
+    """The separator stored in ``checkpoint_file``, in eval mode on ``device``."""
+    return Separator.load(checkpoint_file, map_location=resolve_device(device))
+
+
+def describe_checkpoint(checkpoint_file: str | Path, train_run: str | Path | None = None) -> pd.Series:
+    """What a checkpoint holds: its file, training run, model configuration and provenance."""
+    checkpoint = torch.load(checkpoint_file, map_location="cpu", weights_only=False)
+    n_parameters = sum(v.numel() for k, v in checkpoint.get("state_dict", {}).items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    info: dict[str, Any] = {
+        "checkpoint": str(checkpoint_file),
+        "training run": str(train_run) if train_run else "(none: a checkpoint file from elsewhere)",
+        "parameters": f"{n_parameters / 1e6:.2f} M",
+    }
+    info.update(checkpoint.get("separator_config", {}))
+    skip = {"format", "separator_config", "state_dict", "stem_names"}
+    for key, value in checkpoint.items():
+        if key not in skip and isinstance(value, (str, int, float, bool)) and value is not None:
+            info[key] = value
+    return pd.Series(info, name="checkpoint", dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class InputFile:
+    """One audio file to separate, or an input that resolved to none (``error`` says why)."""
+
+    spec: str  # the input as the user gave it (file, folder or glob)
+    path: Path | None
+    track: str  # output folder name
+    error: str = ""
+
+
+def is_audio_file(path: str | Path) -> bool:
+    """Whether a folder or glob search picks up ``path`` (by its name)."""
+    name = Path(path).name.lower()
+    return not name.startswith(".") and (name.endswith(".stem.mp4") or Path(name).suffix in AUDIO_SUFFIXES)
+
+
+def track_name(path: str | Path) -> str:
+    """``song.flac`` -> ``song``; ``Artist - Title.stem.mp4`` -> ``Artist - Title``;
+    ``Artist - Title/mixture.wav`` (MUSDB18-HQ) -> ``Artist - Title``."""
+    path = Path(path)
+    if path.name.lower().endswith(".stem.mp4"):
+        return path.name[: -len(".stem.mp4")]
+    if path.stem.lower() == "mixture" and path.parent.name:
+        return path.parent.name
+    return path.stem
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    if folder is None:
+        return False
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _folder_audio_files(folder: Path, exclude: Path | None) -> list[Path]:
+    """Audio files under ``folder``, sorted; of a MUSDB18-HQ track folder only the mixture."""
+    found = []
+    for directory, subdirectories, names in os.walk(folder):
+        here = Path(directory)
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and not _inside(here / d, exclude))
+        audio = sorted(name for name in names if is_audio_file(name))
+        if any(Path(name).stem.lower() == "mixture" for name in audio):
+            audio = [name for name in audio if Path(name).stem.lower() not in _MUSDB_SIBLINGS]
+        found.extend(here / name for name in audio)
+    return found
+
+
+def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) -> list[InputFile]:
+    """Resolve files, folders (recursively) and globs to the audio files to separate.
+
+    Args:
+        specs: what the user named; a folder or glob picks up the types in :data:`AUDIO_SUFFIXES`
+            and ``.stem.mp4``; a file named on its own is taken whatever its type.
+        exclude: a folder never searched (the output folder, so earlier outputs are not re-separated).
+
+    Returns:
+        One :class:`InputFile` per file, in the order given (folders and globs sorted), each file
+        once. An input that names nothing, or a file whose track name another input already has
+        (both would write to the same folder), comes back with ``error`` set.
+    """
+    exclude_path = Path(exclude).expanduser().resolve() if exclude else None
+    items: list[InputFile] = []
+    seen: set[Path] = set()
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            found = _folder_audio_files(path, exclude_path)
+            if not found:
+                items.append(InputFile(spec, None, "", f"{spec}: folder holds no audio files ({', '.join(AUDIO_SUFFIXES)}, .stem.mp4)"))
+        elif path.exists():
+            found = [path]
+        elif glob.has_magic(spec):
+            found = []
+            for match in sorted(glob.glob(os.path.expanduser(spec), recursive=True)):
+                match_path = Path(match)
+                if match_path.is_dir():
+                    found.extend(_folder_audio_files(match_path, exclude_path))
+                elif is_audio_file(match_path) and not _inside(match_path, exclude_path):
+                    found.append(match_path)
+            if not found:
+                items.append(InputFile(spec, None, "", f"{spec}: the glob matches no audio files"))
+        else:
+            items.append(InputFile(spec, None, "", f"{spec}: no such file or folder"))
+            found = []
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                items.append(InputFile(spec, file, track_name(file)))
+    owners: dict[str, Path] = {}
+    for item in items:
+        if item.error or item.path is None:
+            continue
+        if item.track in owners:
+            item.error = (
+                f"{item.path}: track name {item.track!r} is that of {owners[item.track]} too; both would "
+                "write to the same output folder (rename one, or separate it on its own)"
+            )
+        else:
+            owners[item.track] = item.path
+    return items
+
+
+def default_inputs(data: DataConfig) -> list[str]:
+    """The test tracks' mixtures of ``data`` (the synthetic set, generated on first use)."""
+    from stemunet.datasets import resolve_root
+
+    root = resolve_root(data)
+    test = root / "test"
+    if not test.is_dir():
+        raise FileNotFoundError(f"{root}: no test/ folder to take default inputs from")
+    return [str(test)]
+
+
+def resolve_inputs(config: SeparateConfig, output_dir: str | Path | None = None) -> list[InputFile]:
+    """The files ``config`` asks for: its ``inputs``, or the data set's test mixtures when empty."""
+    specs = list(config.inputs) if config.inputs else default_inputs(config.data)
+    return discover_inputs(specs, exclude=output_dir)
+
+
+def inputs_table(inputs: Sequence[InputFile]) -> pd.DataFrame:
+    """One row per input: path, track name, and sample rate, channels and seconds where soundfile knows them."""
+    rows = []
+    for item in inputs:
+        row = {"input": str(item.path or item.spec), "track": item.track, "sample_rate": None, "channels": None, "seconds": None, "problem": item.error}
+        if item.path is not None and not item.error:
+            try:
+                info = sf.info(str(item.path))
+                row.update(sample_rate=info.samplerate, channels=info.channels, seconds=round(info.frames / info.samplerate, 2))
+            except (sf.LibsndfileError, RuntimeError):
+                pass  # ffmpeg formats: known once decoded
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def resolve_output_dir(config: SeparateConfig, run_dir: str | Path | None = None) -> Path:
+    """``config.output_dir``, or ``<run_dir>/stems`` when it is empty."""
+    if config.output_dir:
+        return Path(config.output_dir).expanduser()
+    if run_dir is None:
+        raise ValueError("no output folder: set output_dir (-o OUTDIR)")
+    return Path(run_dir) / "stems"
+
+
+def output_paths(output_dir: str | Path, track: str, config: SeparateConfig) -> dict[str, Path]:
+    """``{stem: OUTDIR/<track>/<stem>.<ext>}`` for the stems ``config`` writes."""
+    folder = Path(output_dir) / track
+    return {name: folder / f"{name}.{config.format}" for name in config.output_names}
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming audio files in and stems out
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class AudioStream:
+    """An open audio file, read in consecutive blocks without loading it whole."""
+
+    path: Path
+    sample_rate: int
+    n_channels: int
+    n_samples: int
+    _file: sf.SoundFile
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def blocks(self, block_samples: int) -> Iterator[np.ndarray]:
+        """Consecutive float32 ``(n_channels, k)`` blocks, together exactly ``n_samples`` long.
+
+        Raises :class:`AudioError` at the first block with NaN or infinite samples.
+        """
+        self._file.seek(0)
+        remaining = self.n_samples
+        while remaining > 0:
+            frames = self._file.read(min(block_samples, remaining), dtype="float32", always_2d=True)
+            if frames.shape[0] == 0:
+                # A decoder that announced more frames than it delivers: pad with silence.
+                frames = np.zeros((min(block_samples, remaining), self.n_channels), np.float32)
+            if not np.isfinite(frames).all():
+                raise AudioError(self.path, "contains NaN or infinite samples")
+            remaining -= frames.shape[0]
+            yield np.ascontiguousarray(frames.T)
+
+
+def _decode_with_ffmpeg(path: Path, folder: Path) -> Path:
+    """The first audio stream of ``path`` (the mixture of a ``.stem.mp4``) as a float wav in ``folder``."""
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(path, "reading this format needs the ffmpeg program; install ffmpeg")
+    target = folder / "decoded.wav"
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(target)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not target.is_file():
+        message = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AudioError(path, f"ffmpeg could not decode it ({message})")
+    return target
+
+
+@contextlib.contextmanager
+def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
+    """Open an audio file for block-wise reading.
+
+    soundfile reads wav, flac, ogg, mp3, aiff directly; m4a, aac, ``.stem.mp4`` (its mixture) and
+    anything soundfile cannot read are decoded by ffmpeg into a temporary float wav first.
+
+    Raises:
+        AudioError: missing, empty, unreadable or sample-less input, naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    with contextlib.ExitStack() as stack:
+        readable = path
+        if path.suffix.lower() in FFMPEG_SUFFIXES:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
+            readable = _decode_with_ffmpeg(path, folder)
+        try:
+            file = stack.enter_context(sf.SoundFile(readable))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+            if readable != path or shutil.which("ffmpeg") is None:
+                raise AudioError(path, f"not a readable audio file ({error})") from error
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
+            file = stack.enter_context(sf.SoundFile(_decode_with_ffmpeg(path, folder)))
+        if file.frames <= 0:
+            raise AudioError(path, "contains no audio samples")
+        yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file)
+
+
+@contextlib.contextmanager
+def _scratch_file(beside: Path) -> Iterator[Path]:
+    """A temporary file beside ``beside`` (same disk as the outputs), always deleted afterwards."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".float.part")
+    os.close(handle)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+@dataclasses.dataclass
+class SeparatedFile:
+    """What :func:`separate_file` did with one input."""
+
+    sample_rate: int
+    channels: int  # of the input (the outputs have as many, or 1 after a downmix)
+    seconds: float
+    gain: float  # the rescale policy's factor (1.0: nothing rescaled)
+    outputs: dict[str, Path]
+
+
+def _output_blocks(stems: torch.Tensor, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``(n_stems, n_channels, k)`` -> ``{name: (n_channels, k)}`` for the requested outputs."""
+    arrays = {}
+    for name in names:
+        if name == "accompaniment":
+            arrays[name] = stems[[STEM_NAMES.index(s) for s in STEM_NAMES if s != "vocals"]].sum(dim=0).numpy()
+        else:
+            arrays[name] = stems[STEM_NAMES.index(name)].numpy()
+    return arrays
+
+
+def separate_file(
+    path: str | Path,
+    outputs: Mapping[str, Path],
+    separator: Separator,
+    config: SeparateConfig,
+    *,
+    progress: bool = False,
+) -> SeparatedFile:
+    """Separate one file into ``outputs`` (``{stem: file}``), streaming, in fixed memory.
+
+    The input is read, separated and written block by block. Outputs are written under
+    temporary names beside their targets and renamed only when every stem of the track is
+    complete; on any error no output (and no temporary file) is left. With integer encodings the
+    clipping policy applies: ``clamp`` clips samples to [-1, 1]; ``none`` leaves it to the
+    encoder (which clips); ``rescale`` divides every stem of the track by the same factor (its
+    largest peak over 1), so the stems still sum to the mixture; it needs that peak first, so the
+    stems go to float32 temporary files and are converted once the peak is known.
+
+    Raises:
+        AudioError: unreadable, empty or non-finite input, or more than two channels without
+            ``config.downmix``.
+        FileExistsError: an output exists and ``config.overwrite`` is false.
+    """
+    path = Path(path)
+    integer = config.encoding != "float32"
+    rescale = integer and config.clipping == "rescale"
+    subtype = WAV_SUBTYPES[config.encoding]
+    file_format = config.format.upper()
+    with open_audio_stream(path) as stream, contextlib.ExitStack() as stack:
+        if stream.n_channels > 2 and not config.downmix:
+            raise AudioError(path, f"has {stream.n_channels} channels; only mono and stereo are supported (use the downmix option)")
+        n_out = 1 if stream.n_channels > 2 else stream.n_channels
+        # Entered first, so they exit (rename) last: only after every writer below is closed.
+        targets = {name: stack.enter_context(atomic_path(target, overwrite=config.overwrite)) for name, target in outputs.items()}
+        if rescale:
+            staging = {name: stack.enter_context(_scratch_file(target)) for name, target in outputs.items()}
+            writers = {name: stack.enter_context(sf.SoundFile(staging[name], "w", stream.sample_rate, n_out, "FLOAT", format="RF64")) for name in outputs}
+        else:
+            writers = {name: stack.enter_context(sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format)) for name in outputs}
+        block_samples = max(1, int(config.chunking.segment_seconds * stream.sample_rate))
+        blocks = separator.separate_stream(
+            stream.blocks(block_samples),
+            stream.n_samples,
+            stream.sample_rate,
+            stream.n_channels,
+            config.chunking,
+            downmix=config.downmix,
+            progress=progress,
+            path=path,
+            description=next(iter(outputs.values())).parent.name,  # the track name
+        )
+        peak = 0.0
+        for stems in blocks:
+            for name, audio in _output_blocks(stems, list(outputs)).items():
+                peak = max(peak, float(np.abs(audio).max(initial=0.0)))
+                if integer and config.clipping == "clamp":
+                    audio = np.clip(audio, -1.0, 1.0)
+                writers[name].write(audio.T)
+        gain = 1.0
+        if rescale:
+            for writer in writers.values():
+                writer.close()
+            gain = 1.0 / peak if peak > 1.0 else 1.0
+            for name in outputs:
+                with sf.SoundFile(staging[name]) as source, sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format) as target:
+                    for frames in source.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
+                        target.write(frames * gain)
+        result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs))
+    return result
+
+
+def separate_files(
+    inputs: Sequence[InputFile | str | Path],
+    separator: Separator,
+    config: SeparateConfig,
+    output_dir: str | Path,
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Separate every input into ``output_dir/<track>/<stem>.<ext>``; report, never stop, on a bad one.
+
+    Args:
+        inputs: from :func:`discover_inputs` (or plain paths, resolved by it).
+        config: output format, stems, clipping, chunking, overwrite and downmix choices.
+        progress: a bar over files and, inside each file, one over its segment batches.
+
+    Returns:
+        The summary: one row per input with ``input``, ``track``, ``status`` (``ok``, ``skipped``
+        when all its outputs exist and ``overwrite`` is off, ``failed``), ``error``, ``seconds``
+        of audio, ``seconds_taken``, ``x_realtime`` (seconds of audio per second taken),
+        ``sample_rate``, ``channels``, ``gain`` (the rescale factor) and ``outputs`` (paths).
+    """
+    output_dir = Path(output_dir)
+    items = [item if isinstance(item, InputFile) else InputFile(str(item), Path(item), track_name(item)) for item in inputs]
+    rows = []
+    bar = tqdm(items, desc="files", unit="file", disable=not progress)
+    for item in bar:
+        row: dict[str, Any] = {column: None for column in SUMMARY_COLUMNS}
+        row.update(input=str(item.path or item.spec), track=item.track, status="failed", error=item.error, outputs=[])
+        rows.append(row)
+        if item.error or item.path is None:
+            continue
+        bar.set_postfix_str(item.track[:40])
+        outputs = output_paths(output_dir, item.track, config)
+        existing = [p for p in outputs.values() if p.exists()]
+        if existing and not config.overwrite:
+            if len(existing) == len(outputs):
+                row.update(status="skipped", error=f"outputs exist in {existing[0].parent}; overwrite (--overwrite) replaces them", outputs=[str(p) for p in existing])
+            else:
+                row["error"] = f"some outputs exist ({', '.join(p.name for p in existing)} in {existing[0].parent}); overwrite (--overwrite) replaces them"
+            continue
+        folder_existed = (output_dir / item.track).exists()
+        started = time.perf_counter()
+        try:
+            done = separate_file(item.path, outputs, separator, config, progress=progress)
+        except Exception as error:  # a bad file is reported and the batch goes on
+            row["error"] = str(error) if isinstance(error, AudioError) else f"{item.path}: {type(error).__name__}: {error}"
+            if not folder_existed:
+                with contextlib.suppress(OSError):
+                    (output_dir / item.track).rmdir()  # only if empty
+            continue
+        taken = time.perf_counter() - started
+        row.update(
+            status="ok",
+            error="",
+            seconds=round(done.seconds, 3),
+            seconds_taken=round(taken, 3),
+            x_realtime=round(done.seconds / taken, 2) if taken > 0 else math.inf,
+            sample_rate=done.sample_rate,
+            channels=done.channels,
+            gain=done.gain,
+            outputs=[str(p) for p in done.outputs.values()],
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+
+def summary_metrics(summary: pd.DataFrame) -> dict[str, Any]:
+    """Counts and totals of a :func:`separate_files` summary."""
+    done = summary[summary.status == "ok"]
+    seconds = float(done.seconds.sum()) if len(done) else 0.0
+    taken = float(done.seconds_taken.sum()) if len(done) else 0.0
+    return {
+        "n_inputs": int(len(summary)),
+        "n_separated": int(len(done)),
+        "n_skipped": int((summary.status == "skipped").sum()),
+        "n_failed": int((summary.status == "failed").sum()),
+        "audio_seconds": round(seconds, 3),
+        "seconds_taken": round(taken, 3),
+        "x_realtime": round(seconds / taken, 2) if taken > 0 else None,
+    }
+
+
+def write_summary_csv(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Write the summary as CSV (each row's output paths joined by ``;``), atomically."""
+    table = summary.assign(outputs=summary.outputs.map(lambda paths: ";".join(paths or [])))
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+    return Path(path)
+
+
+def write_summary(summary: pd.DataFrame, folder: str | Path, output_dir: str | Path | None = None) -> dict[str, Any]:
+    """Write ``summary.csv`` and ``metrics.json`` (:func:`summary_metrics`) into ``folder``; return the metrics."""
+    folder = Path(folder)
+    write_summary_csv(summary, folder / "summary.csv")
+    metrics = {**summary_metrics(summary), "output_dir": str(output_dir) if output_dir is not None else None}
+    write_json_atomic(folder / "metrics.json", metrics)
+    return metrics
+
+
+def check_all_separated(summary: pd.DataFrame) -> None:
+    """Raise :class:`RuntimeError` listing the failed inputs, if any (skipped ones are fine)."""
+    failed = summary[summary.status == "failed"]
+    if len(failed):
+        lines = "\n".join(f"  {row.input}: {row.error}" for row in failed.itertuples())
+        raise RuntimeError(f"{len(failed)} of {len(summary)} input(s) failed:\n{lines}")
+
+
+def first_separated(summary: pd.DataFrame) -> pd.Series:
+    """The summary row of the first input that was separated (or skipped: its outputs exist)."""
+    rows = summary[summary.status.isin(["ok", "skipped"])]
+    if not len(rows):
+        raise ValueError("no input was separated")
+    return rows.iloc[0]
+
+
+def read_outputs(row: pd.Series, *, max_seconds: float | None = 30.0) -> tuple[dict[str, np.ndarray], int]:
+    """The input (as ``mixture``) and the stems of one summary row, for listening and plots.
+
+    Returns ``({name: (n_channels, n_samples) float32}, sample_rate)``: at most the first
+    ``max_seconds`` of each.
+    """
+    waveform, sample_rate = load_audio(row["input"])
+    limit = None if max_seconds is None else int(max_seconds * sample_rate)
+    audio = {"mixture": waveform[:, :limit]}
+    for output in row["outputs"]:
+        stem, _ = load_audio(output)
+        audio[Path(output).stem] = stem[:, :limit]
+    return audio, sample_rate
+
+
+def stem_players(audio: Mapping[str, np.ndarray], sample_rate: int) -> Any:
+    """An HTML table with one labelled audio player per waveform (``IPython.display.Audio``)."""
+    from IPython.display import HTML, Audio
+
+    rows = []
+    for name, waveform in audio.items():
+        # normalize=False: hear the stems at their true level relative to the mixture.
+        player = Audio(np.clip(waveform, -1, 1), rate=sample_rate, normalize=False)._repr_html_()
+        rows.append(f"<tr><td style='text-align:left'><b>{name}</b></td><td>{player}</td></tr>")
+    return HTML("<table>" + "".join(rows) + "</table>")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    chunking = ChunkingConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m stemunet.separate",
+        description="Separate audio files into drums, bass, other and vocals with a trained stemunet checkpoint.",
+        epilog="Writes OUTDIR/<track>/<stem>.<ext>; exits 1 if any input failed, 2 for a bad command line or checkpoint.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders (searched recursively) or globs (quote them)")
+    parser.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="stems go to OUTDIR/<track>/<stem>.<ext>")
+    parser.add_argument("--checkpoint", default="", metavar="RUN_OR_FILE", help="training run folder or checkpoint file (default: the newest training run)")
+    parser.add_argument("--encoding", default="pcm16", choices=list(WAV_SUBTYPES), help="sample encoding (default pcm16; flac: pcm16 or pcm24)")
+    parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="output file format (default wav)")
+    parser.add_argument("--stems", nargs="+", default=[], metavar="STEM", help=f"stems to write, of {list(STEM_NAMES)} (two-stem mode: {list(TWO_STEM_NAMES)}); default all")
+    parser.add_argument("--two-stems", action="store_true", help="write vocals and accompaniment (drums + bass + other)")
+    parser.add_argument("--clipping", default="rescale", choices=["rescale", "clamp", "none"], help="integer encodings: rescale a track's stems alike (default), clamp samples, or let the encoder clip")
+    parser.add_argument("--downmix", action="store_true", help="average inputs of more than two channels to mono instead of failing them")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (otherwise tracks whose outputs exist are skipped)")
+    parser.add_argument("--segment-seconds", type=float, default=chunking.segment_seconds, help=f"overlap-add segment length (default {chunking.segment_seconds})")
+    parser.add_argument("--overlap", type=float, default=chunking.overlap, help=f"share of a segment overlapping the next (default {chunking.overlap})")
+    parser.add_argument("--batch-segments", type=int, default=chunking.batch_segments, help=f"segments separated together on the device (default {chunking.batch_segments})")
+    parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--summary", default="", metavar="CSV", help="also write the summary table to this CSV file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit status (0 all done or skipped, 1 an input failed, 2 usage)."""
+    from stemunet.runs import resolve_checkpoint
+
+    args = _parser().parse_args(argv)
+    try:
+        config = SeparateConfig.from_params(
+            {
+                "inputs": args.inputs,
+                "checkpoint": args.checkpoint,
+                "output_dir": args.output_dir,
+                "encoding": args.encoding,
+                "format": args.format,
+                "stems": args.stems,
+                "two_stems": args.two_stems,
+                "clipping": args.clipping,
+                "downmix": args.downmix,
+                "overwrite": args.overwrite,
+                "segment_seconds": args.segment_seconds,
+                "overlap": args.overlap,
+                "batch_segments": args.batch_segments,
+                "device": args.device,
+            }
+        )
+        checkpoint_file, train_run = resolve_checkpoint(config.checkpoint)
+        separator = load_separator(checkpoint_file, config.device)
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    output_dir = resolve_output_dir(config)
+    print(f"checkpoint: {checkpoint_file}" + (f" (training run {train_run})" if train_run else ""), file=sys.stderr)
+    print(f"device: {separator.device}; output: {output_dir}", file=sys.stderr)
+    inputs = discover_inputs(config.inputs, exclude=output_dir)
+    summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)
+    if args.summary:
+        write_summary_csv(summary, args.summary)
+    columns = ["track", "status", "seconds", "x_realtime", "error"]
+    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
+        print(summary[columns].to_string(index=False))
+    metrics = summary_metrics(summary)
+    print(
+        f"{metrics['n_separated']} separated, {metrics['n_skipped']} skipped, {metrics['n_failed']} failed; stems in {output_dir}",
+        file=sys.stderr,
+    )
+    return 1 if metrics["n_failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

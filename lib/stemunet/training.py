@@ -1,0 +1,739 @@
+"""Training: data loaders, model, optimiser and schedule; the fit / validate loops; checkpoints.
+
+The recipe is the model card's: the U-Net's masks times the mixture magnitude are compared with
+the true stem magnitudes under an L1 loss (the mixture phase is used only to go back to
+waveforms, at separation time); Adam with a cosine decay of the learning rate from
+``learning_rate`` to ``final_learning_rate`` over the whole run; gradient clipping; one
+validation pass over the validation tracks every epoch.
+
+Everything is built by separate functions (:func:`build_separator`, :func:`build_optimizer`,
+:func:`build_scheduler`, :func:`build_data_loaders`) so that a distributed launcher can wrap the
+model and shard the data (``EpochSampler(rank=..., world_size=...)``) without touching the loops.
+
+A run folder receives, after every epoch (so an interrupted run keeps them)::
+
+    checkpoints/last.pt   the latest state: weights, optimiser, schedule, epoch, RNG, history
+    checkpoints/best.pt   the same, from the epoch with the lowest validation loss so far
+    history.csv           epoch, train_loss, valid_loss, learning_rate, seconds
+    metrics.json          summary figures (best epoch, losses, time, throughput, data)
+
+Both checkpoints are :class:`stemunet.separator.Separator` checkpoints (``Separator.load``
+reads them) with the training state as extra keys. ``resume_from`` (a run folder or a
+checkpoint) continues an interrupted run: weights, optimiser, schedule, RNG and history are
+restored and training goes on from the next epoch to ``epochs``. Training chunks are drawn from
+``(seed, epoch, index)``, so a resumed run sees exactly the data an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stemunet.augment import WaveformAugmentation, frequency_mask
+from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, _require
+from stemunet.datasets import EpochSampler, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
+from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
+from stemunet.model import count_parameters
+from stemunet.separator import Separator
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "seconds")
+
+# Keys a checkpoint needs, beyond a Separator's, to resume training from it.
+TRAINING_STATE_KEYS = ("train_config", "epoch", "global_step", "history", "optimizer_state", "scheduler_state")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """Everything a training run depends on. Flat parameter names; see ``notebooks/train.ipynb``.
+
+    The defaults are our recipe for MUSDB18-HQ on a GPU (``parameters/train.yaml`` spells it out);
+    ``parameters/train_seed_card.yaml`` is the model card's, ``parameters/train_demo.yaml`` the
+    CPU demo on the synthetic set.
+    """
+
+    stft: StftConfig = StftConfig()
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+
+    # Schedule
+    epochs: int = 50  # passes of samples_per_epoch random chunks each
+    samples_per_epoch: int = 4096  # random training chunks per epoch
+    batch_size: int = 16  # chunks per optimiser step
+    chunk_seconds: float = 6.0  # length of a training chunk
+    learning_rate: float = 1e-4  # Adam's initial learning rate (the card's)
+    final_learning_rate: float = 1e-5  # reached by a cosine decay at the last step (the card's)
+    weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
+    grad_clip: float = 5.0  # largest global gradient norm; 0 = no clipping
+    loss: Literal["l1", "mse"] = "l1"  # on magnitudes: |mask * mixture| against |stem|
+
+    # Augmentation (each switchable; see stemunet.augment for where each acts)
+    augment_remix: bool = True  # each stem of a chunk from an independently drawn track
+    augment_gain: bool = True  # each stem scaled by a random gain in [-gain_db, +gain_db]
+    gain_db: float = 3.0  # range of the random stem gain, dB
+    augment_channel_swap: bool = True  # each stereo stem's channels swapped with probability 1/2
+    augment_time_mask: bool = False  # one random span silenced in the mixture and every stem
+    time_mask_seconds: float = 0.5  # longest silenced span, seconds
+    augment_frequency_mask: bool = False  # one random band zeroed in mixture and target spectrograms
+    frequency_mask_hz: float = 1000.0  # widest zeroed band, Hz
+    augment_noise: bool = False  # white noise added to the mixture (targets stay clean)
+    noise_snr_db: float = 30.0  # lowest SNR of that noise (drawn in [this, this + 20] dB)
+
+    # Validation
+    valid_chunk_seconds: float = 10.0  # validation tracks are cut into consecutive chunks this long
+
+    # Data pipeline and hardware
+    cache_audio: bool = True  # decode every track once into RAM (16-bit, at the model's rate)
+    num_workers: int = 0  # data loader worker processes; 0 = load in the training process
+    cpu_threads: int = 0  # torch's CPU threads during training; 0 = torch's default (one per core)
+    device: str = "auto"  # auto (CUDA if available, else CPU), cpu, cuda, cuda:N, mps
+    mixed_precision: Literal["auto", "off", "bf16", "fp16"] = "auto"  # CUDA only; auto = bf16 where supported
+    seed: int = 0  # model initialisation, chunk draws and augmentation
+    resume_from: str = ""  # a training run folder or checkpoint to continue; "" = start afresh
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.samples_per_epoch >= 1, f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
+        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        _require(
+            0 <= self.final_learning_rate <= self.learning_rate,
+            f"final_learning_rate must be in [0, learning_rate], got {self.final_learning_rate}",
+        )
+        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _require(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
+        _require(self.gain_db >= 0, f"gain_db must be >= 0, got {self.gain_db}")
+        _require(self.time_mask_seconds >= 0, f"time_mask_seconds must be >= 0, got {self.time_mask_seconds}")
+        _require(self.frequency_mask_hz >= 0, f"frequency_mask_hz must be >= 0, got {self.frequency_mask_hz}")
+        _require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
+        _require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        _require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
+        _require(
+            re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
+            f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}",
+        )
+
+    @property
+    def separator_config(self) -> SeparatorConfig:
+        return SeparatorConfig(stft=self.stft, model=self.model)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.samples_per_epoch / self.batch_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Device, precision, seeding
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` is the first CUDA device if there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine (use 'auto' or 'cpu')")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r}: MPS is not available on this machine (use 'auto' or 'cpu')")
+    return device
+
+
+def resolve_mixed_precision(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the U-Net, or ``None`` for full float32.
+
+    Mixed precision is used on CUDA only (on the CPU it would be slower, not faster); ``auto``
+    picks bfloat16 where the GPU supports it (no loss scaling needed), else float16.
+    """
+    if device.type != "cuda" or setting == "off":
+        return None
+    if setting == "fp16":
+        return torch.float16
+    if setting == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (model initialisation uses torch's)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global random generators' states, for a checkpoint."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------------------------
+# Builders
+# ----------------------------------------------------------------------------------------------
+
+
+def build_separator(config: TrainConfig) -> Separator:
+    """A freshly initialised separator for ``config`` (seed the global generator first)."""
+    return Separator(config.separator_config)
+
+
+def build_optimizer(separator: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam at ``learning_rate``; AdamW (decoupled weight decay) when ``weight_decay`` > 0."""
+    if config.weight_decay > 0:
+        return torch.optim.AdamW(separator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.Adam(separator.parameters(), lr=config.learning_rate)
+
+
+def cosine_factor(step: int, total_steps: int, final_ratio: float) -> float:
+    """Learning-rate multiplier at ``step``: 1 at step 0, ``final_ratio`` at ``total_steps``, cosine between."""
+    progress = min(1.0, step / max(1, total_steps))
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int | None = None) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay from ``learning_rate`` to ``final_learning_rate``, stepped once per optimiser step."""
+    total_steps = config.epochs * (config.steps_per_epoch if steps_per_epoch is None else steps_per_epoch)
+    final_ratio = config.final_learning_rate / config.learning_rate
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, total_steps, final_ratio))
+
+
+def waveform_augmentation(config: TrainConfig) -> WaveformAugmentation:
+    """The waveform-level augmentations ``config`` switches on."""
+    return WaveformAugmentation(
+        remix=config.augment_remix,
+        gain_db=config.gain_db if config.augment_gain else 0.0,
+        channel_swap=config.augment_channel_swap,
+        time_mask_seconds=config.time_mask_seconds if config.augment_time_mask else 0.0,
+        noise_snr_db=config.noise_snr_db if config.augment_noise else None,
+    )
+
+
+@dataclass
+class DataLoaders:
+    """The training and validation loaders, and which tracks feed them."""
+
+    train: torch.utils.data.DataLoader
+    valid: torch.utils.data.DataLoader
+    train_tracks: list[str]
+    valid_tracks: list[str]
+    note: str = ""  # a caveat about the data (no validation split, say), also in metrics.json
+
+    @property
+    def train_set(self) -> RandomChunkDataset:
+        return self.train.dataset
+
+    def set_epoch(self, epoch: int) -> None:
+        self.train.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
+
+    def summary(self):
+        """What feeds training and validation, as a pandas DataFrame (one row per loader)."""
+        import pandas as pd
+
+        rows = []
+        for name, loader, tracks in (("training", self.train, self.train_tracks), ("validation", self.valid, self.valid_tracks)):
+            dataset = loader.dataset
+            rows.append({
+                "tracks": len(tracks),
+                "chunks": len(dataset),
+                "chunk_seconds": dataset.chunk_samples / dataset.sample_rate,
+                "batches": len(loader),
+                "augmentation": ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(dataset.augmentation).items())
+                if isinstance(dataset, RandomChunkDataset) else "none",
+                "track_names": ", ".join(tracks),
+            })
+        return pd.DataFrame(rows, index=["training", "validation"])
+
+
+def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 1, progress: bool = True) -> DataLoaders:
+    """Training and validation loaders for ``config``'s data set (generated first if synthetic).
+
+    Training: ``samples_per_epoch`` random, augmented chunks per epoch (of which this process
+    takes every ``world_size``-th, from ``rank``), in batches of ``batch_size``. Validation: every
+    validation track cut into consecutive ``valid_chunk_seconds`` chunks, unaugmented.
+    Batches are ``(mixture, stems)``: ``(batch, n_channels, n_samples)`` and ``(batch, n_stems,
+    n_channels, n_samples)``.
+
+    Without validation tracks (a folder whose tracks are not in MUSDB18's validation list), the
+    training tracks are validated on instead, and :attr:`DataLoaders.note` says so.
+    """
+    root = resolve_root(config.data, progress=progress)
+    train_tracks = list_tracks(root, "train", "train")
+    valid_tracks = list_tracks(root, "train", "valid")
+    if not train_tracks:
+        raise FileNotFoundError(f"{root}: no training tracks in train/")
+    note = ""
+    if not valid_tracks:
+        note = (f"{root} has no validation tracks (MUSDB18's validation split names none of its tracks): "
+                "validating on the training tracks, so the validation loss measures fit, not generalisation")
+        print(f"warning: {note}")
+        valid_tracks = train_tracks
+    stft = config.stft
+    train_set = RandomChunkDataset(
+        train_tracks,
+        config.chunk_seconds,
+        stft.sample_rate,
+        stft.n_channels,
+        config.samples_per_epoch,
+        seed=config.seed,
+        cache=config.cache_audio,
+        augmentation=waveform_augmentation(config),
+    )
+    valid_set = SequentialChunkDataset(
+        valid_tracks, config.valid_chunk_seconds, stft.sample_rate, stft.n_channels, cache=config.cache_audio
+    )
+    device = resolve_device(config.device)
+    loader_options: dict[str, Any] = {
+        "num_workers": config.num_workers,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": config.num_workers > 0,
+    }
+    train = torch.utils.data.DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=EpochSampler(len(train_set), rank=rank, world_size=world_size),
+        drop_last=False,
+        **loader_options,
+    )
+    valid = torch.utils.data.DataLoader(valid_set, batch_size=config.batch_size, shuffle=False, **loader_options)
+    return DataLoaders(train, valid, [t.name for t in train_tracks], [t.name for t in valid_tracks], note)
+
+
+def training_example(dataset: RandomChunkDataset, index: int = 0, epoch: int = 0, *, audible: bool = True, tries: int = 64) -> dict[str, torch.Tensor]:
+    """One training chunk, augmented as in training, as ``{"mixture": ..., "drums": ..., ...}``.
+
+    Each value is ``(n_channels, n_samples)`` float32 at the data set's sample rate, ready for
+    :func:`stemunet.plots.plot_stems` and ``IPython.display.Audio``. With ``audible``, the first
+    item from ``index`` on (of up to ``tries``) in which every stem is above -60 dBFS RMS is
+    returned (songs have stretches without vocals, and a silent stem shows nothing); if none is,
+    item ``index`` itself.
+    """
+    for candidate in range(index, index + (tries if audible else 1)):
+        mixture, stems = dataset[(epoch, candidate)]
+        if not audible or bool((stems.pow(2).mean(dim=(1, 2)).sqrt() > 1e-3).all()):
+            break
+    else:
+        mixture, stems = dataset[(epoch, index)]
+    return {"mixture": mixture, **{name: stem for name, stem in zip(STEM_NAMES, stems)}}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss and loops
+# ----------------------------------------------------------------------------------------------
+
+
+def magnitude_loss(
+    separator: Separator,
+    mixture: torch.Tensor,
+    stems: torch.Tensor,
+    config: TrainConfig,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    mask_generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The training loss of one batch: L1 (or MSE) between masked mixture and stem magnitudes.
+
+    Args:
+        mixture: ``(batch, n_channels, n_samples)`` on the separator's device.
+        stems: ``(batch, n_stems, n_channels, n_samples)``.
+        amp_dtype: autocast dtype for the U-Net (``None``: float32). STFTs and the loss stay in
+            float32.
+        mask_generator: draws the frequency masks; ``None`` applies none (validation).
+
+    Returns a scalar: the mean over batch, stems, channels, bins and frames.
+    """
+    mixture_magnitude = separator.stft(mixture).abs()  # (batch, n_channels, n_bins, n_frames)
+    target_magnitude = separator.stft(stems).abs()  # (batch, n_stems, n_channels, n_bins, n_frames)
+    if mask_generator is not None and config.augment_frequency_mask and config.frequency_mask_hz > 0:
+        max_bins = int(round(config.frequency_mask_hz * config.stft.n_fft / config.stft.sample_rate))
+        mixture_magnitude, target_magnitude = frequency_mask(mixture_magnitude, target_magnitude, mask_generator, max_bins)
+    with torch.autocast(device_type=mixture.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        masks = separator.unet(mixture_magnitude)
+    estimate = masks.float() * mixture_magnitude.unsqueeze(1)
+    if config.loss == "mse":
+        return torch.nn.functional.mse_loss(estimate, target_magnitude)
+    return torch.nn.functional.l1_loss(estimate, target_magnitude)
+
+
+def _mask_generator(config: TrainConfig, epoch: int) -> torch.Generator:
+    # One stream per epoch, so a resumed run masks exactly as an uninterrupted one.
+    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+
+
+def train_one_epoch(
+    separator: Separator,
+    loader: torch.utils.data.DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainConfig,
+    *,
+    epoch: int,
+    amp_dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    progress: bool = True,
+) -> tuple[float, int]:
+    """One pass over ``loader``; returns ``(mean training loss, examples seen)``.
+
+    The loss mean is weighted by batch size. Raises :class:`FloatingPointError` on a non-finite
+    loss (naming the epoch and step) rather than training on.
+    """
+    separator.train()
+    device = separator.device
+    generator = _mask_generator(config, epoch)
+    total, count = 0.0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
+    for step, (mixture, stems) in enumerate(bar, start=1):
+        mixture = mixture.to(device, non_blocking=True)
+        stems = stems.to(device, non_blocking=True)
+        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch}, step {step}: the training loss is {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(separator.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(separator.parameters(), config.grad_clip)
+            optimizer.step()
+        scheduler.step()
+        batch = mixture.shape[0]
+        total += loss.item() * batch
+        count += batch
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(1, count), count
+
+
+@torch.inference_mode()
+def validate(
+    separator: Separator,
+    loader: torch.utils.data.DataLoader,
+    config: TrainConfig,
+    *,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> float:
+    """Mean loss over ``loader`` (weighted by batch size) in eval mode, without augmentation."""
+    separator.eval()
+    device = separator.device
+    total, count = 0.0, 0
+    for mixture, stems in tqdm(loader, desc="validation", leave=False, disable=not progress, unit="batch"):
+        mixture = mixture.to(device, non_blocking=True)
+        stems = stems.to(device, non_blocking=True)
+        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype)
+        total += loss.item() * mixture.shape[0]
+        count += mixture.shape[0]
+    return total / max(1, count)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints and resume
+# ----------------------------------------------------------------------------------------------
+
+
+def resolve_checkpoint_path(resume_from: str | Path) -> Path:
+    """A checkpoint file from ``resume_from``: the file itself, or a run folder's ``checkpoints/last.pt``."""
+    path = Path(resume_from).expanduser()
+    if path.is_dir():
+        candidate = path / "checkpoints" / "last.pt"
+        if not candidate.is_file():
+            raise FileNotFoundError(f"resume_from {path}: the run folder has no checkpoints/last.pt")
+        return candidate
+    if not path.is_file():
+        raise FileNotFoundError(f"resume_from {path}: no such run folder or checkpoint file")
+    return path
+
+
+def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint with training state (what ``last.pt`` and ``best.pt`` hold), on the CPU.
+
+    Raises :class:`ValueError` naming the file if it is not readable or has no training state
+    (a bare model checkpoint can be separated with, not resumed).
+    """
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
+    missing = [key for key in TRAINING_STATE_KEYS if key not in (checkpoint if isinstance(checkpoint, dict) else {})]
+    if missing:
+        raise ValueError(f"{path}: no training state to resume from (missing {missing})")
+    return checkpoint
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> Path:
+    """``history.csv``: one row per epoch with :data:`HISTORY_COLUMNS`, written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def read_history(path: str | Path) -> list[dict[str, float]]:
+    """Rows of a ``history.csv``, numbers parsed (``epoch`` as int)."""
+    with open(path, newline="") as handle:
+        return [
+            {key: (int(value) if key == "epoch" else float(value)) for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns: the run folder, per-epoch history and summary metrics."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    separator: Separator = field(repr=False)
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.run_dir / "checkpoints" / "best.pt"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    def history_frame(self):
+        """The history as a pandas DataFrame indexed by epoch."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history, columns=list(HISTORY_COLUMNS)).set_index("epoch")
+
+    def summary_table(self):
+        """The headline figures as a one-column pandas DataFrame."""
+        import pandas as pd
+
+        keys = [
+            "epochs", "best_epoch", "best_valid_loss", "final_train_loss", "final_valid_loss",
+            "train_seconds", "train_examples_per_second", "n_parameters", "device", "mixed_precision",
+            "n_train_tracks", "n_valid_tracks", "resumed_from",
+        ]
+        return pd.DataFrame({"value": [self.metrics.get(key) for key in keys]}, index=keys)
+
+
+def _run_path(run: Any) -> Path:
+    return Path(run.path if hasattr(run, "path") else run)
+
+
+def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """The checkpoint's model must be the one ``config`` describes; report other changes."""
+    saved = checkpoint["separator_config"]
+    wanted = config.separator_config.to_params()
+    different = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
+    if different:
+        details = ", ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in different.items())
+        raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
+    changed = {
+        name: (value, config.to_params().get(name))
+        for name, value in checkpoint["train_config"].items()
+        if name != "resume_from" and config.to_params().get(name) != value
+    }
+    if changed:
+        details = ", ".join(f"{name}: {old!r} -> {new!r}" for name, (old, new) in changed.items())
+        print(f"note: resuming with parameters changed since {path}: {details}")
+
+
+def fit(
+    config: TrainConfig,
+    run: Any,
+    *,
+    loaders: DataLoaders | None = None,
+    progress: bool = True,
+    epoch_callback: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) a separator as ``config`` says, writing into the run folder ``run``.
+
+    Args:
+        config: the resolved training configuration.
+        run: a :class:`stemunet.runs.Run` or a folder path; artefacts go there (module docstring).
+        loaders: prebuilt loaders for ``config`` (the notebook builds them to show examples
+            first); ``None`` builds them.
+        epoch_callback: called with each epoch's history row after that epoch's files are
+            written; raising from it interrupts training (tests use it to simulate a crash).
+
+    Returns the :class:`TrainResult`; the separator in it holds the *last* epoch's weights
+    (``checkpoints/best.pt`` the best epoch's).
+    """
+    threads = torch.get_num_threads()
+    if config.cpu_threads > 0:
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        return _fit(config, run, loaders=loaders, progress=progress, epoch_callback=epoch_callback)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(
+    config: TrainConfig,
+    run: Any,
+    *,
+    loaders: DataLoaders | None,
+    progress: bool,
+    epoch_callback: Callable[[dict[str, Any]], None] | None,
+) -> TrainResult:
+    run_dir = _run_path(run)
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # chunk sizes are fixed: let cuDNN pick its fastest kernels
+
+    # Check what would stop a resume before the slow part (loading and caching audio).
+    checkpoint = None
+    if config.resume_from:
+        resume_path = resolve_checkpoint_path(config.resume_from)
+        checkpoint = load_training_checkpoint(resume_path)
+        _check_resumable(checkpoint, config, resume_path)
+
+    seed_everything(config.seed)
+    separator = build_separator(config)
+    if loaders is None:
+        loaders = build_data_loaders(config, progress=progress)
+    separator.to(device)
+    optimizer = build_optimizer(separator, config)
+    steps_per_epoch = len(loaders.train)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    history: list[dict[str, Any]] = []
+    start_epoch, global_step = 0, 0
+    best_valid_loss, best_epoch = math.inf, 0
+    train_seconds, examples_seen = 0.0, 0
+    if checkpoint is not None:
+        separator.load_state_dict(checkpoint["state_dict"])
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+        scheduler.load_state_dict(checkpoint["scheduler_state"])
+        if checkpoint.get("scaler_state") and scaler.is_enabled():
+            scaler.load_state_dict(checkpoint["scaler_state"])
+        if checkpoint.get("rng_state"):
+            set_rng_state(checkpoint["rng_state"])
+        start_epoch = int(checkpoint["epoch"])
+        global_step = int(checkpoint["global_step"])
+        history = list(checkpoint["history"])
+        best_valid_loss = float(checkpoint.get("best_valid_loss", math.inf))
+        best_epoch = int(checkpoint.get("best_epoch", 0))
+        train_seconds = float(checkpoint.get("train_seconds", 0.0))
+        examples_seen = int(checkpoint.get("examples_seen", 0))
+        # The best epoch may lie before the interruption: carry its checkpoint over.
+        previous_best = resume_path.parent / "best.pt"
+        if previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
+            with atomic_path(checkpoints / "best.pt") as temporary:
+                shutil.copyfile(previous_best, temporary)
+
+    metrics: dict[str, Any] = {
+        "epochs": start_epoch,
+        "epochs_planned": config.epochs,
+        "finished": False,
+        "n_parameters": count_parameters(separator),
+        "device": str(device),
+        "cpu_threads": torch.get_num_threads(),
+        "mixed_precision": str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else "off",
+        "n_train_tracks": len(loaders.train_tracks),
+        "n_valid_tracks": len(loaders.valid_tracks),
+        "train_tracks": loaders.train_tracks,
+        "valid_tracks": loaders.valid_tracks,
+        "data_note": loaders.note,
+        "resumed_from": str(resume_path) if checkpoint is not None else "",
+    }
+
+    def update_metrics() -> None:
+        last = history[-1] if history else {}
+        metrics.update(
+            epochs=len(history),
+            best_epoch=best_epoch,
+            best_valid_loss=best_valid_loss if best_epoch else None,
+            final_train_loss=last.get("train_loss"),
+            final_valid_loss=last.get("valid_loss"),
+            train_seconds=round(train_seconds, 2),
+            examples_seen=examples_seen,
+            train_examples_per_second=round(examples_seen / train_seconds, 2) if train_seconds else None,
+        )
+
+    epochs = tqdm(range(start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
+                  initial=start_epoch, total=config.epochs)
+    for epoch in epochs:
+        began = time.perf_counter()
+        loaders.set_epoch(epoch)
+        train_loss, seen = train_one_epoch(
+            separator, loaders.train, optimizer, scheduler, config,
+            epoch=epoch, amp_dtype=amp_dtype, scaler=scaler, progress=progress,
+        )
+        train_seconds += time.perf_counter() - began
+        examples_seen += seen
+        global_step += len(loaders.train)
+        valid_loss = validate(separator, loaders.valid, config, amp_dtype=amp_dtype, progress=progress)
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "valid_loss": valid_loss,
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+        history.append(record)
+        improved = valid_loss < best_valid_loss
+        if improved:
+            best_valid_loss, best_epoch = valid_loss, epoch
+        update_metrics()
+        state = {
+            "train_config": config.to_params(),
+            "epoch": epoch,
+            "global_step": global_step,
+            "valid_loss": valid_loss,
+            "best_valid_loss": best_valid_loss,
+            "best_epoch": best_epoch,
+            "history": list(history),
+            "train_seconds": train_seconds,
+            "examples_seen": examples_seen,
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(),
+            "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
+            "rng_state": rng_state(),
+        }
+        separator.save(checkpoints / "last.pt", **state)
+        if improved:
+            separator.save(checkpoints / "best.pt", **state)
+        write_history(run_dir / "history.csv", history)
+        write_json_atomic(run_dir / "metrics.json", metrics)
+        epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}", best=best_epoch)
+        if epoch_callback is not None:
+            epoch_callback(record)
+    epochs.close()
+
+    update_metrics()
+    metrics["finished"] = True
+    write_history(run_dir / "history.csv", history)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return TrainResult(run_dir=run_dir, history=history, metrics=metrics, separator=separator.eval())

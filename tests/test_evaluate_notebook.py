@@ -1,0 +1,58 @@
+"""notebooks/evaluate.ipynb through Papermill with the demo's parameter file (cut to one short excerpt, model only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import museval
+import pandas as pd
+import pytest
+import yaml
+
+from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
+from stemunet.runs import execute_notebook, load_parameter_file
+from stemunet.separator import Separator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_train_run(tmp_path) -> Path:
+    """A fake training run holding an untrained tiny separator as its best checkpoint."""
+    config = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
+    run = tmp_path / "2026-01-01T00-00-00_train"
+    (run / "checkpoints").mkdir(parents=True)
+    Separator(config).save(run / "checkpoints" / "best.pt")
+    (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": {**config.to_params(), "epochs": 1}}))
+    return run
+
+
+def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_figures(tiny_train_run, tmp_path):
+    parameters = load_parameter_file(ROOT / "parameters" / "evaluate_demo.yaml")
+    parameters.update(
+        checkpoint=str(tiny_train_run),
+        # The small synthetic set every notebook test shares (generated once per session).
+        synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0,
+        max_tracks=1, max_seconds=2.0,
+        baselines=False,  # museval is the cost; the baselines' path is tested in test_evaluation.py and by nbval
+    )
+    run_dir = execute_notebook("evaluate", parameters, runs_dir=tmp_path / "runs", progress=False)
+
+    assert (run_dir / "evaluate.ipynb").is_file()
+    recorded = yaml.safe_load((run_dir / "parameters.yaml").read_text())
+    assert recorded["train_run"] == str(tiny_train_run.resolve())
+    assert recorded["checkpoint"] == str(tiny_train_run.resolve() / "checkpoints" / "best.pt")
+    assert recorded["parameters"]["max_seconds"] == 2.0
+
+    (model_scores,) = sorted((run_dir / "scores").glob("*.json"))
+    frames = museval.json2df(json.loads(model_scores.read_text()), model_scores.stem)
+    assert len(frames) > 0
+    table = pd.read_csv(run_dir / "track_scores.csv")
+    assert list(table.columns) == ["method", "track", "stem", "metric", "value"]
+    assert set(table["method"]) == {"model"} and set(table["track"]) == {model_scores.stem}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"model", "about"} and metrics["model"]["all"]["SDR"]["n_tracks"] == 1
+    assert metrics["about"]["n_tracks"] == 1 and metrics["about"]["data"] == "synthetic"
+    for figure in ("score_boxes.png", "track_scores.png"):
+        assert (run_dir / figure).stat().st_size > 10_000

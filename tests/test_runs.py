@@ -1,0 +1,139 @@
+"""The runner: dated run folders, recorded parameters, the failure path, checks before execution.
+
+Most tests execute small stand-in notebooks named ``train`` (so the runner checks their
+parameters against TrainConfig) whose parameters cell is the real train notebook's but whose body
+only opens the run folder, or raises. One test runs the real train notebook with plain papermill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from stemunet.run import main
+from stemunet.runs import list_runs, new_run_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_NAME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d_train(-\d+)?$")
+
+
+def stand_in_notebook(folder: Path, body: str) -> Path:
+    """``folder/train.ipynb``: the train notebook's parameters cell, then ``body``."""
+    real = nbformat.read(ROOT / "notebooks" / "train.ipynb", as_version=4)
+    parameters = next(cell for cell in real.cells if "parameters" in cell.metadata.get("tags", []))
+    notebook = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(body)])
+    notebook.metadata = real.metadata
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, folder / "train.ipynb")
+    return folder
+
+
+OPEN_RUN = (
+    "from stemunet.runs import notebook_config, start_run\n"
+    "from stemunet.training import TrainConfig\n"
+    "config = notebook_config(TrainConfig, globals())\n"
+    "run = start_run('train', run_dir, config)\n"
+    "run.write_json('done.json', {'epochs': config.epochs})\n"
+)
+
+
+def run_cli(*args: str, runs: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STEMUNET_RUNS": str(runs)}
+    return subprocess.run(
+        [sys.executable, "-m", "stemunet.run", *args, "--no-progress"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_runner_executes_into_a_dated_folder_and_prints_it_last(tmp_path):
+    notebooks = stand_in_notebook(tmp_path / "notebooks", OPEN_RUN)
+    result = run_cli("train", "--notebooks-dir", str(notebooks), "-p", "epochs", "7", runs=tmp_path / "runs")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "runs" and RUN_NAME.match(run_dir.name)
+    executed = nbformat.read(run_dir / "train.ipynb", as_version=4)
+    assert executed.metadata["papermill"]["parameters"]["epochs"] == 7
+    assert any("injected-parameters" in cell.metadata.get("tags", []) for cell in executed.cells)
+    record = yaml.safe_load((run_dir / "parameters.yaml").read_text())
+    assert record["parameters"]["epochs"] == 7
+    assert "git_commit" in record and record["versions"]["torch"]
+    assert (run_dir / "done.json").is_file()
+
+
+def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path):
+    now = dt.datetime(2026, 11, 25, 14, 30, 12)
+    first, second = new_run_dir("train", tmp_path, now), new_run_dir("train", tmp_path, now)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert list_runs("train", tmp_path) == [first, second]
+
+
+def test_failing_notebook_exits_nonzero_and_keeps_the_failed_notebook(tmp_path):
+    notebooks = stand_in_notebook(tmp_path / "notebooks", "raise ValueError('the training data is unusable')")
+    result = run_cli("train", "--notebooks-dir", str(notebooks), runs=tmp_path / "runs")
+    assert result.returncode == 1
+    assert "the training data is unusable" in result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    saved = (run_dir / "train.ipynb").read_text()
+    assert "ValueError" in saved and "the training data is unusable" in saved
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["-p", "epoch", "3"], "epoch"),  # unknown name
+        (["-p", "epochs", "three"], "epochs"),  # wrong type
+        (["-p", "augment_remix", "1"], "augment_remix"),  # an int is not a bool
+    ],
+)
+def test_bad_parameters_exit_2_before_anything_runs(tmp_path, monkeypatch, capsys, args, named):
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    notebooks = stand_in_notebook(tmp_path / "notebooks", "raise AssertionError('must not run')")
+    assert main(["train", "--notebooks-dir", str(notebooks), *args, "--no-progress"]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_bad_parameter_file_value_exits_2_naming_the_parameter(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    notebooks = stand_in_notebook(tmp_path / "notebooks", "raise AssertionError('must not run')")
+    parameters = tmp_path / "bad.yaml"
+    parameters.write_text("epochs: 3\nbatch_size: [4]\n")
+    assert main(["train", "--notebooks-dir", str(notebooks), "-f", str(parameters), "--no-progress"]) == 2
+    assert "batch_size" in capsys.readouterr().err
+
+
+def test_unknown_notebook_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    assert main(["trian", "--no-progress"]) == 2
+    assert "trian" in capsys.readouterr().err
+
+
+def test_plain_papermill_run_makes_its_own_dated_run_folder(tmp_path):
+    env = {**os.environ, "STEMUNET_RUNS": str(tmp_path / "runs")}
+    small = {
+        # the suite's shared synthetic set and a model that trains in seconds
+        "synthetic_train_tracks": 4, "synthetic_test_tracks": 2, "synthetic_seconds": 6.0,
+        "sample_rate": 8000, "n_fft": 256, "hop_length": 64, "base_channels": 4, "depth": 2,
+        "epochs": 1, "samples_per_epoch": 4, "batch_size": 4, "chunk_seconds": 1.0, "valid_chunk_seconds": 3.0,
+        "cpu_threads": 1,
+    }
+    overrides = [arg for name, value in small.items() for arg in ("-p", name, str(value))]
+    result = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/train.ipynb", str(tmp_path / "out.ipynb"),
+         "-f", "parameters/train_demo.yaml", *overrides, "--no-progress-bar", "--cwd", "notebooks"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = list_runs("train", tmp_path / "runs")
+    assert len(runs) == 1 and RUN_NAME.match(runs[0].name)
+    for name in ("parameters.yaml", "history.csv", "metrics.json", "loss_curves.png", "checkpoints/best.pt"):
+        assert (runs[0] / name).is_file(), name
+    assert yaml.safe_load((runs[0] / "parameters.yaml").read_text())["parameters"]["sample_rate"] == 8000

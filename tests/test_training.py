@@ -1,0 +1,386 @@
+"""Training: parameter checking, the fit loop's files, checkpoints, resume, augmentation, data seeding."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stemunet.augment import WaveformAugmentation, add_noise, frequency_mask, random_gain, swap_channels, time_mask
+from stemunet.config import ConfigError
+from stemunet.datasets import RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
+from stemunet.separator import Separator
+from stemunet.training import (
+    HISTORY_COLUMNS,
+    TrainConfig,
+    build_data_loaders,
+    build_optimizer,
+    build_scheduler,
+    build_separator,
+    fit,
+    load_training_checkpoint,
+    magnitude_loss,
+    read_history,
+    training_example,
+)
+
+# A seconds-long run: tiny synthetic set (2 training tracks + 1 validation track), tiny model.
+TINY = {
+    "synthetic_train_tracks": 3,
+    "synthetic_test_tracks": 1,
+    "synthetic_seconds": 3.0,
+    "sample_rate": 8000,
+    "n_channels": 1,
+    "n_fft": 256,
+    "hop_length": 64,
+    "base_channels": 4,
+    "depth": 2,
+    "max_frequency": 0.0,
+    "epochs": 2,
+    "samples_per_epoch": 8,
+    "batch_size": 4,
+    "chunk_seconds": 1.0,
+    "valid_chunk_seconds": 1.5,
+    "learning_rate": 1e-3,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # These models are tiny: one thread is fastest, and immune to a busy machine's thread contention.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_config() -> TrainConfig:
+    return TrainConfig.from_params(TINY)
+
+
+class Interrupted(Exception):
+    """Stands in for a crash or Ctrl-C between epochs."""
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def test_unknown_parameter_is_rejected_naming_it():
+    with pytest.raises(ConfigError, match="epoch"):
+        TrainConfig.from_params({**TINY, "epoch": 3})
+
+
+@pytest.mark.parametrize("name, value", [("epochs", "three"), ("augment_remix", 1), ("learning_rate", "fast"), ("loss", "l3")])
+def test_wrong_type_is_rejected_naming_it(name, value):
+    with pytest.raises(ConfigError, match=name):
+        TrainConfig.from_params({**TINY, name: value})
+
+
+@pytest.mark.parametrize("name, value", [("device", "gpu"), ("final_learning_rate", 1.0), ("epochs", 0)])
+def test_out_of_range_values_are_rejected_naming_them(name, value):
+    with pytest.raises(ConfigError, match=name):
+        TrainConfig.from_params({**TINY, name: value})
+
+
+def test_resume_from_a_missing_folder_stops_before_training(tmp_path, tiny_config):
+    with pytest.raises(FileNotFoundError, match="resume_from"):
+        fit(tiny_config.replace(resume_from=str(tmp_path / "nowhere")), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "history.csv").exists()
+
+
+# ---------------------------------------------------------------- schedule and loss
+
+
+def test_learning_rate_decays_by_cosine_from_initial_to_final(tiny_config):
+    separator = build_separator(tiny_config)
+    optimizer = build_optimizer(separator, tiny_config)
+    scheduler = build_scheduler(optimizer, tiny_config, steps_per_epoch=5)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    rates.append(optimizer.param_groups[0]["lr"])
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[-1] == pytest.approx(1e-5)
+    assert rates[5] == pytest.approx((1e-3 + 1e-5) / 2)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_optimisation_lowers_the_loss_on_a_fixed_batch(tiny_config):
+    torch.manual_seed(0)
+    separator = build_separator(tiny_config)
+    optimizer = torch.optim.Adam(separator.parameters(), lr=1e-2)
+    stems = torch.randn(2, 4, 1, 8000) * torch.tensor([0.3, 0.1, 0.05, 0.02]).view(1, 4, 1, 1)
+    mixture = stems.sum(dim=1)
+    losses = []
+    for _ in range(30):
+        loss = magnitude_loss(separator, mixture, stems, tiny_config)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_loss_is_zero_for_perfect_masks(tiny_config):
+    # A separator whose masks are the true magnitude ratios scores (nearly) 0: the loss compares
+    # masked mixture magnitudes with stem magnitudes, as documented.
+    separator = build_separator(tiny_config)
+    stems = torch.zeros(1, 4, 1, 8000)
+    stems[:, 2] = torch.randn(1, 1, 8000)  # only "other" plays: the ideal mask is [0, 0, 1, 0]
+    ideal = torch.zeros(1, 4, 1, 129, 126)
+    ideal[:, 2] = 1.0
+    separator.unet.forward = lambda magnitude: ideal
+    assert magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
+
+
+def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config):
+    from stemunet.training import resolve_mixed_precision
+
+    assert resolve_mixed_precision("bf16", torch.device("cpu")) is None
+    assert resolve_mixed_precision("fp16", torch.device("cuda")) is torch.float16
+    assert resolve_mixed_precision("off", torch.device("cuda")) is None
+    # The autocast path itself (bf16 autocast exists on the CPU too): masks come back as float32
+    # for the loss, which stays close to the float32 one.
+    torch.manual_seed(0)
+    separator = build_separator(tiny_config)
+    stems = torch.randn(2, 4, 1, 8000) * 0.1
+    full = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config)
+    mixed = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config, amp_dtype=torch.bfloat16)
+    assert mixed.dtype == torch.float32
+    assert mixed.item() == pytest.approx(full.item(), rel=0.05)
+    mixed.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in separator.parameters())
+
+
+# ---------------------------------------------------------------- fit, files, checkpoints
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, tiny_config):
+    run_dir = tmp_path_factory.mktemp("fit")
+    return fit(tiny_config, run_dir, progress=False)
+
+
+def test_fit_writes_history_metrics_and_both_checkpoints(fitted):
+    run_dir = fitted.run_dir
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert tuple(rows[0]) == HISTORY_COLUMNS
+    assert all(math.isfinite(float(row[key])) for row in rows for key in HISTORY_COLUMNS)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["epochs"] == 2
+    assert metrics["best_valid_loss"] == min(float(row["valid_loss"]) for row in rows)
+    for name in ("best.pt", "last.pt"):
+        separator = Separator.load(run_dir / "checkpoints" / name)
+        assert separator.config == fitted.separator.config
+
+
+def test_last_checkpoint_round_trips_weights_and_training_state(fitted, tiny_config):
+    checkpoint = load_training_checkpoint(fitted.last_checkpoint)
+    assert checkpoint["epoch"] == 2
+    assert checkpoint["train_config"] == tiny_config.to_params()
+    assert [row["epoch"] for row in checkpoint["history"]] == [1, 2]
+    loaded = Separator.load(fitted.last_checkpoint)
+    for name, value in fitted.separator.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value.cpu(), msg=name)
+    # The optimiser state fits a fresh optimiser and holds Adam's moments for every parameter.
+    optimizer = build_optimizer(loaded, tiny_config)
+    optimizer.load_state_dict(checkpoint["optimizer_state"])
+    n_parameters = len(list(loaded.parameters()))
+    assert len(optimizer.state) == n_parameters
+    steps = {int(state["step"]) for state in optimizer.state.values()}
+    assert steps == {checkpoint["global_step"]} == {2 * tiny_config.steps_per_epoch}
+    assert checkpoint["scheduler_state"]["last_epoch"] == checkpoint["global_step"]
+
+
+def test_a_bare_model_checkpoint_cannot_be_resumed(tmp_path, fitted):
+    bare = tmp_path / "bare.pt"
+    fitted.separator.save(bare)
+    with pytest.raises(ValueError, match="no training state"):
+        load_training_checkpoint(bare)
+
+
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
+    config = tiny_config.replace(epochs=3)
+    uninterrupted = fit(config, tmp_path / "whole", progress=False)
+
+    def crash_after_first_epoch(record):
+        if record["epoch"] == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        fit(config, tmp_path / "interrupted", progress=False, epoch_callback=crash_after_first_epoch)
+    assert [row["epoch"] for row in read_history(tmp_path / "interrupted" / "history.csv")] == [1]
+
+    resumed = fit(config.replace(resume_from=str(tmp_path / "interrupted")), tmp_path / "resumed", progress=False)
+    history = read_history(tmp_path / "resumed" / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    # Same chunks, same masks, same optimiser state: the losses match the uninterrupted run's.
+    for a, b in zip(history, uninterrupted.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
+        assert a["learning_rate"] == pytest.approx(b["learning_rate"])
+    assert resumed.metrics["epochs"] == 3 and resumed.metrics["resumed_from"].endswith("last.pt")
+    assert load_training_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 3
+    assert (tmp_path / "resumed" / "checkpoints" / "best.pt").is_file()
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(fitted, tiny_config, tmp_path):
+    config = tiny_config.replace(base_channels=6, resume_from=str(fitted.run_dir))
+    with pytest.raises(ConfigError, match="base_channels"):
+        fit(config, tmp_path / "run", progress=False)
+
+
+# ---------------------------------------------------------------- augmentations
+
+
+def test_random_gain_scales_each_stem_within_the_range():
+    stems = torch.ones(4, 2, 100)
+    out = random_gain(stems, np.random.default_rng(0), max_db=3.0)
+    gains_db = 20 * torch.log10(out[:, 0, 0])
+    assert (gains_db.abs() <= 3.0 + 1e-6).all()
+    assert len(set(gains_db.tolist())) == 4  # one gain per stem
+    torch.testing.assert_close(out, out[:, :1, :1].expand_as(out))  # constant over time and channels
+
+
+def test_channel_swap_flips_whole_stems_and_leaves_mono_alone():
+    stems = torch.stack([torch.stack([torch.full((10,), 2.0 * i), torch.full((10,), 2.0 * i + 1)]) for i in range(64)])
+    out = swap_channels(stems, np.random.default_rng(0))
+    swapped = [bool((out[i] == stems[i].flip(0)).all()) for i in range(64)]
+    kept = [bool((out[i] == stems[i]).all()) for i in range(64)]
+    assert all(s or k for s, k in zip(swapped, kept))
+    assert 10 < sum(swapped) < 54
+    mono = torch.randn(4, 1, 10)
+    assert torch.equal(swap_channels(mono, np.random.default_rng(0)), mono)
+
+
+def test_time_mask_silences_one_span_in_every_stem():
+    stems = torch.ones(4, 2, 1000)
+    for seed in range(10):
+        out = time_mask(stems, np.random.default_rng(seed), max_samples=200)
+        silent = (out == 0).all(dim=0).all(dim=0)
+        assert ((out == 0) | (out == 1)).all()
+        assert torch.equal(out == 0, silent.expand_as(out))  # the same samples in all stems and channels
+        indices = torch.nonzero(silent).flatten()
+        assert len(indices) <= 200
+        if len(indices):
+            assert indices[-1] - indices[0] + 1 == len(indices)  # one contiguous span
+
+
+def test_noise_is_added_at_an_snr_in_the_asked_range():
+    mixture = torch.randn(2, 48000) * 0.1
+    for seed in range(5):
+        noisy = add_noise(mixture, np.random.default_rng(seed), min_snr_db=20.0)
+        noise = noisy - mixture
+        snr = 10 * math.log10(mixture.pow(2).mean() / noise.pow(2).mean())
+        assert 19.5 < snr < 40.5
+    assert torch.equal(add_noise(torch.zeros(2, 100), np.random.default_rng(0), 20.0), torch.zeros(2, 100))
+
+
+def test_frequency_mask_zeros_the_same_band_in_mixture_and_targets():
+    mixture = torch.ones(8, 2, 100, 5)
+    targets = torch.ones(8, 4, 2, 100, 5)
+    masked_mixture, masked_targets = frequency_mask(mixture, targets, torch.Generator().manual_seed(0), max_bins=20)
+    for example in range(8):
+        zero_bins = (masked_mixture[example] == 0).all(dim=0).all(dim=-1)
+        assert torch.equal(masked_mixture[example] == 0, zero_bins.view(1, 100, 1).expand(2, 100, 5))
+        assert torch.equal(masked_targets[example] == 0, zero_bins.view(1, 1, 100, 1).expand(4, 2, 100, 5))
+        band = torch.nonzero(zero_bins).flatten()
+        assert len(band) <= 20
+        if len(band):
+            assert band[-1] - band[0] + 1 == len(band)
+    assert (mixture == 1).all()  # inputs untouched
+
+
+@pytest.fixture(scope="module")
+def tiny_tracks(tiny_config):
+    return list_tracks(resolve_root(tiny_config.data, progress=False), "train", "train")
+
+
+def test_remix_draws_each_stem_from_its_own_track(tiny_tracks):
+    def origins(augmentation):
+        dataset = RandomChunkDataset(tiny_tracks, 0.5, 8000, 1, 32, cache=True, augmentation=augmentation)
+        drawn = []
+        read_chunk = dataset.read_chunk
+
+        def recording_read_chunk(source, rng, stem_indices=None):
+            drawn[-1].append(source.track.name)
+            return read_chunk(source, rng, stem_indices)
+
+        dataset.read_chunk = recording_read_chunk
+        for index in range(len(dataset)):
+            drawn.append([])
+            mixture, stems = dataset[index]
+            assert stems.shape == (4, 1, 4000)
+            torch.testing.assert_close(mixture, stems.sum(dim=0))
+        return drawn
+
+    plain = origins(WaveformAugmentation())
+    assert all(len(item) == 1 for item in plain)  # one track per chunk
+    remixed = origins(WaveformAugmentation(remix=True))
+    assert all(len(item) == 4 for item in remixed)  # one draw per stem
+    assert any(len(set(item)) > 1 for item in remixed)
+
+
+def test_training_chunks_are_reproducible_and_differ_between_epochs(tiny_config):
+    config = tiny_config.replace(augment_time_mask=True, augment_noise=True)
+    first = build_data_loaders(config, progress=False)
+    second = build_data_loaders(config, progress=False)
+    first.set_epoch(1)
+    second.set_epoch(1)
+    batch_a = next(iter(first.train))
+    batch_b = next(iter(second.train))
+    assert torch.equal(batch_a[0], batch_b[0]) and torch.equal(batch_a[1], batch_b[1])
+    second.set_epoch(2)
+    assert not torch.equal(next(iter(second.train))[0], batch_a[0])
+
+
+def test_training_example_names_the_mixture_and_four_audible_stems(tiny_config):
+    loaders = build_data_loaders(tiny_config, progress=False)
+    example = training_example(loaders.train_set, 0)
+    assert list(example) == ["mixture", "drums", "bass", "other", "vocals"]
+    assert all(value.shape == (1, 8000) for value in example.values())
+    assert all(value.pow(2).mean().sqrt() > 1e-3 for value in example.values())  # nothing silent to show
+
+
+def test_cached_and_file_reading_paths_draw_the_same_chunks(tiny_tracks):
+    # At the files' own rate (no resampling) the two paths differ only by 16-bit rounding.
+    augmentation = WaveformAugmentation(remix=True, gain_db=3.0, channel_swap=True)
+    cached, read = (
+        RandomChunkDataset(tiny_tracks, 0.25, 44100, 2, 4, seed=3, cache=cache, augmentation=augmentation)
+        for cache in (True, False)
+    )
+    for item in [(0, 0), (1, 3), (7, 2)]:
+        torch.testing.assert_close(cached[item][1], read[item][1], atol=1.5 / 32767, rtol=0)
+
+
+def test_validation_chunks_cover_every_sample_of_every_track(tiny_tracks):
+    dataset = SequentialChunkDataset(tiny_tracks, chunk_seconds=1.25, sample_rate=8000, n_channels=1, cache=True)
+    per_track = {}
+    for number, start in dataset.items:
+        per_track.setdefault(number, []).append(start)
+    for number, starts in per_track.items():
+        length = dataset.model_length(dataset.sources[number])
+        covered = np.zeros(length, dtype=bool)
+        for start in starts:
+            covered[start : start + dataset.chunk_samples] = True
+            assert start + dataset.chunk_samples <= length
+        assert covered.all()
+
+
+def test_a_folder_without_validation_tracks_validates_on_training_tracks(real_musdb_root, tiny_config):
+    config = tiny_config.replace(musdb_root=str(real_musdb_root), cache_audio=False)
+    loaders = build_data_loaders(config, progress=False)
+    assert loaders.valid_tracks == loaders.train_tracks
+    assert "no validation tracks" in loaders.note
+    mixture, stems = loaders.train_set[(0, 0)]
+    assert stems.shape == (4, 1, 8000) and stems.abs().max() > 0

@@ -1,0 +1,253 @@
+"""Listening widgets, built in Python: what they show and play after programmatic selections."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from stemunet.config import ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig
+from stemunet.datasets import list_tracks
+from stemunet.exploration import read_track_excerpt
+from stemunet.separator import Separator
+from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+from stemunet.widgets import (
+    ComparisonPlayer,
+    ListenConfig,
+    StemPlayer,
+    listen_provenance,
+    resolve_runs,
+    wav_bytes,
+)
+
+RATE = 44100
+SPEC = SyntheticSpec(n_train_tracks=2, n_test_tracks=2, track_seconds=4.0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    return generate_synthetic_dataset(tmp_path_factory.mktemp("synthetic") / "set", SPEC, progress=False)
+
+
+def tiny_separator(seed: int) -> Separator:
+    torch.manual_seed(seed)
+    return Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2)))
+
+
+def make_training_run(runs_root: Path, stamp: str, seed: int) -> Path:
+    run = runs_root / f"{stamp}_train"
+    tiny_separator(seed).save(run / "checkpoints" / "best.pt")
+    return run
+
+
+def make_evaluate_run(runs_root: Path, stamp: str, train_run: Path, rows: list[tuple]) -> Path:
+    """An evaluate run folder as the evaluation notebook writes it (the part widgets read)."""
+    run = runs_root / f"{stamp}_evaluate"
+    run.mkdir(parents=True)
+    record = {"notebook": "evaluate", "train_run": str(train_run), "checkpoint": str(train_run / "checkpoints" / "best.pt")}
+    (run / "parameters.yaml").write_text(yaml.safe_dump(record))
+    pd.DataFrame(rows, columns=["method", "track", "stem", "metric", "value"]).to_csv(run / "track_scores.csv", index=False)
+    return run
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("STEMUNET_RUNS", str(root))
+    return root
+
+
+@pytest.fixture
+def two_runs(runs_root):
+    """Two training runs with different weights; only the first has been evaluated."""
+    first = make_training_run(runs_root, "2026-01-01T10-00-00", seed=1)
+    second = make_training_run(runs_root, "2026-01-02T10-00-00", seed=2)
+    make_evaluate_run(
+        runs_root,
+        "2026-01-01T11-00-00",
+        first,
+        [
+            ("model", "test_000", "vocals", "SDR", 4.25),
+            ("model", "test_000", "drums", "SDR", 1.5),
+            ("mixture", "test_000", "vocals", "SDR", -3.0),
+            ("model", "test_000", "vocals", "SIR", 9.0),
+        ],
+    )
+    return first, second
+
+
+# -- the data set stem player ---------------------------------------------------------------------
+
+
+def test_stem_player_plays_the_mixture_and_each_stem_of_the_excerpt(synthetic_root):
+    tracks = list_tracks(synthetic_root, "train")
+    player = StemPlayer(tracks, track="train_001", start_seconds=0.5, duration_seconds=2.0)
+    assert player.labels == ["mixture", "drums", "bass", "other", "vocals"]
+    excerpt = read_track_excerpt(tracks[1], 0.5, 2.0)
+    for (label, waveform, rate), expected in zip(player.players, excerpt.named().values()):
+        assert rate == RATE and waveform.shape == (2, 2 * RATE)
+        np.testing.assert_array_equal(waveform, expected)
+
+
+def test_select_changes_track_and_fits_the_excerpt_inside_it(synthetic_root):
+    player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
+    assert player.track == "train_000"
+    player.select(track="train_001", start=3.5, duration=2.0)
+    assert (player.track, player.start_seconds, player.duration_seconds) == ("train_001", 2.0, 2.0)
+    assert all(waveform.shape[-1] == 2 * RATE for _, waveform, _ in player.players)
+    player.select(duration=10.0)  # longer than the track: the whole track
+    assert (player.start_seconds, player.duration_seconds) == (0.0, 4.0)
+    with pytest.raises(ValueError, match="no track 'nope'"):
+        player.select(track="nope")
+    with pytest.raises(TypeError, match="stem"):
+        player.select(stem="vocals")  # the stem player plays every stem
+
+
+# -- the comparison -------------------------------------------------------------------------------
+
+
+def test_comparison_plays_mixture_reference_and_each_runs_estimate(synthetic_root, two_runs):
+    runs = resolve_runs([str(run) for run in two_runs])
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), runs, stem="bass", start_seconds=1.0, duration_seconds=1.5)
+    assert comparison.labels == [
+        "mixture",
+        "reference bass",
+        "bass estimate: 2026-01-01T10-00-00_train",
+        "bass estimate: 2026-01-02T10-00-00_train",
+    ]
+    excerpt = read_track_excerpt(list_tracks(synthetic_root, "test")[0], 1.0, 1.5)
+    players = comparison.players
+    assert all(rate == RATE and waveform.shape == (2, int(1.5 * RATE)) for _, waveform, rate in players)
+    np.testing.assert_array_equal(players[0][1], excerpt.mixture)
+    np.testing.assert_array_equal(players[1][1], excerpt.stems[1])
+
+
+def test_estimates_come_from_the_right_run(synthetic_root, two_runs):
+    runs = resolve_runs([str(run) for run in two_runs])
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), runs, stem="vocals", start_seconds=1.0, duration_seconds=2.0)
+    # The separator hears 1 s of context on each side: from 0 s to 4 s, cut to 1-3 s.
+    context = read_track_excerpt(list_tracks(synthetic_root, "test")[0], 0.0, 4.0)
+    players = comparison.players
+    for run, (_, waveform, _) in zip(two_runs, players[2:]):
+        expected = Separator.load(run / "checkpoints" / "best.pt").separate(context.mixture, RATE)[3, :, RATE : 3 * RATE]
+        np.testing.assert_allclose(waveform, expected.numpy(), atol=1e-6)
+    assert not np.allclose(players[2][1], players[3][1])
+
+
+def test_changing_the_stem_reuses_the_cached_estimates(synthetic_root, two_runs):
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), duration_seconds=1.0)
+    vocals = comparison.players[2][1]
+    comparison.select(stem="drums")
+    assert len(comparison._estimates) == 1
+    assert comparison.labels[1:] == ["reference drums", "drums estimate: 2026-01-01T10-00-00_train"]
+    assert not np.array_equal(comparison.players[2][1], vocals)
+    comparison.select(start=2.0)
+    assert comparison.players[2][1].shape == (2, RATE)
+    assert len(comparison._estimates) == 2
+
+
+def test_sdr_labels_come_from_the_evaluation_of_that_run(synthetic_root, two_runs):
+    runs = resolve_runs([str(run) for run in two_runs])
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), runs, stem="vocals", duration_seconds=1.0)
+    assert comparison.sdr == {"2026-01-01T10-00-00_train": 4.25, "2026-01-02T10-00-00_train": None}
+    labels = comparison.sdr_labels
+    assert "SDR 4.25 dB" in labels[0] and "2026-01-01T11-00-00_evaluate" in labels[0]
+    assert labels[1] == "2026-01-02T10-00-00_train: no evaluation of this run found"
+    comparison.select(stem="drums")
+    assert comparison.sdr["2026-01-01T10-00-00_train"] == 1.5
+    comparison.select(track="test_001")  # evaluated, but not on this track
+    assert comparison.sdr["2026-01-01T10-00-00_train"] is None
+    assert "test_001 is not among the tracks" in comparison.sdr_labels[0]
+
+
+def test_runs_default_to_the_newest_training_run(runs_root, two_runs):
+    runs = resolve_runs([])
+    assert [run.label for run in runs] == ["2026-01-02T10-00-00_train"]
+    assert listen_provenance(runs)["compared"][0]["train_run"] == str(two_runs[1])
+
+
+def test_no_training_run_says_so(runs_root):
+    with pytest.raises(FileNotFoundError, match="no training run.*runs parameter"):
+        resolve_runs([])
+
+
+def test_a_bare_checkpoint_file_is_compared_under_its_name(synthetic_root, tmp_path, runs_root):
+    checkpoint = tiny_separator(3).save(tmp_path / "elsewhere" / "model.pt")
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(checkpoint)]), duration_seconds=1.0)
+    assert comparison.labels[-1] == "vocals estimate: model.pt"
+    assert comparison.sdr_labels == ["model.pt: no evaluation of this run found"]
+
+
+def test_from_config_builds_the_selection_the_config_names(synthetic_root, two_runs):
+    config = ListenConfig.from_params(
+        {"musdb_root": str(synthetic_root), "runs": [str(two_runs[0])], "track": "test_001", "stem": "other",
+         "start_seconds": 0.5, "duration_seconds": 1.0, "device": "cpu"}
+    )
+    comparison = ComparisonPlayer.from_config(config)
+    assert (comparison.track, comparison.stem, comparison.start_seconds, comparison.duration_seconds) == ("test_001", "other", 0.5, 1.0)
+    assert comparison.track_names == ["test_000", "test_001"]
+    summary = comparison.summary()
+    assert summary["players"] == comparison.labels and summary["runs"][0]["sdr_db"] is None
+
+
+def test_live_widget_follows_select_and_its_controls_change_the_selection(synthetic_root, two_runs):
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), duration_seconds=1.0)
+    widget = comparison.widget
+    assert len(comparison._player_box.children) == 3
+    assert "SDR 4.25 dB" in comparison._sdr_html.value
+    comparison.select(stem="bass")
+    assert comparison._stem_dropdown.value == "bass"
+    comparison._stem_dropdown.value = "drums"  # what a click does
+    assert comparison.stem == "drums" and comparison.labels[1] == "reference drums"
+    assert "SDR 1.50 dB" in comparison._sdr_html.value
+    comparison._start_slider.value = 1.5
+    assert comparison.start_seconds == 1.5
+    audio = comparison._player_box.children[2].children[1]
+    decoded, rate = sf.read(io.BytesIO(audio.value), dtype="float32")
+    assert rate == RATE and decoded.shape == (RATE, 2)
+    np.testing.assert_allclose(decoded.T, np.clip(comparison.players[2][1], -1, 1), atol=1 / 32767)
+    assert widget is comparison.widget
+
+
+def test_stem_player_controls_change_track_and_excerpt(synthetic_root):
+    player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
+    player.widget
+    player._duration_slider.value = 2.0
+    assert player.duration_seconds == 2.0 and player._start_slider.max == 2.0
+    player._track_dropdown.value = "train_001"
+    assert player.track == "train_001"
+    player.select(start=3.0)  # fitted inside the track, and the slider follows
+    assert player.start_seconds == 2.0 and player._start_slider.value == 2.0
+    assert len(player._player_box.children) == 5
+
+
+def test_static_outputs_show_and_save_every_player(synthetic_root, two_runs, tmp_path):
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), duration_seconds=1.0)
+    figure = comparison.figure()
+    assert len(figure.axes) == 3 + 1  # a spectrogram per player and the colour bar
+    assert comparison.static_audio().data.count("<audio") == 3
+    paths = comparison.save_audio(tmp_path / "excerpts")
+    assert [p.name for p in paths] == ["mixture.wav", "reference_vocals.wav", "vocals_estimate_2026-01-01T10-00-00_train.wav"]
+    assert sf.info(str(paths[0])).frames == RATE
+
+
+def test_wav_bytes_keep_levels_and_clip_overs():
+    waveform = np.array([[0.5, -0.25, 2.0, -3.0]], dtype=np.float32)
+    decoded, rate = sf.read(io.BytesIO(wav_bytes(waveform, 8000)), dtype="float32")
+    assert rate == 8000
+    np.testing.assert_allclose(decoded, [0.5, -0.25, 1.0, -1.0], atol=1 / 32767)
+
+
+def test_listen_config_rejects_an_unknown_stem_and_device():
+    with pytest.raises(ConfigError, match="stem"):
+        ListenConfig.from_params({"stem": "guitar"})
+    with pytest.raises(ConfigError, match="device"):
+        ListenConfig.from_params({"device": "gpu"})
+    assert ListenConfig().data == DataConfig()
