@@ -14,7 +14,6 @@ import torch
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="stemunet-tests-"))
 os.environ.setdefault("STEMUNET_RUNS", str(_SESSION_DIR / "runs"))
 os.environ.setdefault("STEMUNET_CACHE", str(_SESSION_DIR / "cache"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

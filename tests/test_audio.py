@@ -108,3 +108,12 @@ def test_clipping_policies():
     assert np.abs(rescaled).max() == pytest.approx(1.0) and rescaled[1, 0, 0] == pytest.approx(0.25)
     assert np.abs(apply_clipping_policy(stems, "clamp")).max() == 1.0
     assert apply_clipping_policy(stems, "none") is stems
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    path = save_audio(tmp_path / "a.wav", _tone(), 44100)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
