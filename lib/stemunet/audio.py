@@ -51,6 +51,18 @@ def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     return np.atleast_2d(audio.T).T, int(rate)
 
 
+def check_audio_file(path: str | Path) -> Path:
+    """``path`` as a Path, or :class:`AudioError` if it is missing, a folder or empty."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)")
+    return path
+
+
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Read an audio file.
 
@@ -60,13 +72,7 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     Raises:
         AudioError: missing, unreadable, empty or non-finite input, naming the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if path.is_dir():
-        raise AudioError(path, "is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
+    path = check_audio_file(path)
     if path.suffix.lower() in FFMPEG_SUFFIXES:
         frames, sample_rate = _read_with_ffmpeg(path)
     else:

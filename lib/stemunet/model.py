@@ -14,16 +14,20 @@ Layout (``depth`` levels, channels ``base_channels * 2**level``)::
     head: transposed conv back to full resolution, concatenated with the normalised input,
           3x3 conv to ``n_stems * n_channels`` masks
 
-Why these choices (measured with ``benchmarks/separation_speed.py``):
+Why these choices (measured on a 2-core CPU with ``benchmarks/separation_speed.py``, 3 min of
+44.1 kHz stereo):
 
-* Most of a U-Net's compute sits in its full-resolution levels. A stride-2 stem cuts every
-  level's positions by 4, and the head's concatenation with the input keeps full-resolution
-  detail in the masks.
+* Most of a U-Net's compute sits in its full-resolution levels. The card's network with a
+  stride-1 stem ran 5.3x real time (16 kHz mono); the same network with a stride-2 stem runs
+  16x, and the head's concatenation with the input keeps bin-accurate detail in the masks.
 * Additive skips instead of concatenated ones halve the decoder's input channels; with them the
-  model card's C32..C512 double-conv network has 6.45 M parameters (card: 6.2 M).
-* ``residual_separable`` blocks (depthwise 3x3 + pointwise 1x1, twice, the second dilated for a
-  wider receptive field, with a residual path) cost about a sixth of a double 3x3 conv at the
-  same width, which buys width and full-band stereo at a higher speed.
+  model card's C32..C512 double-conv network has 6.47 M parameters (card: 6.2 M).
+* The default (C24..C384, stride 2, bins up to 16 kHz modelled, 44.1 kHz stereo) runs 20x real
+  time, 2.6x Open-Unmix with its Wiener step (7.6x) and 3.8x HDemucs (5.2x).
+* ``residual_separable`` blocks (depthwise 3x3 + pointwise 1x1, twice, the second dilated) need
+  about a sixth of the multiply-adds of a double 3x3 conv, but PyTorch's CPU depthwise kernels
+  are slow: at C32..C512 they ran 12.7x real time against 11.7x for ``double_conv`` (44.1 kHz
+  stereo, bins to 16 kHz), a gain not worth their weaker layers; they remain an option.
 """
 
 from __future__ import annotations

@@ -39,7 +39,15 @@ import soundfile as sf
 import torch
 from tqdm.auto import tqdm
 
-from stemunet.audio import FFMPEG_SUFFIXES, WAV_SUBTYPES, AudioError, ClippingPolicy, Encoding, load_audio
+from stemunet.audio import (
+    FFMPEG_SUFFIXES,
+    WAV_SUBTYPES,
+    AudioError,
+    ClippingPolicy,
+    Encoding,
+    check_audio_file,
+    load_audio,
+)
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
 from stemunet.files import atomic_path, write_json_atomic
 from stemunet.separator import Separator
@@ -357,13 +365,7 @@ def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
     Raises:
         AudioError: missing, empty, unreadable or sample-less input, naming the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "no such file")
-    if path.is_dir():
-        raise AudioError(path, "is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "file is empty (0 bytes)")
+    path = check_audio_file(path)
     with contextlib.ExitStack() as stack:
         readable = path
         if path.suffix.lower() in FFMPEG_SUFFIXES:
