@@ -9,6 +9,8 @@ Every problem with an input file raises :class:`AudioError` naming the file and 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -37,18 +39,25 @@ class AudioError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
+def decode_with_ffmpeg(path: Path, folder: Path) -> Path:
+    """The first audio stream of ``path`` (the mixture of a ``.stem.mp4``) as a float wav in ``folder``."""
+    if shutil.which("ffmpeg") is None:
+        raise AudioError(path, "reading this format needs the ffmpeg program; install ffmpeg")
+    target = folder / "decoded.wav"
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(target)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not target.is_file():
+        message = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AudioError(path, f"ffmpeg could not decode it ({message})")
+    return target
+
+
 def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     """First audio stream of ``path`` through ffmpeg, as ``(n_samples, n_channels)``."""
-    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-        raise AudioError(path, "reading this format needs the ffmpeg and ffprobe programs; install ffmpeg")
-    import stempeg  # imported here: it probes for ffmpeg at import time
-
-    try:
-        # stem_id=0 is the mixture in a .stem.mp4 and the only stream in a plain m4a.
-        audio, rate = stempeg.read_stems(str(path), stem_id=0, dtype=np.float32)
-    except Exception as error:  # stempeg raises several kinds, none of them specific
-        raise AudioError(path, f"ffmpeg could not decode it ({type(error).__name__}: {error})") from error
-    return np.atleast_2d(audio.T).T, int(rate)
+    with tempfile.TemporaryDirectory(prefix="stemunet-decode-") as folder:
+        frames, rate = sf.read(decode_with_ffmpeg(path, Path(folder)), dtype="float32", always_2d=True)
+    return frames, int(rate)
 
 
 def check_audio_file(path: str | Path) -> Path:

@@ -67,7 +67,7 @@ from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet import runs
 from stemunet.runs import list_runs, runs_root
 from stemunet.separator import Separator
-from stemunet.training import resolve_device
+from stemunet.separator import load_separator as load_checkpoint_file
 
 METHODS: tuple[str, ...] = ("model", "mixture", "irm1", "irm2")
 """What gets scored: the trained model, then the baselines (floor and ceilings)."""
@@ -196,8 +196,7 @@ def resolve_checkpoint(checkpoint: str | Path = "", runs_dir: Path | None = None
 
 def load_separator(source: CheckpointSource | str | Path, device: str = "auto") -> Separator:
     """The separator in a checkpoint, in eval mode on ``device``."""
-    path = source.checkpoint if isinstance(source, CheckpointSource) else Path(source)
-    return Separator.load(path, map_location=resolve_device(device))
+    return load_checkpoint_file(source.checkpoint if isinstance(source, CheckpointSource) else source, device)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import glob
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,11 +45,12 @@ from stemunet.audio import (
     ClippingPolicy,
     Encoding,
     check_audio_file,
+    decode_with_ffmpeg,
     load_audio,
 )
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
 from stemunet.files import atomic_path, write_json_atomic
-from stemunet.separator import Separator
+from stemunet.separator import Separator, load_separator  # noqa: F401 (the notebook imports load_separator from here)
 
 TWO_STEM_NAMES: tuple[str, ...] = ("vocals", "accompaniment")
 """Outputs of the two-stem mode: vocals, and the sum of drums, bass and other."""
@@ -109,24 +109,6 @@ class SeparateConfig(Config):
 # --------------------------------------------------------------------------------------------
 # Devices and checkpoints
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else the CPU; anything else as torch spells it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"device {device!r}: {error}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: CUDA is not available on this machine")
-    return resolved
-
-
-def load_separator(checkpoint_file: str | Path, device: str = "auto") -> Separator:
-    """The separator stored in ``checkpoint_file``, in eval mode on ``device``."""
-    return Separator.load(checkpoint_file, map_location=resolve_device(device))
 
 
 def describe_checkpoint(checkpoint_file: str | Path, train_run: str | Path | None = None) -> pd.Series:
@@ -341,20 +323,6 @@ class AudioStream:
             yield np.ascontiguousarray(frames.T)
 
 
-def _decode_with_ffmpeg(path: Path, folder: Path) -> Path:
-    """The first audio stream of ``path`` (the mixture of a ``.stem.mp4``) as a float wav in ``folder``."""
-    if shutil.which("ffmpeg") is None:
-        raise AudioError(path, "reading this format needs the ffmpeg program; install ffmpeg")
-    target = folder / "decoded.wav"
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
-               "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(target)]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0 or not target.is_file():
-        message = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AudioError(path, f"ffmpeg could not decode it ({message})")
-    return target
-
-
 @contextlib.contextmanager
 def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
     """Open an audio file for block-wise reading.
@@ -370,14 +338,14 @@ def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
         readable = path
         if path.suffix.lower() in FFMPEG_SUFFIXES:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
-            readable = _decode_with_ffmpeg(path, folder)
+            readable = decode_with_ffmpeg(path, folder)
         try:
             file = stack.enter_context(sf.SoundFile(readable))
         except (sf.LibsndfileError, RuntimeError, TypeError) as error:
             if readable != path or shutil.which("ffmpeg") is None:
                 raise AudioError(path, f"not a readable audio file ({error})") from error
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
-            file = stack.enter_context(sf.SoundFile(_decode_with_ffmpeg(path, folder)))
+            file = stack.enter_context(sf.SoundFile(decode_with_ffmpeg(path, folder)))
         if file.frames <= 0:
             raise AudioError(path, "contains no audio samples")
         yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file)

@@ -20,7 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from stemunet import __version__
 from stemunet.audio import AudioError
 from stemunet.chunking import SampleWindow, overlap_add_stream, resample_stream
-from stemunet.config import STEM_NAMES, ChunkingConfig, SeparatorConfig
+from stemunet.config import STEM_NAMES, ChunkingConfig, ConfigError, SeparatorConfig
 from stemunet.files import torch_save_atomic
 from stemunet.model import UNet
 from stemunet.stft import Istft, Stft
@@ -41,6 +41,26 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device if there is one, else the CPU; anything else as torch spells it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"device {device!r}: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use 'auto' or 'cpu')")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available on this machine (use 'auto' or 'cpu')")
+    return resolved
+
+
+def load_separator(checkpoint_file: str | Path, device: str = "auto") -> Separator:
+    """The separator stored in ``checkpoint_file``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...)."""
+    return Separator.load(checkpoint_file, map_location=resolve_device(device))
 
 
 class Separator(nn.Module):

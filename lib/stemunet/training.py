@@ -48,7 +48,7 @@ from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelCo
 from stemunet.datasets import EpochSampler, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
 from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
 from stemunet.model import count_parameters
-from stemunet.separator import Separator
+from stemunet.separator import Separator, resolve_device
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "seconds")
 
@@ -139,18 +139,6 @@ class TrainConfig(Config):
 # ----------------------------------------------------------------------------------------------
 # Device, precision, seeding
 # ----------------------------------------------------------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` is the first CUDA device if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: CUDA is not available on this machine (use 'auto' or 'cpu')")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {name!r}: MPS is not available on this machine (use 'auto' or 'cpu')")
-    return device
 
 
 def resolve_mixed_precision(setting: str, device: torch.device) -> torch.dtype | None:

@@ -418,7 +418,7 @@ class ComparedRun:
         """The :class:`~stemunet.separator.Separator`, loaded on first use."""
         if self._separator is None:
             from stemunet.separator import Separator
-            from stemunet.training import resolve_device  # imported here: only the comparison needs it
+            from stemunet.separator import resolve_device
 
             self._separator = Separator.load(self.checkpoint, map_location=resolve_device(device))
         return self._separator
