@@ -35,6 +35,7 @@ import torch
 
 from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks, read_stems, resolve_root
+from stemunet.checkpoints import read_checkpoint, separator_from_checkpoint
 from stemunet.runs import load_parameter_file, new_run_dir, parse_value
 from stemunet.separator import Separator
 from stemunet.training import TrainConfig, fit
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         import yaml
 
         record = yaml.safe_load((args.run_dir / "parameters.yaml").read_text()) if (args.run_dir / "parameters.yaml").is_file() else None
-        checkpoint = torch.load(args.run_dir / "checkpoints" / args.checkpoint, map_location="cpu", weights_only=False)
+        checkpoint = read_checkpoint(args.run_dir / "checkpoints" / args.checkpoint)
         config = TrainConfig.from_params(record["parameters"] if record else checkpoint["train_config"])
-        separator = Separator.load(args.run_dir / "checkpoints" / args.checkpoint)
+        separator = separator_from_checkpoint(checkpoint)
         print(f"scoring {args.run_dir / 'checkpoints' / args.checkpoint}")
     else:
         params = load_parameter_file(args.parameters_file)

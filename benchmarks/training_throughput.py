@@ -32,7 +32,7 @@ import torch
 from stemunet.datasets import RandomChunkDataset, list_tracks, resolve_root
 from stemunet.model import count_parameters
 from stemunet.runs import load_parameter_file
-from stemunet.separator import resolve_device
+from stemunet.config import resolve_device
 from stemunet.training import (
     TrainConfig,
     build_optimizer,

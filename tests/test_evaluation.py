@@ -21,22 +21,10 @@ import yaml
 
 from stemunet.bsseval import METRICS, score_track, track_medians
 from stemunet.config import STEM_NAMES, ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.evaluation import (
-    CheckpointSource,
-    EvaluateConfig,
-    aggregate,
-    evaluate,
-    excerpt_bounds,
-    metrics_dict,
-    oracle_estimates,
-    published_reference,
-    read_track,
-    resolve_checkpoint,
-    run_evaluation,
-    runs_overview,
-    score_table,
-    training_summary,
-)
+from stemunet.checkpoints import CheckpointRef
+from stemunet.datasets import read_track
+from stemunet.evaluation import EvaluateConfig, evaluate, evaluation_tracks, excerpt_bounds, oracle_estimates
+from stemunet.results import TRAINING_KEYS, TRAINING_METRIC_KEYS, aggregate, metrics_dict, published_reference, runs_overview, score_table
 from stemunet.runs import start_run
 from stemunet.separator import Separator
 
@@ -50,7 +38,7 @@ def make_training_run(folder: Path, config: SeparatorConfig = TINY) -> Path:
     Separator(config).save(folder / "checkpoints" / "best.pt")
     parameters = {**config.to_params(), "epochs": 3, "batch_size": 2, "musdb_root": ""}
     (folder / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": parameters}))
-    (folder / "metrics.json").write_text(json.dumps({"best_epoch": 2, "best_valid_loss": 0.5, "n_parameters": 1234}))
+    (folder / "metrics.json").write_text(json.dumps({"finished": True, "best_epoch": 2, "best_valid_loss": 0.5, "n_parameters": 1234}))
     return folder
 
 
@@ -71,9 +59,9 @@ def real_evaluation(real_musdb_root, runs_dir, train_run):
         {"musdb_root": str(real_musdb_root), "checkpoint": str(train_run), "max_seconds": EXCERPT_SECONDS,
          "n_workers": 2, "device": "cpu"}
     )
-    source = resolve_checkpoint(config.checkpoint)
-    run = start_run("evaluate", runs_dir / "2026-01-02T00-00-00_evaluate", config, **source.provenance())
-    result = run_evaluation(config, run.path, progress=False)
+    checkpoint = CheckpointRef.resolve(config.checkpoint)
+    run = start_run("evaluate", runs_dir / "2026-01-02T00-00-00_evaluate", config, **checkpoint.provenance())
+    result = evaluate(checkpoint.load_separator(config.device), evaluation_tracks(config, progress=False), config, run.path, progress=False)
     return config, result
 
 
@@ -229,26 +217,9 @@ def test_excerpt_is_where_all_stems_are_audible():
     assert excerpt_bounds(stems, rate, 20.0) == (0, 10 * rate)
 
 
-def test_missing_checkpoint_gives_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no training run found in .*run notebooks/train.ipynb or pass checkpoint="):
-        resolve_checkpoint("", runs_dir=tmp_path)
-    (tmp_path / "2026-01-01T00-00-00_train").mkdir()  # a run that has not saved a checkpoint yet
-    with pytest.raises(FileNotFoundError, match="no training run found"):
-        resolve_checkpoint("", runs_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="nowhere.pt: no such checkpoint file or training run folder"):
-        resolve_checkpoint(tmp_path / "nowhere.pt")
-    with pytest.raises(FileNotFoundError, match="without checkpoints/best.pt or checkpoints/last.pt"):
-        resolve_checkpoint(tmp_path / "2026-01-01T00-00-00_train")
-
-
-def test_checkpoint_resolves_to_the_newest_training_run_best_checkpoint(tmp_path):
-    older = make_training_run(tmp_path / "2026-01-01T00-00-00_train")
-    newer = make_training_run(tmp_path / "2026-01-03T00-00-00_train")
-    (tmp_path / "2026-01-04T00-00-00_train").mkdir()  # still training: no best.pt
-    assert resolve_checkpoint("", runs_dir=tmp_path) == CheckpointSource(newer / "checkpoints" / "best.pt", newer)
-    assert resolve_checkpoint(older).train_run == older
-    assert resolve_checkpoint(older / "checkpoints" / "best.pt") == CheckpointSource(older / "checkpoints" / "best.pt", older)
-    summary = training_summary(resolve_checkpoint(older))
+def test_training_summary_reads_the_training_run(tmp_path):
+    run = make_training_run(tmp_path / "2026-01-01T00-00-00_train")
+    summary = CheckpointRef.resolve(run).training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)
     assert summary["n_fft"] == 512 and summary["base_channels"] == 4 and summary["best_epoch"] == 2
 
 

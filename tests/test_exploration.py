@@ -12,14 +12,13 @@ import soundfile as sf
 
 from stemunet.config import ConfigError, DataConfig
 from stemunet.datasets import list_tracks
+from stemunet.datasets import SOURCE_NAMES, read_track_excerpt
 from stemunet.exploration import (
     FLOOR_DB,
-    SOURCE_NAMES,
     ExploreConfig,
     explore_dataset,
     frame_rms_db,
     power_spectrum_sum,
-    read_track_excerpt,
     residual_db,
     silent_share,
     spectrum_frequencies,

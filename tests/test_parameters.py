@@ -41,3 +41,24 @@ def test_parameter_files_fit_their_notebook(parameter_file):
     values = yaml.safe_load(parameter_file.read_text())
     assert isinstance(values, dict) and values
     notebook_config_class(_notebook_of(parameter_file)).from_params(values)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_config_defaults_are_the_notebooks_defaults(notebook):
+    """A name's default must not depend on the entry point: notebook, library call and CLI agree."""
+    declared = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"))
+    defaults = {name: eval(spec["default"]) for name, spec in declared.items() if name not in RUNNER_PARAMETERS}
+    config_class = notebook_config_class(notebook)
+    expected = config_class.from_params(defaults).to_params()
+    actual = config_class().to_params()
+    assert {name: actual[name] for name in actual if actual[name] != expected[name]} == {}, f"{config_class.__name__} defaults differ from notebooks/{notebook}.ipynb's (expected {expected})"
+
+
+@pytest.mark.parametrize("parameter_file", PARAMETER_FILES, ids=lambda p: p.name)
+def test_recipes_spell_out_every_parameter(parameter_file):
+    """A recipe must not lean on defaults, which are the notebooks' small CPU values."""
+    values = yaml.safe_load(parameter_file.read_text())
+    names = set(notebook_config_class(_notebook_of(parameter_file)).parameter_names())
+    if values.get("musdb_root", "") == "" and "synthetic_seed" not in values:
+        names -= {name for name in names if name.startswith("synthetic_")}  # a MUSDB18 recipe: set musdb_root
+    assert sorted(names - set(values)) == []

@@ -15,7 +15,6 @@ import yaml
 
 from stemunet.audio import load_audio
 from stemunet.config import ChunkingConfig, ConfigError, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.runs import NoTrainingRunError, resolve_checkpoint
 from stemunet.separate import (
     SeparateConfig,
     discover_inputs,
@@ -286,34 +285,10 @@ def test_cli_without_a_training_run_says_so(tmp_path, monkeypatch, capsys):
     _write(tmp_path / "song.wav", n_samples=100)
     assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
-    assert f"no training run found in {tmp_path / 'runs'}" in error and "--checkpoint" in error
+    assert f"no finished training run in {tmp_path / 'runs'}" in error and "checkpoint file" in error
     assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "nope.pt")]) == 2
     assert "nope.pt" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
-
-
-def _fake_train_run(root: Path, stamp: str, separator: Separator, checkpoints: tuple[str, ...] = ("best.pt",)) -> Path:
-    run = root / f"{stamp}_train"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train"}))
-    for name in checkpoints:
-        separator.save(run / "checkpoints" / name)
-    return run
-
-
-def test_checkpoint_resolution_finds_the_newest_finished_training_run(tmp_path, separator, checkpoint):
-    root = tmp_path / "runs"
-    with pytest.raises(NoTrainingRunError, match="no training run found"):
-        resolve_checkpoint("", root)
-    older = _fake_train_run(root, "2026-01-01T00-00-00", separator)
-    newer = _fake_train_run(root, "2026-01-02T00-00-00", separator)
-    _fake_train_run(root, "2026-01-03T00-00-00", separator, checkpoints=("last.pt",))  # unfinished: no best.pt
-    assert resolve_checkpoint("", root) == (newer.resolve() / "checkpoints" / "best.pt", newer.resolve())
-    assert resolve_checkpoint(str(older)) == (older.resolve() / "checkpoints" / "best.pt", older.resolve())
-    assert resolve_checkpoint(str(root / "2026-01-03T00-00-00_train"))[0].name == "last.pt"
-    assert resolve_checkpoint(str(checkpoint)) == (checkpoint.resolve(), None)
-    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
-        resolve_checkpoint(str(tmp_path / "missing.pt"))
 
 
 def test_separation_reads_any_block_size_the_same(separator):
@@ -323,3 +298,18 @@ def test_separation_reads_any_block_size_the_same(separator):
     blocks = [audio[:, i : i + 1234] for i in range(0, audio.shape[1], 1234)]
     streamed = torch.cat(list(separator.separate_stream(blocks, audio.shape[1], 22050, 2, chunking)), dim=-1)
     torch.testing.assert_close(streamed, whole, atol=1e-6, rtol=0)
+
+
+def test_cli_options_defaults_and_choices_come_from_the_config():
+    from stemunet.separate import CLI_EXCLUDED, SeparateConfig, _parser
+
+    parser = _parser()
+    args = parser.parse_args(["song.wav", "-o", "out"])
+    defaults = SeparateConfig().to_params()
+    for name, value in defaults.items():
+        if name not in (*CLI_EXCLUDED, "inputs", "output_dir"):
+            assert getattr(args, name) == value, name
+    actions = {action.dest: action for action in parser._actions}
+    assert actions["encoding"].choices == ["pcm16", "pcm24", "float32"]
+    assert actions["clipping"].choices == ["rescale", "clamp", "none"]
+    assert "memory grows with it" in actions["segment_seconds"].help

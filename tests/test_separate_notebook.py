@@ -24,6 +24,7 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
     config = SeparatorConfig(StftConfig(sample_rate=22050, n_channels=1, n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
     Separator(config).save(train_run / "checkpoints" / "best.pt")
     (train_run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train"}))
+    (train_run / "metrics.json").write_text(json.dumps({"finished": True}))
     monkeypatch.setenv("STEMUNET_RUNS", str(runs))  # the notebook's kernel inherits it
 
     parameters = load_parameter_file(ROOT / "parameters" / "separate_demo.yaml")

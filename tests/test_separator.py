@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from stemunet.checkpoints import read_checkpoint
 from stemunet.config import ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separator import Separator
 
@@ -36,7 +37,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     mixture = torch.randn(1, 2, 7000)
     with torch.no_grad():
         torch.testing.assert_close(loaded(mixture), separator(mixture), rtol=0, atol=0)
-    checkpoint = torch.load(path, weights_only=False)
+    checkpoint = read_checkpoint(path)
     assert checkpoint["note"] == "hello" and checkpoint["separator_config"]["n_fft"] == 512
 
 

@@ -14,6 +14,7 @@ from stemunet.augment import WaveformAugmentation, add_noise, frequency_mask, ra
 from stemunet.config import ConfigError
 from stemunet.datasets import RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
 from stemunet.separator import Separator
+from stemunet.checkpoints import read_training_checkpoint
 from stemunet.training import (
     HISTORY_COLUMNS,
     TrainConfig,
@@ -22,7 +23,6 @@ from stemunet.training import (
     build_scheduler,
     build_separator,
     fit,
-    load_training_checkpoint,
     magnitude_loss,
     read_history,
     training_example,
@@ -185,7 +185,7 @@ def test_fit_writes_history_metrics_and_both_checkpoints(fitted):
 
 
 def test_last_checkpoint_round_trips_weights_and_training_state(fitted, tiny_config):
-    checkpoint = load_training_checkpoint(fitted.last_checkpoint)
+    checkpoint = read_training_checkpoint(fitted.last_checkpoint)
     assert checkpoint["epoch"] == 2
     assert checkpoint["train_config"] == tiny_config.to_params()
     assert [row["epoch"] for row in checkpoint["history"]] == [1, 2]
@@ -206,7 +206,7 @@ def test_a_bare_model_checkpoint_cannot_be_resumed(tmp_path, fitted):
     bare = tmp_path / "bare.pt"
     fitted.separator.save(bare)
     with pytest.raises(ValueError, match="no training state"):
-        load_training_checkpoint(bare)
+        read_training_checkpoint(bare)
 
 
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny_config):
@@ -230,7 +230,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, tiny
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-4)
         assert a["learning_rate"] == pytest.approx(b["learning_rate"])
     assert resumed.metrics["epochs"] == 3 and resumed.metrics["resumed_from"].endswith("last.pt")
-    assert load_training_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 3
+    assert read_training_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 3
     assert (tmp_path / "resumed" / "checkpoints" / "best.pt").is_file()
 
 

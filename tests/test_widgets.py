@@ -14,15 +14,14 @@ import yaml
 
 from stemunet.config import ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.datasets import list_tracks
-from stemunet.exploration import read_track_excerpt
+from stemunet.datasets import read_track_excerpt
 from stemunet.separator import Separator
 from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+from stemunet.results import listen_provenance, resolve_runs
 from stemunet.widgets import (
     ComparisonPlayer,
     ListenConfig,
     StemPlayer,
-    listen_provenance,
-    resolve_runs,
     wav_bytes,
 )
 
@@ -43,6 +42,7 @@ def tiny_separator(seed: int) -> Separator:
 def make_training_run(runs_root: Path, stamp: str, seed: int) -> Path:
     run = runs_root / f"{stamp}_train"
     tiny_separator(seed).save(run / "checkpoints" / "best.pt")
+    (run / "metrics.json").write_text('{"finished": true}')
     return run
 
 
@@ -174,7 +174,7 @@ def test_runs_default_to_the_newest_training_run(runs_root, two_runs):
 
 
 def test_no_training_run_says_so(runs_root):
-    with pytest.raises(FileNotFoundError, match="no training run.*runs parameter"):
+    with pytest.raises(FileNotFoundError, match="no finished training run"):
         resolve_runs([])
 
 

@@ -8,9 +8,12 @@ Every problem with an input file raises :class:`AudioError` naming the file and 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -99,15 +102,6 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return waveform, int(sample_rate)
 
 
-def audio_info(path: str | Path) -> tuple[int, int, float]:
-    """``(sample_rate, n_channels, seconds)`` of a file soundfile can read, without decoding it."""
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(path, f"not a readable audio file ({error})") from error
-    return info.samplerate, info.channels, info.frames / info.samplerate
-
-
 def save_audio(
     path: str | Path,
     waveform: np.ndarray | torch.Tensor,
@@ -146,20 +140,38 @@ def save_audio(
 ClippingPolicy = Literal["rescale", "clamp", "none"]
 
 
-def apply_clipping_policy(stems: np.ndarray, policy: ClippingPolicy) -> np.ndarray:
+def rescale_gain(peak: float) -> float:
+    """The ``rescale`` policy's factor for a track whose largest absolute sample is ``peak``."""
+    return 1.0 / peak if peak > 1.0 else 1.0
+
+
+def apply_clipping_policy(stems: np.ndarray, policy: ClippingPolicy, *, peak: float | None = None) -> np.ndarray:
     """Keep samples inside [-1, 1] before an integer encoding.
 
     ``rescale`` divides every stem by the same factor (the largest peak over 1), so the stems still
     sum to the mixture; ``clamp`` clips samples; ``none`` leaves them (the encoder clips).
+
+    Args:
+        stems: any shape, e.g. ``(n_stems, n_channels, n_samples)`` or one streamed block.
+        peak: for ``rescale``, the largest absolute sample of the whole track when ``stems`` is
+            only a block of it (streamed writing); default: ``stems``' own peak.
     """
     if policy == "none":
         return stems
     if policy == "clamp":
         return np.clip(stems, -1.0, 1.0)
     if policy == "rescale":
-        peak = float(np.max(np.abs(stems))) if stems.size else 0.0
-        return stems / peak if peak > 1.0 else stems
+        if peak is None:
+            peak = float(np.max(np.abs(stems))) if stems.size else 0.0
+        gain = rescale_gain(peak)
+        return stems * gain if gain != 1.0 else stems
     raise ValueError(f"clipping policy must be 'rescale', 'clamp' or 'none', got {policy!r}")
+
+
+def check_channels(path: str | Path, n_channels: int, *, downmix: bool = False) -> None:
+    """:class:`AudioError` for more than two channels unless ``downmix`` (which averages them to mono)."""
+    if n_channels > 2 and not downmix:
+        raise AudioError(path, f"has {n_channels} channels; only mono and stereo are supported (use the downmix option)")
 
 
 def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
@@ -189,8 +201,7 @@ def match_channels(waveform: torch.Tensor, n_channels: int, *, downmix: bool = F
     """
     n_in = waveform.shape[0]
     if n_in > 2:
-        if not downmix:
-            raise AudioError(path, f"has {n_in} channels; only mono and stereo are supported (use the downmix option)")
+        check_channels(path, n_in, downmix=downmix)
         waveform = waveform.mean(dim=0, keepdim=True)
         n_in = 1
     if n_in == n_channels:
@@ -198,3 +209,68 @@ def match_channels(waveform: torch.Tensor, n_channels: int, *, downmix: bool = F
     if n_channels == 1:
         return waveform.mean(dim=0, keepdim=True)
     return waveform.expand(n_channels, -1).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------
+# Streaming: files of any length, read block by block
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class AudioStream:
+    """An open audio file, read in consecutive blocks without loading it whole."""
+
+    path: Path
+    sample_rate: int
+    n_channels: int
+    n_samples: int
+    _file: sf.SoundFile
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def blocks(self, block_samples: int) -> Iterator[np.ndarray]:
+        """Consecutive float32 ``(n_channels, k)`` blocks, together exactly ``n_samples`` long.
+
+        Raises :class:`AudioError` at the first block with NaN or infinite samples.
+        """
+        self._file.seek(0)
+        remaining = self.n_samples
+        while remaining > 0:
+            frames = self._file.read(min(block_samples, remaining), dtype="float32", always_2d=True)
+            if frames.shape[0] == 0:
+                # A decoder that announced more frames than it delivers: pad with silence.
+                frames = np.zeros((min(block_samples, remaining), self.n_channels), np.float32)
+            if not np.isfinite(frames).all():
+                raise AudioError(self.path, "contains NaN or infinite samples")
+            remaining -= frames.shape[0]
+            yield np.ascontiguousarray(frames.T)
+
+
+@contextlib.contextmanager
+def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
+    """Open an audio file for block-wise reading.
+
+    soundfile reads wav, flac, ogg, mp3, aiff directly; m4a, aac, ``.stem.mp4`` (its mixture) and
+    anything soundfile cannot read are decoded by ffmpeg into a temporary float wav first.
+
+    Raises:
+        AudioError: missing, empty, unreadable or sample-less input, naming the file.
+    """
+    path = check_audio_file(path)
+    with contextlib.ExitStack() as stack:
+        readable = path
+        if path.suffix.lower() in FFMPEG_SUFFIXES:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
+            readable = decode_with_ffmpeg(path, folder)
+        try:
+            file = stack.enter_context(sf.SoundFile(readable))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+            if readable != path or shutil.which("ffmpeg") is None:
+                raise AudioError(path, f"not a readable audio file ({error})") from error
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
+            file = stack.enter_context(sf.SoundFile(decode_with_ffmpeg(path, folder)))
+        if file.frames <= 0:
+            raise AudioError(path, "contains no audio samples")
+        yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file)

@@ -1,5 +1,9 @@
 """Typed, frozen configuration.
 
+Defaults are the same whatever the entry point (library call, notebook, command line): small,
+synthetic and CPU-fast, equal to the notebooks' parameters cells (a test enforces it). Named
+recipes (the GPU default, the model card's, the demo) live only in ``parameters/*.yaml``.
+
 Configuration flows one way: ``parameters/*.yaml`` -> a notebook's ``parameters`` cell (flat
 names) -> a frozen dataclass built by :meth:`Config.from_params`, which rejects unknown keys and
 wrong types so a typo never runs silently -> library calls.
@@ -12,11 +16,16 @@ level, so every flat name must be unique within a composite config.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+if TYPE_CHECKING:
+    import torch
 
 import yaml
 
@@ -125,6 +134,33 @@ class Config:
                 kwargs[f.name] = _check_type(f.name, params[f.name], hints[f.name])
         return cls(**kwargs)
 
+    @classmethod
+    def parameter_fields(cls) -> dict[str, tuple[Any, Any, str]]:
+        """Every flat parameter: ``{name: (annotation, default, comment)}``, nested configs included.
+
+        The comment is the one after the field in the class's source (``name: int = 3  # what``),
+        so a command line or a form built from a config says what each parameter means without
+        retyping it.
+        """
+        fields: dict[str, tuple[Any, Any, str]] = {}
+        hints, nested, comments = cls._hints(), cls._nested(), cls._field_comments()
+        for f in dataclasses.fields(cls):
+            if f.name in nested:
+                fields.update(nested[f.name].parameter_fields())
+            else:
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                fields[f.name] = (hints[f.name], default, comments.get(f.name, ""))
+        return fields
+
+    @classmethod
+    def _field_comments(cls) -> dict[str, str]:
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            return {}
+        found = re.finditer(r"^\s+(\w+): [^=\n]+=[^#\n]*#\s*(.+)$", source, flags=re.MULTILINE)
+        return {match.group(1): match.group(2).strip() for match in found}
+
     def to_params(self) -> dict[str, Any]:
         """The flat parameter dict that :meth:`from_params` turns back into this config."""
         flat: dict[str, Any] = {}
@@ -155,9 +191,39 @@ class Config:
             raise ConfigError(f"{path}: {error}") from None
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds (configs' range checks)."""
     if not condition:
         raise ConfigError(message)
+
+
+def resolve_device(device: str = "auto") -> "torch.device":
+    """``auto``: the first CUDA device if there is one, else the CPU; anything else as torch spells it.
+
+    Raises :class:`ConfigError` for a name torch does not know or a device this machine lacks, so
+    configs can call it before any work starts.
+    """
+    import torch  # here, not at the top: the runner checks parameters without loading torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"device {device!r}: {error}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use 'auto' or 'cpu')")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available on this machine (use 'auto' or 'cpu')")
+    return resolved
+
+
+def check_device(device: str) -> None:
+    """:func:`resolve_device`'s checks alone, cheap for ``auto`` and ``cpu`` (no torch import)."""
+    if device not in ("auto", "cpu"):
+        resolve_device(device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +236,10 @@ class StftConfig(Config):
     hop_length: int = 1024  # 75 % overlap, the usual choice for magnitude masking
 
     def __post_init__(self) -> None:
-        _require(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
-        _require(self.n_channels in (1, 2), f"n_channels must be 1 or 2, got {self.n_channels}")
-        _require(self.n_fft >= 16 and self.n_fft % 2 == 0, f"n_fft must be even, got {self.n_fft}")
-        _require(
+        require(self.sample_rate >= 8000, f"sample_rate must be >= 8000 Hz, got {self.sample_rate}")
+        require(self.n_channels in (1, 2), f"n_channels must be 1 or 2, got {self.n_channels}")
+        require(self.n_fft >= 16 and self.n_fft % 2 == 0, f"n_fft must be even, got {self.n_fft}")
+        require(
             0 < self.hop_length <= self.n_fft // 2,
             f"hop_length must be in 1..n_fft/2 for an exact inverse, got {self.hop_length}",
         )
@@ -199,10 +265,10 @@ class ModelConfig(Config):
     max_frequency: float = 16000.0  # Hz above which masks are not learnt (0 = all bins), as Open-Unmix
 
     def __post_init__(self) -> None:
-        _require(self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}")
-        _require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
-        _require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
-        _require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
+        require(self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}")
+        require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
+        require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
+        require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,9 +288,9 @@ class ChunkingConfig(Config):
     batch_segments: int = 4  # segments separated together on the device
 
     def __post_init__(self) -> None:
-        _require(self.segment_seconds > 0, f"segment_seconds must be > 0, got {self.segment_seconds}")
-        _require(0 <= self.overlap <= 0.9, f"overlap must be in [0, 0.9], got {self.overlap}")
-        _require(self.batch_segments >= 1, f"batch_segments must be >= 1, got {self.batch_segments}")
+        require(self.segment_seconds > 0, f"segment_seconds must be > 0, got {self.segment_seconds}")
+        require(0 <= self.overlap <= 0.9, f"overlap must be in [0, 0.9], got {self.overlap}")
+        require(self.batch_segments >= 1, f"batch_segments must be >= 1, got {self.batch_segments}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,12 +298,12 @@ class DataConfig(Config):
     """Which multitrack set to read: a MUSDB18(-HQ) folder, or the embedded synthetic set."""
 
     musdb_root: str = ""  # MUSDB18-HQ (wav folders) or MUSDB18 (.stem.mp4) folder; "" = synthetic
-    synthetic_train_tracks: int = 12  # synthetic set only: tracks in train/ (a fifth are validation)
-    synthetic_test_tracks: int = 4  # synthetic set only: tracks in test/
-    synthetic_seconds: float = 12.0  # synthetic set only: length of every track
+    synthetic_train_tracks: int = 4  # synthetic set only: tracks in train/ (a fifth are validation)
+    synthetic_test_tracks: int = 2  # synthetic set only: tracks in test/
+    synthetic_seconds: float = 6.0  # synthetic set only: length of every track
     synthetic_seed: int = 0  # synthetic set only: same seed, same files
 
     def __post_init__(self) -> None:
-        _require(self.synthetic_train_tracks >= 2, "synthetic_train_tracks must be >= 2 (one for validation)")
-        _require(self.synthetic_test_tracks >= 1, "synthetic_test_tracks must be >= 1")
-        _require(self.synthetic_seconds >= 1.0, "synthetic_seconds must be >= 1.0")
+        require(self.synthetic_train_tracks >= 2, "synthetic_train_tracks must be >= 2 (one for validation)")
+        require(self.synthetic_test_tracks >= 1, "synthetic_test_tracks must be >= 1")
+        require(self.synthetic_seconds >= 1.0, "synthetic_seconds must be >= 1.0")

@@ -1,7 +1,7 @@
 """Multitrack data sets: MUSDB18-HQ, MUSDB18 and the embedded synthetic set, through ``musdb``.
 
 Tracks are listed with ``musdb.DB`` so the official train/valid split of MUSDB18 applies; the
-synthetic set lists its own validation tracks in its manifest. Training reads random chunks:
+synthetic set names its own validation tracks in a musdb setup file beside its tracks. Training reads random chunks:
 only the frames a chunk needs are decoded (soundfile frame ranges for wav folders), or, with
 ``cache=True``, every track is decoded once into RAM as 16-bit audio at the model's rate.
 
@@ -25,7 +25,15 @@ import torch
 from stemunet.audio import AudioError, match_channels, resample
 from stemunet.augment import WaveformAugmentation, apply_waveform_augmentation
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.synthetic import SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset, read_synthetic_manifest
+from stemunet.synthetic import MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
+
+SOURCE_NAMES: tuple[str, ...] = ("mixture", *STEM_NAMES)
+"""The five streams of a track, in MUSDB18's stream order (mixture first)."""
+
+STEM_DECODE_FORMAT = "s16le"
+"""How ``.stem.mp4`` streams are decoded: 16-bit, as ``musdb`` (and so SiSEC's scores) decodes them.
+A float decode differs by up to 0.02 (the AAC decoder overshoots full scale) and moves BSSEval
+scores by about 0.002 dB."""
 
 Subset = Literal["train", "test"]
 Split = Literal["train", "valid"] | None
@@ -53,6 +61,13 @@ def resolve_root(data: DataConfig, *, progress: bool = True) -> Path:
     return root
 
 
+class TrackError(AudioError):
+    """A track of a data set is missing a file, unreadable or inconsistent; names the track (``subset/name``)."""
+
+    def __init__(self, track: musdb.audio.MultiTrack | str, problem: str):
+        super().__init__(track if isinstance(track, str) else track_label(track), problem)
+
+
 def is_wav_layout(root: Path) -> bool:
     """MUSDB18-HQ (one folder of wavs per track) rather than MUSDB18 (``.stem.mp4`` files)."""
     return not any(root.glob("*/*.stem.mp4"))
@@ -64,15 +79,12 @@ def list_tracks(data: DataConfig | Path | str, subset: Subset = "train", split: 
     ``data`` is a :class:`DataConfig` or a data set folder.
     """
     root = resolve_root(data) if isinstance(data, DataConfig) else Path(data)
-    synthetic = is_synthetic_dataset(root)
-    # musdb knows only MUSDB18's own validation track names; the synthetic set lists its own.
-    musdb_split = None if synthetic else (split if subset == "train" else None)
-    db = musdb.DB(root=str(root), is_wav=is_wav_layout(root), subsets=subset, split=musdb_split)
-    tracks = list(db.tracks)
-    if synthetic and subset == "train" and split is not None:
-        valid = set(read_synthetic_manifest(root)["validation_tracks"])
-        tracks = [t for t in tracks if (t.name in valid) == (split == "valid")]
-    return tracks
+    # The synthetic set ships a musdb setup file naming its own validation tracks; MUSDB18 uses
+    # musdb's bundled one.
+    setup_file = MUSDB_SETUP_NAME if is_synthetic_dataset(root) else None
+    split = split if subset == "train" else None
+    db = musdb.DB(root=str(root), setup_file=setup_file, is_wav=is_wav_layout(root), subsets=subset, split=split)
+    return list(db.tracks)
 
 
 def track_folder(track: musdb.audio.MultiTrack) -> Path:
@@ -83,7 +95,7 @@ def track_folder(track: musdb.audio.MultiTrack) -> Path:
 
 def track_length(track: musdb.audio.MultiTrack) -> tuple[int, int]:
     """``(n_samples, sample_rate)`` of a track without decoding it."""
-    if track.path.endswith(".stem.mp4"):
+    if is_stem_file(track):
         return int(round(track.duration * track.rate)), int(track.rate)
     info = sf.info(str(track_folder(track) / "mixture.wav"))
     return info.frames, info.samplerate
@@ -100,7 +112,7 @@ def read_stems(
     Returns ``(stems, sample_rate)``: float32 ``(len(stem_names), n_channels, n_samples)`` in
     ``stem_names`` order (default: all four, :data:`STEM_NAMES` order), at the track's own rate.
     """
-    if track.path.endswith(".stem.mp4"):
+    if is_stem_file(track):
         rate = track.rate
         track.chunk_start = start / rate
         track.chunk_duration = None if n_samples is None else n_samples / rate
@@ -116,10 +128,178 @@ def read_stems(
         try:
             audio, rate = sf.read(path, start=start, frames=-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as error:
-            raise AudioError(path, f"not a readable audio file ({error})") from error
+            raise TrackError(track, f"{path.name} is not a readable audio file ({error})") from None
         stems.append(audio.T)
     length = min(s.shape[1] for s in stems)
     return np.ascontiguousarray(np.stack([s[:, :length] for s in stems])), int(rate)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading tracks: the one reader of wav folders and .stem.mp4 files
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamInfo:
+    """Header data of one stream of a track (a wav file, or a stream of a ``.stem.mp4``)."""
+
+    name: str  # mixture, drums, bass, other or vocals
+    n_samples: int
+    sample_rate: int
+    n_channels: int
+
+
+def track_label(track: musdb.audio.MultiTrack) -> str:
+    """``subset/name``: unique across a data set (MUSDB18's train and test names never repeat)."""
+    subset = getattr(track, "subset", None)
+    return f"{subset}/{track.name}" if subset else str(track.name)
+
+
+def is_stem_file(track: musdb.audio.MultiTrack) -> bool:
+    return str(track.path).endswith(".stem.mp4")
+
+
+def stream_infos(track: musdb.audio.MultiTrack) -> tuple[list[StreamInfo], list[str]]:
+    """Length, rate and channels of the five streams, read from headers only.
+
+    Returns ``(infos, problems)``: a stream that is missing or unreadable is left out of
+    ``infos`` and described in ``problems``.
+    """
+    infos: list[StreamInfo] = []
+    problems: list[str] = []
+    if is_stem_file(track):
+        info = track.info  # stempeg.Info, filled by musdb when it listed the track
+        if info is None:
+            return [], [f"{track.path}: no such file"]
+        for stem_id, name in enumerate(SOURCE_NAMES):
+            if stem_id >= info.nb_audio_streams:
+                problems.append(f"{Path(track.path).name}: has no stream {stem_id} ({name}); a .stem.mp4 holds 5")
+                continue
+            infos.append(StreamInfo(name, int(info.samples(stem_id)), int(info.rate(stem_id)), int(info.channels(stem_id))))
+        return infos, problems
+    folder = track_folder(track)
+    for name in SOURCE_NAMES:
+        path = folder / f"{name}.wav"
+        if not path.is_file():
+            problems.append(f"missing {name}.wav")
+            continue
+        try:
+            info = sf.info(str(path))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            problems.append(f"{name}.wav is not a readable audio file ({error})")
+            continue
+        infos.append(StreamInfo(name, info.frames, info.samplerate, info.channels))
+    return infos, problems
+
+
+def iter_track_blocks(track: musdb.audio.MultiTrack, block_samples: int) -> Iterator[np.ndarray]:
+    """A track's five streams in consecutive blocks, reading the audio once.
+
+    Yields float32 ``(5, n_channels, <= block_samples)`` arrays in :data:`SOURCE_NAMES` order
+    (mixture, drums, bass, other, vocals), up to the shortest stream's end. A wav folder is read
+    block by block (memory stays flat); a ``.stem.mp4`` is decoded once, all streams together.
+    """
+    if is_stem_file(track):
+        import stempeg
+
+        audio, _ = stempeg.read_stems(str(track.path), dtype=np.float32, info=track.info, ffmpeg_format=STEM_DECODE_FORMAT)
+        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (5, n, ch) -> (5, ch, n)
+        for start in range(0, audio.shape[-1], block_samples):
+            yield audio[..., start : start + block_samples]
+        return
+    folder = track_folder(track)
+    files = [sf.SoundFile(str(folder / f"{name}.wav")) for name in SOURCE_NAMES]
+    try:
+        while True:
+            blocks = [f.read(block_samples, dtype="float32", always_2d=True).T for f in files]
+            length = min(block.shape[-1] for block in blocks)
+            if length == 0:
+                return
+            yield np.stack([block[:, :length] for block in blocks])
+    finally:
+        for f in files:
+            f.close()
+
+
+@dataclass
+class TrackExcerpt:
+    """Part of a track: the mixture file's audio and the four stems, same length and rate."""
+
+    track: str  # subset/name
+    start_seconds: float
+    sample_rate: int
+    mixture: np.ndarray  # float32 (n_channels, n_samples)
+    stems: np.ndarray | None  # float32 (n_stems, n_channels, n_samples), STEM_NAMES order; None: no stem files
+
+    def named(self) -> dict[str, np.ndarray]:
+        """``{"mixture": ..., "drums": ..., ...}``: each ``(n_channels, n_samples)``."""
+        stems = {} if self.stems is None else dict(zip(STEM_NAMES, self.stems))
+        return {"mixture": self.mixture, **stems}
+
+    @property
+    def n_samples(self) -> int:
+        return self.mixture.shape[-1]
+
+
+def read_track_excerpt(
+    track: musdb.audio.MultiTrack,
+    start_seconds: float = 0.0,
+    duration_seconds: float | None = None,
+    *,
+    require_stems: bool = True,
+) -> TrackExcerpt:
+    """Mixture and stems of ``track`` from ``start_seconds`` for ``duration_seconds`` (None: to the end).
+
+    An excerpt running past the end is cut at the end (and may be empty if it starts there).
+    One decode for a ``.stem.mp4`` (all five streams at once), one frame-range read per wav.
+    With ``require_stems=False`` a track whose stem files are all missing gives ``stems=None``.
+
+    Raises:
+        TrackError: a file is missing or unreadable, or the files differ in channel count.
+    """
+    infos, problems = stream_infos(track)
+    names = [info.name for info in infos]
+    mixture_only = not require_stems and names == ["mixture"]
+    if problems and not mixture_only:
+        raise TrackError(track, "; ".join(problems))
+    rate = infos[0].sample_rate
+    start = max(0, int(round(start_seconds * rate)))
+    n_samples = None if duration_seconds is None else max(0, int(round(duration_seconds * rate)))
+    if is_stem_file(track):
+        import stempeg
+
+        audio, rate = stempeg.read_stems(
+            str(track.path), start=start / rate, duration=None if n_samples is None else n_samples / rate,
+            stem_id=0 if mixture_only else None, dtype=np.float32, info=track.info, ffmpeg_format=STEM_DECODE_FORMAT,
+        )
+        audio = np.atleast_3d(audio) if not mixture_only else audio[None]
+        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (streams, n, ch) -> (streams, ch, n)
+        if n_samples is not None:
+            audio = audio[..., :n_samples]
+    else:
+        folder = track_folder(track)
+        blocks = []
+        for name in names:
+            path = folder / f"{name}.wav"
+            try:
+                block, _ = sf.read(str(path), start=start, frames=-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise TrackError(track, f"{path.name} is not a readable audio file ({error})") from None
+            blocks.append(block.T)
+        if len({block.shape[0] for block in blocks}) > 1:
+            raise TrackError(track, "its files differ in channel count")
+        length = min(block.shape[-1] for block in blocks)
+        audio = np.stack([block[:, :length] for block in blocks])
+    return TrackExcerpt(track_label(track), start / rate, int(rate), audio[0], None if mixture_only else audio[1:])
+
+def read_track(track: musdb.audio.MultiTrack) -> tuple[np.ndarray, np.ndarray, int]:
+    """A track's mixture and true stems, whole, at its own rate.
+
+    Returns ``(mixture, stems, sample_rate)``: float32 ``(n_channels, n_samples)`` and
+    ``(n_stems, n_channels, n_samples)`` in :data:`STEM_NAMES` order, and Hz.
+    """
+    excerpt = read_track_excerpt(track)
+    return excerpt.mixture, excerpt.stems, excerpt.sample_rate
 
 
 @dataclass

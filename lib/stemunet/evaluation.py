@@ -32,7 +32,6 @@ numbers (:func:`published_reference`) are kept in a separate, labelled table.
 from __future__ import annotations
 
 import dataclasses
-import math
 import multiprocessing
 import os
 import time
@@ -44,15 +43,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from stemunet.audio import AudioError, resample
 from stemunet.bsseval import (
     HOP_SECONDS,
-    METRICS,
     WINDOW_SECONDS,
     ScoreJob,
     ScoreResult,
@@ -61,195 +57,47 @@ from stemunet.bsseval import (
     track_medians,
 )
 from stemunet.chunking import overlap_add
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, _require
-from stemunet.datasets import list_tracks, read_stems, resolve_root, track_folder
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, require
+from stemunet.datasets import list_tracks, read_track, resolve_root
 from stemunet.files import write_json_atomic, write_text_atomic
-from stemunet import runs
-from stemunet.runs import list_runs, runs_root
+from stemunet.results import CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate, metrics_dict, sort_track_scores
 from stemunet.separator import Separator
-from stemunet.separator import load_separator as load_checkpoint_file
-
-METHODS: tuple[str, ...] = ("model", "mixture", "irm1", "irm2")
-"""What gets scored: the trained model, then the baselines (floor and ceilings)."""
-
-METHOD_LABELS: dict[str, str] = {
-    "model": "U-Net (this checkpoint)",
-    "mixture": "mixture as estimate (floor)",
-    "irm1": "oracle IRM1, magnitude ratio (ceiling)",
-    "irm2": "oracle IRM2, power ratio (ceiling)",
-}
-
-CONVENTIONS: dict[str, str] = {
-    "median_of_medians": "SiSEC 2018 / museval: median over 1 s frames per track, then median over tracks",
-    "mean_of_medians": "model card: mean over tracks of the per-track medians over frames",
-    "std_of_medians": "model card: standard deviation (ddof=1) over tracks of the per-track medians",
-}
-"""The aggregate columns and what each means. Stem ``all``: for the SiSEC column the mean of the
-four stems' medians over tracks; for the model card's columns the mean and std over tracks of each
-track's mean over its stems."""
-
-TRACK_SCORE_COLUMNS = ("method", "track", "stem", "metric", "value")
 
 AUDIBLE_DB = -60.0
 """A stem counts as audible in a 1 s frame when its RMS is above this (dB re full scale); used to
 pick the excerpt of a track when ``max_seconds`` crops it."""
-
-PUBLISHED_TITLE = "published, MUSDB18 test, not comparable with synthetic scores"
-
-# Training parameters shown beside each evaluation in the runs overview.
-TRAINING_KEYS: tuple[str, ...] = (
-    "sample_rate",
-    "n_channels",
-    "n_fft",
-    "hop_length",
-    "block",
-    "base_channels",
-    "depth",
-    "stem_stride",
-    "mask_activation",
-    "max_frequency",
-    "epochs",
-    "samples_per_epoch",
-    "batch_size",
-    "chunk_seconds",
-    "learning_rate",
-    "loss",
-    "musdb_root",
-    "synthetic_train_tracks",
-    "synthetic_seconds",
-    "synthetic_seed",
-)
-TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig(Config):
     """Everything an evaluation depends on. Flat parameter names; see ``notebooks/evaluate.ipynb``.
 
-    The defaults are a full evaluation (every test track, whole tracks, baselines included);
+    The defaults are the notebook's: 4 s excerpts of the small synthetic test set, baselines included;
     ``parameters/evaluate.yaml`` spells it out for MUSDB18-HQ, ``parameters/evaluate_demo.yaml``
     is the CPU demo on the synthetic set.
     """
 
     data: DataConfig = DataConfig()
     chunking: ChunkingConfig = ChunkingConfig()
-    checkpoint: str = ""  # training run folder or checkpoint file; "" = newest training run
+    checkpoint: str = ""  # training run folder, checkpoint file, pretrained or latest; "" = pretrained if bundled, else latest
     subset: Literal["train", "test"] = "test"  # which part of the data set to score
     max_tracks: int = 0  # score the first N tracks (by name); 0 = all
-    max_seconds: float = 0.0  # score an excerpt this long per track (for speed); 0 = whole tracks
-    n_workers: int = 0  # processes scoring tracks in parallel; 0 = one per CPU core, 1 = no pool
+    max_seconds: float = 4.0  # score an excerpt this long per track (for speed); 0 = whole tracks
+    n_workers: int = 2  # processes scoring tracks in parallel; 0 = one per CPU core, 1 = no pool
     device: str = "auto"  # where the model runs: auto (CUDA if available, else CPU), cpu, cuda, cuda:N
     baselines: bool = True  # also score the mixture and the oracle masks IRM1 and IRM2
 
     def __post_init__(self) -> None:
-        _require(self.max_tracks >= 0, f"max_tracks must be >= 0, got {self.max_tracks}")
-        _require(
+        require(self.max_tracks >= 0, f"max_tracks must be >= 0, got {self.max_tracks}")
+        require(
             self.max_seconds == 0 or self.max_seconds >= WINDOW_SECONDS,
             f"max_seconds must be 0 (whole tracks) or at least one museval window ({WINDOW_SECONDS} s), got {self.max_seconds}",
         )
-        _require(self.n_workers >= 0, f"n_workers must be >= 0, got {self.n_workers}")
+        require(self.n_workers >= 0, f"n_workers must be >= 0, got {self.n_workers}")
 
     @property
     def methods(self) -> tuple[str, ...]:
         return METHODS if self.baselines else ("model",)
-
-
-# ----------------------------------------------------------------------------------------------
-# Which checkpoint
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckpointSource:
-    """The checkpoint file to evaluate and the training run it came from (``None`` if unknown)."""
-
-    checkpoint: Path
-    train_run: Path | None = None
-
-    def provenance(self) -> dict[str, str]:
-        """The ``train_run`` and ``checkpoint`` entries of an evaluation's ``parameters.yaml``."""
-        return {"train_run": str(self.train_run or ""), "checkpoint": str(self.checkpoint)}
-
-
-def resolve_checkpoint(checkpoint: str | Path = "", runs_dir: Path | None = None) -> CheckpointSource:
-    """Find the checkpoint to evaluate (:func:`stemunet.runs.resolve_checkpoint`).
-
-    Args:
-        checkpoint: a training run folder (its ``checkpoints/best.pt``, else ``last.pt``), a
-            checkpoint file, or ``""`` for the newest training run under ``runs_dir`` that has a
-            ``checkpoints/best.pt``.
-        runs_dir: where run folders are (default :func:`stemunet.runs.runs_root`).
-
-    Raises:
-        FileNotFoundError: nothing to evaluate, with what to do about it.
-    """
-    try:
-        path, train_run = runs.resolve_checkpoint(checkpoint, runs_dir)
-    except runs.NoTrainingRunError:
-        root = runs_root() if runs_dir is None else Path(runs_dir)
-        raise runs.NoTrainingRunError(
-            f"no training run found in {root} (none has checkpoints/best.pt); "
-            "run notebooks/train.ipynb or pass checkpoint="
-        ) from None
-    return CheckpointSource(path, train_run)
-
-
-def load_separator(source: CheckpointSource | str | Path, device: str = "auto") -> Separator:
-    """The separator in a checkpoint, in eval mode on ``device``."""
-    return load_checkpoint_file(source.checkpoint if isinstance(source, CheckpointSource) else source, device)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return values if isinstance(values, dict) else {}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return values if isinstance(values, dict) else {}
-
-
-def training_summary(source: CheckpointSource | str | Path | None) -> dict[str, Any]:
-    """Key parameters and figures of the training behind a checkpoint, for tables.
-
-    Read from the training run's ``parameters.yaml`` and ``metrics.json``; for a checkpoint
-    outside a run folder, from the configuration stored in the checkpoint itself.
-    """
-    if source is None or source == "":
-        return {}
-    if not isinstance(source, CheckpointSource):
-        source = resolve_checkpoint(source)
-    summary: dict[str, Any] = {"train_run": source.train_run.name if source.train_run else ""}
-    if source.train_run is not None:
-        parameters = _read_yaml(source.train_run / "parameters.yaml").get("parameters", {}) or {}
-        metrics = _read_json(source.train_run / "metrics.json")
-    else:
-        try:
-            stored = torch.load(source.checkpoint, map_location="cpu", weights_only=False)
-        except Exception as error:
-            raise ValueError(f"{source.checkpoint}: not a readable checkpoint ({error})") from error
-        parameters = {**stored.get("separator_config", {}), **stored.get("train_config", {})}
-        metrics = {"best_epoch": stored.get("best_epoch"), "best_valid_loss": stored.get("best_valid_loss")}
-    summary.update({key: parameters[key] for key in TRAINING_KEYS if key in parameters})
-    summary.update({key: metrics[key] for key in TRAINING_METRIC_KEYS if metrics.get(key) is not None})
-    return summary
-
-
-def training_table(source: CheckpointSource | str | Path) -> pd.DataFrame:
-    """:func:`training_summary` as a one-column table, with the checkpoint's path first."""
-    if not isinstance(source, CheckpointSource):
-        source = resolve_checkpoint(source)
-    summary = {"checkpoint": str(source.checkpoint), **training_summary(source)}
-    return pd.DataFrame({"value": [str(v) for v in summary.values()]}, index=pd.Index(list(summary), name="training"))
-
 
 # ----------------------------------------------------------------------------------------------
 # Tracks and estimates
@@ -267,31 +115,6 @@ def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True) -> list:
     if not tracks:
         raise FileNotFoundError(f"{root}: no tracks in its {config.subset}/ folder")
     return tracks[: config.max_tracks] if config.max_tracks else tracks
-
-
-def read_track(track) -> tuple[np.ndarray, np.ndarray, int]:
-    """A track's mixture and true stems, whole, at its own rate.
-
-    Returns ``(mixture, stems, sample_rate)``: float32 ``(n_channels, n_samples)`` and
-    ``(n_stems, n_channels, n_samples)`` in :data:`STEM_NAMES` order, and Hz.
-    """
-    if str(track.path).endswith(".stem.mp4"):
-        # One ffmpeg call for every stream: mixture, then the stems in stem-id order
-        # (drums, bass, other, vocals, which is STEM_NAMES).
-        streams = np.asarray(track.stems, dtype=np.float32).transpose(0, 2, 1)
-        rate = int(track.rate)
-        return np.ascontiguousarray(streams[0]), np.ascontiguousarray(streams[1:]), rate
-    stems, rate = read_stems(track)
-    path = track_folder(track) / "mixture.wav"
-    try:
-        mixture, mixture_rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(path, f"not a readable audio file ({error})") from error
-    if mixture_rate != rate:
-        raise AudioError(path, f"sample rate {mixture_rate} Hz differs from its stems' {rate} Hz")
-    mixture = np.ascontiguousarray(mixture.T)
-    length = min(mixture.shape[-1], stems.shape[-1])
-    return mixture[:, :length], stems[..., :length], rate
 
 
 def excerpt_bounds(stems: np.ndarray, sample_rate: int, max_seconds: float) -> tuple[int, int]:
@@ -595,8 +418,7 @@ def evaluate(
         "museval_version": _museval_version(),
     }
     metrics = metrics_dict(aggregates, about)
-    track_scores.to_csv(out_dir / "track_scores.csv.part", index=False)
-    os.replace(out_dir / "track_scores.csv.part", out_dir / "track_scores.csv")
+    write_text_atomic(out_dir / "track_scores.csv", track_scores.to_csv(index=False))
     write_json_atomic(out_dir / "metrics.json", metrics)
     return EvaluationResult(out_dir, track_scores, aggregates, tracks_table, metrics, failures)
 
@@ -608,230 +430,3 @@ def _museval_version() -> str:
         return metadata.version("museval")
     except metadata.PackageNotFoundError:
         return ""
-
-
-def run_evaluation(config: EvaluateConfig, out_dir: str | Path, *, progress: bool = True) -> EvaluationResult:
-    """The whole evaluation in one call: find the checkpoint, load it, list tracks, :func:`evaluate`."""
-    source = resolve_checkpoint(config.checkpoint)
-    separator = load_separator(source, config.device)
-    tracks = evaluation_tracks(config, progress=progress)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return evaluate(separator, tracks, config, out_dir, progress=progress)
-
-
-# ----------------------------------------------------------------------------------------------
-# Aggregation and tables
-# ----------------------------------------------------------------------------------------------
-
-
-def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.Series:
-    known = [value for value in order if value in set(frame[column])]
-    extra = sorted(set(frame[column]) - set(order))
-    return pd.Categorical(frame[column], categories=[*known, *extra], ordered=True)
-
-
-def sort_track_scores(track_scores: pd.DataFrame) -> pd.DataFrame:
-    """Rows in method, track, stem, metric order (methods and stems in their usual order)."""
-    keys = track_scores.assign(
-        method=_ordered(track_scores, "method", METHODS),
-        stem=_ordered(track_scores, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(track_scores, "metric", METRICS),
-    )
-    order = keys.sort_values(["method", "track", "stem", "metric"]).index
-    return track_scores.loc[order].reset_index(drop=True)
-
-
-def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
-    """Aggregates of per-track medians, in both conventions (see :data:`CONVENTIONS`).
-
-    Args:
-        track_scores: columns method, track, stem, metric, value (a track's median over frames, dB).
-
-    Returns:
-        one row per method, stem (the four, then ``all``) and metric, with columns
-        ``median_of_medians`` (SiSEC/museval), ``mean_of_medians`` and ``std_of_medians`` (model
-        card) and ``n_tracks`` (tracks with a score; NaN per-track values are left out).
-    """
-    scores = track_scores.dropna(subset=["value"])
-    keys = ["method", "stem", "metric"]
-    per_stem = scores.groupby(keys, observed=True)["value"].agg(
-        median_of_medians="median", mean_of_medians="mean", std_of_medians="std", n_tracks="count"
-    )
-    per_stem = per_stem.reset_index()
-    # "all": the model card averages each track over its stems first; SiSEC tables average the
-    # four stems' medians over tracks.
-    track_means = scores.groupby(["method", "track", "metric"], observed=True)["value"].mean().reset_index()
-    overall = track_means.groupby(["method", "metric"], observed=True)["value"].agg(
-        mean_of_medians="mean", std_of_medians="std", n_tracks="count"
-    )
-    overall["median_of_medians"] = per_stem.groupby(["method", "metric"], observed=True)["median_of_medians"].mean()
-    overall = overall.reset_index().assign(stem="all")
-    table = pd.concat([per_stem, overall[per_stem.columns]], ignore_index=True)
-    table = table.assign(
-        method=_ordered(table, "method", METHODS),
-        stem=_ordered(table, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(table, "metric", METRICS),
-    ).sort_values(keys)
-    for column in keys:
-        table[column] = table[column].astype(str)
-    table["n_tracks"] = table["n_tracks"].astype(int)
-    return table.reset_index(drop=True)
-
-
-def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
-    """Every aggregate at a glance: rows method and stem, columns metric and convention (dB)."""
-    table = aggregates.assign(
-        method=_ordered(aggregates, "method", METHODS),
-        stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(aggregates, "metric", METRICS),
-    ).pivot_table(
-        index=["method", "stem"],
-        columns="metric",
-        values=["median_of_medians", "mean_of_medians", "std_of_medians"],
-        observed=True,
-        dropna=False,
-    )
-    table = table.swaplevel(0, 1, axis=1)
-    order = [(m, c) for m in METRICS for c in ("median_of_medians", "mean_of_medians", "std_of_medians") if (m, c) in table.columns]
-    table = table[order].round(decimals)
-    table.index = table.index.set_levels([level.astype(str) for level in table.index.levels])
-    return table
-
-
-def _number(value: Any) -> float | None:
-    """JSON-safe: NaN becomes null."""
-    value = float(value)
-    return None if math.isnan(value) else round(value, 4)
-
-
-def metrics_dict(aggregates: pd.DataFrame, about: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``metrics.json``: ``{method: {stem: {metric: {median_of_medians, mean_of_medians,
-    std_of_medians, n_tracks}}}}`` plus ``about`` (data, tracks, conventions, failures)."""
-    metrics: dict[str, Any] = {}
-    for row in aggregates.itertuples(index=False):
-        metrics.setdefault(row.method, {}).setdefault(row.stem, {})[row.metric] = {
-            "median_of_medians": _number(row.median_of_medians),
-            "mean_of_medians": _number(row.mean_of_medians),
-            "std_of_medians": _number(row.std_of_medians),
-            "n_tracks": int(row.n_tracks),
-        }
-    metrics["about"] = about or {"conventions": CONVENTIONS}
-    return metrics
-
-
-def score_table(
-    aggregates: pd.DataFrame,
-    convention: Literal["sisec", "card"] = "sisec",
-    metric: str = "SDR",
-    decimals: int = 2,
-) -> pd.DataFrame:
-    """One metric as a method x stem table (dB), in one convention.
-
-    ``sisec``: numbers, median over tracks of per-track medians. ``card``: ``"mean ± std"``
-    strings over tracks of per-track medians (for display).
-    """
-    rows = aggregates[aggregates["metric"] == metric]
-    if convention == "sisec":
-        table = rows.pivot(index="method", columns="stem", values="median_of_medians").round(decimals)
-    elif convention == "card":
-        text = rows.assign(
-            cell=[
-                f"{mean:.{decimals}f} ± {std:.{decimals}f}" if not math.isnan(std) else f"{mean:.{decimals}f}"
-                for mean, std in zip(rows["mean_of_medians"], rows["std_of_medians"])
-            ]
-        )
-        table = text.pivot(index="method", columns="stem", values="cell")
-    else:
-        raise ValueError(f"convention must be 'sisec' or 'card', got {convention!r}")
-    methods = [m for m in METHODS if m in table.index]
-    stems = [s for s in (*STEM_NAMES, "all") if s in table.columns]
-    table = table.loc[methods, stems]
-    table.index = [METHOD_LABELS.get(m, m) for m in table.index]
-    table.index.name = f"{metric} (dB), " + (
-        "SiSEC/museval: median over frames, then over tracks"
-        if convention == "sisec"
-        else "model card: mean ± std over tracks of per-track medians"
-    )
-    table.columns.name = None
-    return table
-
-
-def published_reference() -> pd.DataFrame:
-    """Published MUSDB18 test-set SDR (dB), to read beside our scores, never to mix with them.
-
-    Per-stem numbers are given where the source gives them; ``all`` is the mean over stems.
-    """
-    rows = [
-        {"method": "U-Net (model card)", "drums": None, "bass": None, "other": None, "vocals": None, "all": -0.14,
-         "source": "model card", "note": ""},
-        {"method": "mixture as estimate", "drums": None, "bass": None, "other": None, "vocals": None, "all": 1.07,
-         "source": "model card",
-         "note": "as published; BSSEval v4 scores the mixture as 10 log10(E_stem / E_others) per frame, "
-                 "about -4.8 dB on average for four stems of equal level, so this figure may follow "
-                 "another convention"},
-        {"method": "oracle IRM1", "drums": 7.3, "bass": 6.2, "other": 6.9, "vocals": 8.5, "all": 7.2,
-         "source": "SiSEC 2018 (museval medians)", "note": ""},
-    ]
-    table = pd.DataFrame(rows).set_index("method")
-    table.index.name = f"SDR (dB), {PUBLISHED_TITLE}"
-    return table
-
-
-def load_track_scores(run_dir: str | Path) -> pd.DataFrame:
-    """``track_scores.csv`` of an evaluation run."""
-    path = Path(run_dir) / "track_scores.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (is {Path(run_dir).name} a finished evaluation run?)")
-    return pd.read_csv(path)
-
-
-# ----------------------------------------------------------------------------------------------
-# Runs overview
-# ----------------------------------------------------------------------------------------------
-
-
-def _score(metrics: dict[str, Any], method: str, stem: str, column: str = "median_of_medians") -> float:
-    try:
-        value = metrics[method][stem]["SDR"][column]
-    except (KeyError, TypeError):
-        return float("nan")
-    return float("nan") if value is None else float(value)
-
-
-def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
-    """One row per finished evaluation run (oldest first): its data, the training behind it and
-    its SDR aggregates, so runs can be compared at a glance.
-
-    Training parameters come from the training run recorded as the evaluation's ``train_run``.
-    Scores on different data (column ``data``) are not comparable with each other.
-    """
-    rows = []
-    for run in list_runs("evaluate", runs_dir):
-        metrics = _read_json(run / "metrics.json")
-        if "model" not in metrics and "mixture" not in metrics:
-            continue  # unfinished or failed
-        record = _read_yaml(run / "parameters.yaml")
-        parameters = record.get("parameters", {}) or {}
-        about = metrics.get("about", {})
-        train_run = Path(record["train_run"]) if record.get("train_run") else None
-        if train_run is not None:
-            training = training_summary(CheckpointSource(Path(record.get("checkpoint", "")), train_run))
-        else:
-            training = {"train_run": ""}
-        row: dict[str, Any] = {
-            "run": run.name,
-            "data": parameters.get("musdb_root") or "synthetic",
-            "subset": parameters.get("subset", ""),
-            "n_tracks": about.get("n_tracks"),
-            "max_seconds": parameters.get("max_seconds"),
-            "checkpoint": Path(record.get("checkpoint", "")).name,
-            **training,
-            "model SDR (SiSEC median)": _score(metrics, "model", "all"),
-            "model SDR (card mean)": _score(metrics, "model", "all", "mean_of_medians"),
-            **{f"model {stem} SDR": _score(metrics, "model", stem) for stem in STEM_NAMES},
-            "mixture SDR": _score(metrics, "mixture", "all"),
-            "irm1 SDR": _score(metrics, "irm1", "all"),
-            "irm2 SDR": _score(metrics, "irm2", "all"),
-        }
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")

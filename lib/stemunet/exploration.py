@@ -25,23 +25,30 @@ cannot be read or that disagree in length, rate or channels become rows of the `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import musdb
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from tqdm.auto import tqdm
 
-from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig
-from stemunet.datasets import is_wav_layout, list_tracks, resolve_root
+from stemunet.config import Config, ConfigError, DataConfig
+from stemunet.datasets import (
+    SOURCE_NAMES,
+    StreamInfo,
+    TrackExcerpt,
+    is_stem_file,
+    is_wav_layout,
+    iter_track_blocks,
+    list_tracks,
+    read_track_excerpt,
+    resolve_root,
+    stream_infos,
+    track_label,
+)
 from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet.synthetic import is_synthetic_dataset, read_synthetic_manifest
-
-SOURCE_NAMES: tuple[str, ...] = ("mixture", *STEM_NAMES)
-"""The five streams of a track, in MUSDB18's stream order (mixture first)."""
 
 SUBSET_NAMES = ("train", "test")
 
@@ -173,58 +180,6 @@ def residual_db(residual_energy: float, mixture_energy: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class StreamInfo:
-    """Header data of one stream of a track (a wav file, or a stream of a ``.stem.mp4``)."""
-
-    name: str  # mixture, drums, bass, other or vocals
-    n_samples: int
-    sample_rate: int
-    n_channels: int
-
-
-def track_label(track: musdb.audio.MultiTrack) -> str:
-    """``subset/name``: unique across a data set (MUSDB18's train and test names never repeat)."""
-    return f"{track.subset}/{track.name}"
-
-
-def _is_stem_file(track: musdb.audio.MultiTrack) -> bool:
-    return str(track.path).endswith(".stem.mp4")
-
-
-def stream_infos(track: musdb.audio.MultiTrack) -> tuple[list[StreamInfo], list[str]]:
-    """Length, rate and channels of the five streams, read from headers only.
-
-    Returns ``(infos, problems)``: a stream that is missing or unreadable is left out of
-    ``infos`` and described in ``problems``.
-    """
-    infos: list[StreamInfo] = []
-    problems: list[str] = []
-    if _is_stem_file(track):
-        info = track.info  # stempeg.Info, filled by musdb when it listed the track
-        if info is None:
-            return [], [f"{track.path}: no such file"]
-        for stem_id, name in enumerate(SOURCE_NAMES):
-            if stem_id >= info.nb_audio_streams:
-                problems.append(f"{Path(track.path).name}: has no stream {stem_id} ({name}); a .stem.mp4 holds 5")
-                continue
-            infos.append(StreamInfo(name, int(info.samples(stem_id)), int(info.rate(stem_id)), int(info.channels(stem_id))))
-        return infos, problems
-    folder = Path(track.path).parent  # musdb's path of a wav track is its mixture.wav
-    for name in SOURCE_NAMES:
-        path = folder / f"{name}.wav"
-        if not path.is_file():
-            problems.append(f"missing {name}.wav")
-            continue
-        try:
-            info = sf.info(str(path))
-        except (sf.LibsndfileError, RuntimeError) as error:
-            problems.append(f"{name}.wav is not a readable audio file ({error})")
-            continue
-        infos.append(StreamInfo(name, info.frames, info.samplerate, info.channels))
-    return infos, problems
-
-
 _CHECKED_ATTRIBUTES = {"lengths_agree": ("n_samples", "lengths", "samples"), "rates_agree": ("sample_rate", "sample rates", "Hz"), "channels_agree": ("n_channels", "channel counts", "channels")}
 
 
@@ -242,108 +197,6 @@ def consistency_problems(infos: list[StreamInfo]) -> list[str]:
             listing = ", ".join(f"{info.name} {getattr(info, attribute)}" for info in infos)
             problems.append(f"{words} differ ({unit}): {listing}")
     return problems
-
-
-def iter_track_blocks(track: musdb.audio.MultiTrack, block_samples: int) -> Iterator[np.ndarray]:
-    """A track's five streams in consecutive blocks, reading the audio once.
-
-    Yields float32 ``(5, n_channels, <= block_samples)`` arrays in :data:`SOURCE_NAMES` order
-    (mixture, drums, bass, other, vocals), up to the shortest stream's end. A wav folder is read
-    block by block (memory stays flat); a ``.stem.mp4`` is decoded once, all streams together.
-    """
-    if _is_stem_file(track):
-        import stempeg
-
-        audio, _ = stempeg.read_stems(str(track.path), dtype=np.float32, info=track.info)
-        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (5, n, ch) -> (5, ch, n)
-        for start in range(0, audio.shape[-1], block_samples):
-            yield audio[..., start : start + block_samples]
-        return
-    folder = Path(track.path).parent
-    files = [sf.SoundFile(str(folder / f"{name}.wav")) for name in SOURCE_NAMES]
-    try:
-        while True:
-            blocks = [f.read(block_samples, dtype="float32", always_2d=True).T for f in files]
-            length = min(block.shape[-1] for block in blocks)
-            if length == 0:
-                return
-            yield np.stack([block[:, :length] for block in blocks])
-    finally:
-        for f in files:
-            f.close()
-
-
-@dataclass
-class TrackExcerpt:
-    """Part of a track: the mixture file's audio and the four stems, same length and rate."""
-
-    track: str  # subset/name
-    start_seconds: float
-    sample_rate: int
-    mixture: np.ndarray  # float32 (n_channels, n_samples)
-    stems: np.ndarray | None  # float32 (n_stems, n_channels, n_samples), STEM_NAMES order; None: no stem files
-
-    def named(self) -> dict[str, np.ndarray]:
-        """``{"mixture": ..., "drums": ..., ...}``: each ``(n_channels, n_samples)``."""
-        stems = {} if self.stems is None else dict(zip(STEM_NAMES, self.stems))
-        return {"mixture": self.mixture, **stems}
-
-    @property
-    def n_samples(self) -> int:
-        return self.mixture.shape[-1]
-
-
-def read_track_excerpt(
-    track: musdb.audio.MultiTrack,
-    start_seconds: float = 0.0,
-    duration_seconds: float | None = None,
-    *,
-    require_stems: bool = True,
-) -> TrackExcerpt:
-    """Mixture and stems of ``track`` from ``start_seconds`` for ``duration_seconds`` (None: to the end).
-
-    An excerpt running past the end is cut at the end (and may be empty if it starts there).
-    One decode for a ``.stem.mp4`` (all five streams at once), one frame-range read per wav.
-    With ``require_stems=False`` a track whose stem files are all missing gives ``stems=None``.
-
-    Raises:
-        FileNotFoundError: a file is missing (naming the track and file).
-        ValueError: a file is unreadable, or the files differ in channel count.
-    """
-    infos, problems = stream_infos(track)
-    names = [info.name for info in infos]
-    mixture_only = not require_stems and names == ["mixture"]
-    if problems and not mixture_only:
-        raise FileNotFoundError(f"{track_label(track)}: " + "; ".join(problems))
-    rate = infos[0].sample_rate
-    start = max(0, int(round(start_seconds * rate)))
-    n_samples = None if duration_seconds is None else max(0, int(round(duration_seconds * rate)))
-    if _is_stem_file(track):
-        import stempeg
-
-        audio, rate = stempeg.read_stems(
-            str(track.path), start=start / rate, duration=None if n_samples is None else n_samples / rate,
-            stem_id=0 if mixture_only else None, dtype=np.float32, info=track.info,
-        )
-        audio = np.atleast_3d(audio) if not mixture_only else audio[None]
-        audio = np.ascontiguousarray(np.transpose(audio, (0, 2, 1)))  # (streams, n, ch) -> (streams, ch, n)
-        if n_samples is not None:
-            audio = audio[..., :n_samples]
-    else:
-        folder = Path(track.path).parent
-        blocks = []
-        for name in names:
-            path = folder / f"{name}.wav"
-            try:
-                block, _ = sf.read(str(path), start=start, frames=-1 if n_samples is None else n_samples, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as error:
-                raise ValueError(f"{path}: not a readable audio file ({error})") from error
-            blocks.append(block.T)
-        if len({block.shape[0] for block in blocks}) > 1:
-            raise ValueError(f"{track_label(track)}: its files differ in channel count")
-        length = min(block.shape[-1] for block in blocks)
-        audio = np.stack([block[:, :length] for block in blocks])
-    return TrackExcerpt(track_label(track), start / rate, int(rate), audio[0], None if mixture_only else audio[1:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,7 +442,7 @@ def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Explorat
                 "duration_seconds": mixture.n_samples / mixture.sample_rate if mixture else np.nan,
                 "sample_rate": mixture.sample_rate if mixture else np.nan,
                 "n_channels": mixture.n_channels if mixture else np.nan,
-                "format": "stem.mp4" if _is_stem_file(track) else "wav",
+                "format": "stem.mp4" if is_stem_file(track) else "wav",
                 "analysed": analysed,
             })
             problems.extend({"subset": subset, "track": track.name, "problem": p} for p in track_problems)

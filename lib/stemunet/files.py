@@ -58,3 +58,15 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
     with atomic_path(path) as temporary:
         torch.save(obj, temporary)
     return Path(path)
+
+
+@contextlib.contextmanager
+def scratch_file(beside: Path) -> Iterator[Path]:
+    """A temporary file beside ``beside`` (same disk as the outputs), always deleted afterwards."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".float.part")
+    os.close(handle)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ import datetime as dt
 import importlib
 import os
 import platform
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ import yaml
 
 from stemunet.config import Config, ConfigError
 from stemunet.files import write_json_atomic, write_text_atomic
-from stemunet.separator import git_commit
 
 RUN_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 
@@ -97,51 +97,19 @@ def list_runs(notebook: str | None = None, root: Path | None = None) -> list[Pat
     return sorted(runs, key=lambda p: p.name)
 
 
-class NoTrainingRunError(FileNotFoundError):
-    """No checkpoint was given and no training run with ``checkpoints/best.pt`` exists."""
-
-
-def resolve_checkpoint(checkpoint: str | Path = "", root: Path | None = None) -> tuple[Path, Path | None]:
-    """The checkpoint file to load, and the training run folder it belongs to (if any).
-
-    Args:
-        checkpoint: a checkpoint file (``.pt``); a training run folder (its
-            ``checkpoints/best.pt``, else ``checkpoints/last.pt``); or ``""`` for the newest
-            training run under :func:`runs_root` that has ``checkpoints/best.pt``.
-        root: where to look for training runs (default :func:`runs_root`).
-
-    Returns:
-        ``(checkpoint_file, train_run)``, absolute: ``train_run`` is the run folder when the file
-        lies in ``<run>/checkpoints/`` beside a ``parameters.yaml``, else ``None`` (a checkpoint
-        file from elsewhere).
-
-    Raises:
-        NoTrainingRunError: ``checkpoint`` is ``""`` and there is no training run to use.
-        FileNotFoundError: ``checkpoint`` names nothing usable (the message says what is missing).
-    """
-    if str(checkpoint) == "":
-        root = runs_root() if root is None else Path(root)
-        runs = list_runs("train", root)
-        candidates = [run for run in runs if (run / "checkpoints" / "best.pt").is_file()]
-        if not candidates:
-            unfinished = f" ({len(runs)} training run(s) there have no checkpoints/best.pt yet)" if runs else ""
-            raise NoTrainingRunError(
-                f"no training run found in {root}{unfinished}; train one (python -m stemunet.run train ...) "
-                "or pass --checkpoint (a training run folder or a checkpoint file)"
-            )
-        run = candidates[-1].resolve()
-        return run / "checkpoints" / "best.pt", run
-    path = Path(checkpoint).expanduser().resolve()
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / "checkpoints" / name).is_file():
-                return path / "checkpoints" / name, path
-        raise FileNotFoundError(f"{path}: a folder without checkpoints/best.pt or checkpoints/last.pt; not a training run")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file or training run folder")
-    run = path.parent.parent
-    from_run = path.parent.name == "checkpoints" and (run / "parameters.yaml").is_file()
-    return path, run if from_run else None
+def git_commit() -> str | None:
+    """The library's git commit (``-dirty`` when changed), or ``None`` outside a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
 
 
 def library_versions() -> dict[str, str]:

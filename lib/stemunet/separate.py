@@ -24,11 +24,10 @@ import dataclasses
 import glob
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,18 +38,20 @@ import torch
 from tqdm.auto import tqdm
 
 from stemunet.audio import (
-    FFMPEG_SUFFIXES,
     WAV_SUBTYPES,
     AudioError,
     ClippingPolicy,
     Encoding,
-    check_audio_file,
-    decode_with_ffmpeg,
+    apply_clipping_policy,
+    check_channels,
     load_audio,
+    open_audio_stream,
+    rescale_gain,
 )
+from stemunet.checkpoints import CheckpointError, CheckpointRef
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
-from stemunet.files import atomic_path, write_json_atomic
-from stemunet.separator import Separator, load_separator  # noqa: F401 (the notebook imports load_separator from here)
+from stemunet.files import atomic_path, scratch_file, write_json_atomic
+from stemunet.separator import Separator
 
 TWO_STEM_NAMES: tuple[str, ...] = ("vocals", "accompaniment")
 """Outputs of the two-stem mode: vocals, and the sum of drums, bass and other."""
@@ -77,7 +78,7 @@ class SeparateConfig(Config):
     data: DataConfig = DataConfig()  # where the default inputs come from (its test tracks)
     chunking: ChunkingConfig = ChunkingConfig()
     inputs: tuple[str, ...] = ()  # files, folders (recursive) or globs; empty = the data set's test mixtures
-    checkpoint: str = ""  # training run folder or checkpoint file; "" = newest training run
+    checkpoint: str = ""  # training run folder, checkpoint file, pretrained or latest; "" = pretrained if bundled, else latest
     output_dir: str = ""  # stems go to <output_dir>/<track>/<stem>.<ext>; "" = <run folder>/stems
     encoding: Encoding = "pcm16"  # pcm16, pcm24 or float32 (wav only)
     format: FileFormat = "wav"  # wav or flac
@@ -104,28 +105,6 @@ class SeparateConfig(Config):
         """The stems written for each track, in file order."""
         names = TWO_STEM_NAMES if self.two_stems else STEM_NAMES
         return tuple(name for name in names if not self.stems or name in self.stems)
-
-
-# --------------------------------------------------------------------------------------------
-# Devices and checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-def describe_checkpoint(checkpoint_file: str | Path, train_run: str | Path | None = None) -> pd.Series:
-    """What a checkpoint holds: its file, training run, model configuration and provenance."""
-    checkpoint = torch.load(checkpoint_file, map_location="cpu", weights_only=False)
-    n_parameters = sum(v.numel() for k, v in checkpoint.get("state_dict", {}).items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
-    info: dict[str, Any] = {
-        "checkpoint": str(checkpoint_file),
-        "training run": str(train_run) if train_run else "(none: a checkpoint file from elsewhere)",
-        "parameters": f"{n_parameters / 1e6:.2f} M",
-    }
-    info.update(checkpoint.get("separator_config", {}))
-    skip = {"format", "separator_config", "state_dict", "stem_names"}
-    for key, value in checkpoint.items():
-        if key not in skip and isinstance(value, (str, int, float, bool)) and value is not None:
-            info[key] = value
-    return pd.Series(info, name="checkpoint", dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,78 +271,6 @@ def output_paths(output_dir: str | Path, track: str, config: SeparateConfig) -> 
 
 
 @dataclasses.dataclass
-class AudioStream:
-    """An open audio file, read in consecutive blocks without loading it whole."""
-
-    path: Path
-    sample_rate: int
-    n_channels: int
-    n_samples: int
-    _file: sf.SoundFile
-
-    @property
-    def seconds(self) -> float:
-        return self.n_samples / self.sample_rate
-
-    def blocks(self, block_samples: int) -> Iterator[np.ndarray]:
-        """Consecutive float32 ``(n_channels, k)`` blocks, together exactly ``n_samples`` long.
-
-        Raises :class:`AudioError` at the first block with NaN or infinite samples.
-        """
-        self._file.seek(0)
-        remaining = self.n_samples
-        while remaining > 0:
-            frames = self._file.read(min(block_samples, remaining), dtype="float32", always_2d=True)
-            if frames.shape[0] == 0:
-                # A decoder that announced more frames than it delivers: pad with silence.
-                frames = np.zeros((min(block_samples, remaining), self.n_channels), np.float32)
-            if not np.isfinite(frames).all():
-                raise AudioError(self.path, "contains NaN or infinite samples")
-            remaining -= frames.shape[0]
-            yield np.ascontiguousarray(frames.T)
-
-
-@contextlib.contextmanager
-def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
-    """Open an audio file for block-wise reading.
-
-    soundfile reads wav, flac, ogg, mp3, aiff directly; m4a, aac, ``.stem.mp4`` (its mixture) and
-    anything soundfile cannot read are decoded by ffmpeg into a temporary float wav first.
-
-    Raises:
-        AudioError: missing, empty, unreadable or sample-less input, naming the file.
-    """
-    path = check_audio_file(path)
-    with contextlib.ExitStack() as stack:
-        readable = path
-        if path.suffix.lower() in FFMPEG_SUFFIXES:
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
-            readable = decode_with_ffmpeg(path, folder)
-        try:
-            file = stack.enter_context(sf.SoundFile(readable))
-        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-            if readable != path or shutil.which("ffmpeg") is None:
-                raise AudioError(path, f"not a readable audio file ({error})") from error
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
-            file = stack.enter_context(sf.SoundFile(decode_with_ffmpeg(path, folder)))
-        if file.frames <= 0:
-            raise AudioError(path, "contains no audio samples")
-        yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file)
-
-
-@contextlib.contextmanager
-def _scratch_file(beside: Path) -> Iterator[Path]:
-    """A temporary file beside ``beside`` (same disk as the outputs), always deleted afterwards."""
-    beside.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".float.part")
-    os.close(handle)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
-@dataclasses.dataclass
 class SeparatedFile:
     """What :func:`separate_file` did with one input."""
 
@@ -414,13 +321,13 @@ def separate_file(
     subtype = WAV_SUBTYPES[config.encoding]
     file_format = config.format.upper()
     with open_audio_stream(path) as stream, contextlib.ExitStack() as stack:
-        if stream.n_channels > 2 and not config.downmix:
-            raise AudioError(path, f"has {stream.n_channels} channels; only mono and stereo are supported (use the downmix option)")
+        # Checked here, before any output file is opened (the separator checks it again when it starts).
+        check_channels(path, stream.n_channels, downmix=config.downmix)
         n_out = 1 if stream.n_channels > 2 else stream.n_channels
         # Entered first, so they exit (rename) last: only after every writer below is closed.
         targets = {name: stack.enter_context(atomic_path(target, overwrite=config.overwrite)) for name, target in outputs.items()}
         if rescale:
-            staging = {name: stack.enter_context(_scratch_file(target)) for name, target in outputs.items()}
+            staging = {name: stack.enter_context(scratch_file(target)) for name, target in outputs.items()}
             writers = {name: stack.enter_context(sf.SoundFile(staging[name], "w", stream.sample_rate, n_out, "FLOAT", format="RF64")) for name in outputs}
         else:
             writers = {name: stack.enter_context(sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format)) for name in outputs}
@@ -441,17 +348,17 @@ def separate_file(
             for name, audio in _output_blocks(stems, list(outputs)).items():
                 peak = max(peak, float(np.abs(audio).max(initial=0.0)))
                 if integer and config.clipping == "clamp":
-                    audio = np.clip(audio, -1.0, 1.0)
+                    audio = apply_clipping_policy(audio, "clamp")
                 writers[name].write(audio.T)
         gain = 1.0
         if rescale:
             for writer in writers.values():
                 writer.close()
-            gain = 1.0 / peak if peak > 1.0 else 1.0
+            gain = rescale_gain(peak)
             for name in outputs:
                 with sf.SoundFile(staging[name]) as source, sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format) as target:
                     for frames in source.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
-                        target.write(frames * gain)
+                        target.write(apply_clipping_policy(frames, "rescale", peak=peak))
         result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs))
     return result
 
@@ -607,27 +514,40 @@ def stem_players(audio: Mapping[str, np.ndarray], sample_rate: int) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+CLI_EXCLUDED = ("musdb_root", "synthetic_train_tracks", "synthetic_test_tracks", "synthetic_seconds", "synthetic_seed")
+""":class:`SeparateConfig` parameters the command line leaves out: it separates the files it is given."""
+
+CLI_METAVARS = {"inputs": "INPUT", "output_dir": "OUTDIR", "checkpoint": "RUN_OR_FILE", "stems": "STEM"}
+
+
 def _parser() -> argparse.ArgumentParser:
-    chunking = ChunkingConfig()
+    """The command line, derived from :class:`SeparateConfig`'s fields: names, defaults, choices
+    and help come from there, so they cannot drift apart. ``inputs`` is positional and
+    ``output_dir`` (``-o``) required."""
     parser = argparse.ArgumentParser(
         prog="python -m stemunet.separate",
-        description="Separate audio files into drums, bass, other and vocals with a trained stemunet checkpoint.",
+        description="Separate audio files into drums, bass, other and vocals with a stemunet checkpoint.",
         epilog="Writes OUTDIR/<track>/<stem>.<ext>; exits 1 if any input failed, 2 for a bad command line or checkpoint.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders (searched recursively) or globs (quote them)")
-    parser.add_argument("-o", "--output-dir", required=True, metavar="OUTDIR", help="stems go to OUTDIR/<track>/<stem>.<ext>")
-    parser.add_argument("--checkpoint", default="", metavar="RUN_OR_FILE", help="training run folder or checkpoint file (default: the newest training run)")
-    parser.add_argument("--encoding", default="pcm16", choices=list(WAV_SUBTYPES), help="sample encoding (default pcm16; flac: pcm16 or pcm24)")
-    parser.add_argument("--format", default="wav", choices=["wav", "flac"], help="output file format (default wav)")
-    parser.add_argument("--stems", nargs="+", default=[], metavar="STEM", help=f"stems to write, of {list(STEM_NAMES)} (two-stem mode: {list(TWO_STEM_NAMES)}); default all")
-    parser.add_argument("--two-stems", action="store_true", help="write vocals and accompaniment (drums + bass + other)")
-    parser.add_argument("--clipping", default="rescale", choices=["rescale", "clamp", "none"], help="integer encodings: rescale a track's stems alike (default), clamp samples, or let the encoder clip")
-    parser.add_argument("--downmix", action="store_true", help="average inputs of more than two channels to mono instead of failing them")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (otherwise tracks whose outputs exist are skipped)")
-    parser.add_argument("--segment-seconds", type=float, default=chunking.segment_seconds, help=f"overlap-add segment length (default {chunking.segment_seconds})")
-    parser.add_argument("--overlap", type=float, default=chunking.overlap, help=f"share of a segment overlapping the next (default {chunking.overlap})")
-    parser.add_argument("--batch-segments", type=int, default=chunking.batch_segments, help=f"segments separated together on the device (default {chunking.batch_segments})")
-    parser.add_argument("--device", default="auto", help="auto (default: cuda when available), cpu, cuda, cuda:1, mps")
+    for name, (annotation, default, comment) in SeparateConfig.parameter_fields().items():
+        if name in CLI_EXCLUDED:
+            continue
+        help_text = comment.replace("%", "%%")
+        metavar = CLI_METAVARS.get(name)
+        if name == "inputs":
+            parser.add_argument("inputs", nargs="+", metavar=metavar, help=help_text.split(";")[0] + " (quote globs)")
+        elif name == "output_dir":
+            parser.add_argument("-o", "--output-dir", required=True, metavar=metavar, help=help_text.split(";")[0])
+        elif annotation is bool:
+            parser.add_argument(f"--{name.replace('_', '-')}", action="store_true", default=default, help=help_text)
+        else:
+            flag = f"--{name.replace('_', '-')}"
+            choices = list(typing.get_args(annotation)) if typing.get_origin(annotation) is Literal else None
+            if typing.get_origin(annotation) is tuple:
+                parser.add_argument(flag, nargs="+", default=list(default), metavar=metavar, help=help_text)
+            else:
+                kind = annotation if annotation in (int, float, str) else str
+                parser.add_argument(flag, type=kind, default=default, choices=choices, metavar=metavar, help=f"{help_text} (default: {default!r})")
     parser.add_argument("--summary", default="", metavar="CSV", help="also write the summary table to this CSV file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
@@ -635,35 +555,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0 all done or skipped, 1 an input failed, 2 usage)."""
-    from stemunet.runs import resolve_checkpoint
-
     args = _parser().parse_args(argv)
     try:
-        config = SeparateConfig.from_params(
-            {
-                "inputs": args.inputs,
-                "checkpoint": args.checkpoint,
-                "output_dir": args.output_dir,
-                "encoding": args.encoding,
-                "format": args.format,
-                "stems": args.stems,
-                "two_stems": args.two_stems,
-                "clipping": args.clipping,
-                "downmix": args.downmix,
-                "overwrite": args.overwrite,
-                "segment_seconds": args.segment_seconds,
-                "overlap": args.overlap,
-                "batch_segments": args.batch_segments,
-                "device": args.device,
-            }
-        )
-        checkpoint_file, train_run = resolve_checkpoint(config.checkpoint)
-        separator = load_separator(checkpoint_file, config.device)
-    except (ConfigError, FileNotFoundError, ValueError) as error:
+        config = SeparateConfig.from_params({name: getattr(args, name) for name in SeparateConfig.parameter_names() if name not in CLI_EXCLUDED})
+        checkpoint = CheckpointRef.resolve(config.checkpoint)
+        separator = checkpoint.load_separator(config.device)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output_dir = resolve_output_dir(config)
-    print(f"checkpoint: {checkpoint_file}" + (f" (training run {train_run})" if train_run else ""), file=sys.stderr)
+    print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
     print(f"device: {separator.device}; output: {output_dir}", file=sys.stderr)
     inputs = discover_inputs(config.inputs, exclude=output_dir)
     summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)

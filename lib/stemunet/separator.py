@@ -1,13 +1,13 @@
 """``Separator``: waveform -> STFT -> U-Net masks x complex mixture -> ISTFT -> stem waveforms.
 
 A separator describes itself: its checkpoint holds its configuration beside the weights, so
-:meth:`Separator.load` rebuilds it from the file alone.
+:meth:`Separator.load` rebuilds it from the file alone (:mod:`stemunet.checkpoints` does the
+reading and writing).
 """
 
 from __future__ import annotations
 
 import copy
-import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,50 +17,11 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from stemunet import __version__
-from stemunet.audio import AudioError
+from stemunet.audio import AudioError, check_channels
 from stemunet.chunking import SampleWindow, overlap_add_stream, resample_stream
-from stemunet.config import STEM_NAMES, ChunkingConfig, ConfigError, SeparatorConfig
-from stemunet.files import torch_save_atomic
+from stemunet.config import STEM_NAMES, ChunkingConfig, SeparatorConfig
 from stemunet.model import UNet
 from stemunet.stft import Istft, Stft
-
-CHECKPOINT_FORMAT = "stemunet-checkpoint-v1"
-
-
-def git_commit() -> str | None:
-    """The library's git commit (``-dirty`` when changed), or ``None`` outside a checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: the first CUDA device if there is one, else the CPU; anything else as torch spells it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"device {device!r}: {error}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use 'auto' or 'cpu')")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device {device!r}: MPS is not available on this machine (use 'auto' or 'cpu')")
-    return resolved
-
-
-def load_separator(checkpoint_file: str | Path, device: str = "auto") -> Separator:
-    """The separator stored in ``checkpoint_file``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...)."""
-    return Separator.load(checkpoint_file, map_location=resolve_device(device))
 
 
 class Separator(nn.Module):
@@ -191,8 +152,7 @@ class Separator(nn.Module):
         # training keeps its model's mode.
         if n_samples < 1:
             raise AudioError(path, "contains no audio samples")
-        if n_channels > 2 and not downmix:
-            raise AudioError(path, f"has {n_channels} channels; only mono and stereo are supported (use the downmix option)")
+        check_channels(path, n_channels, downmix=downmix)
         n_out = 1 if n_channels > 2 else n_channels
         device = self.device
 
@@ -268,42 +228,15 @@ class Separator(nn.Module):
         )
         return torch.cat(list(blocks), dim=-1)
 
-    def checkpoint(self, **extra: Any) -> dict[str, Any]:
-        """The self-describing checkpoint dict: configuration, weights, provenance, ``extra``."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "separator_config": self.config.to_params(),
-            "stem_names": list(self.stem_names),
-            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            "library_version": __version__,
-            "torch_version": torch.__version__,
-            "git_commit": git_commit(),
-            **extra,
-        }
-
     def save(self, path: str | Path, **extra: Any) -> Path:
-        """Write :meth:`checkpoint` atomically to ``path``."""
-        return torch_save_atomic(self.checkpoint(**extra), path)
+        """Write this separator as a model checkpoint (:func:`stemunet.checkpoints.save_model`)."""
+        from stemunet.checkpoints import save_model
+
+        return save_model(self, path, **extra)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> Separator:
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"not a stemunet checkpoint (format {checkpoint.get('format')!r})")
-        separator = cls(SeparatorConfig.from_params(checkpoint["separator_config"]))
-        separator.load_state_dict(checkpoint["state_dict"])
-        return separator.eval()
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Separator:
+        """Rebuild a separator from a checkpoint file alone, in eval mode (:func:`stemunet.checkpoints.load_separator`)."""
+        from stemunet.checkpoints import load_separator
 
-    @classmethod
-    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Separator:
-        """Rebuild a separator from a checkpoint file alone, in eval mode."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such checkpoint file")
-        try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-        except Exception as error:
-            raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
-        try:
-            return cls.from_checkpoint(checkpoint).to(map_location)
-        except (ValueError, KeyError) as error:
-            raise ValueError(f"{path}: {error}") from error
+        return load_separator(path, device)

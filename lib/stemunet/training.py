@@ -12,14 +12,14 @@ model and shard the data (``EpochSampler(rank=..., world_size=...)``) without to
 
 A run folder receives, after every epoch (so an interrupted run keeps them)::
 
-    checkpoints/last.pt   the latest state: weights, optimiser, schedule, epoch, RNG, history
-    checkpoints/best.pt   the same, from the epoch with the lowest validation loss so far
+    checkpoints/last.pt   training checkpoint: weights, optimiser, schedule, epoch, RNG, history
+    checkpoints/best.pt   model checkpoint of the epoch with the lowest validation loss so far
+                          (weights, configuration and training summary; no optimiser state)
     history.csv           epoch, train_loss, valid_loss, learning_rate, seconds
     metrics.json          summary figures (best epoch, losses, time, throughput, data)
 
-Both checkpoints are :class:`stemunet.separator.Separator` checkpoints (``Separator.load``
-reads them) with the training state as extra keys. ``resume_from`` (a run folder or a
-checkpoint) continues an interrupted run: weights, optimiser, schedule, RNG and history are
+Both load as separators (:mod:`stemunet.checkpoints` says how the two kinds differ).
+``resume_from`` (a run folder, meaning its ``last.pt``, or a training checkpoint) continues an interrupted run: weights, optimiser, schedule, RNG and history are
 restored and training goes on from the next epoch to ``epochs``. Training chunks are drawn from
 ``(seed, epoch, index)``, so a resumed run sees exactly the data an uninterrupted one would.
 """
@@ -31,7 +31,6 @@ import dataclasses
 import io
 import math
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -44,37 +43,35 @@ import torch
 from tqdm.auto import tqdm
 
 from stemunet.augment import WaveformAugmentation, frequency_mask
-from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, _require
+from stemunet.checkpoints import CheckpointRef, read_training_checkpoint, save_model, save_training
+from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
 from stemunet.datasets import EpochSampler, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
 from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
 from stemunet.model import count_parameters
-from stemunet.separator import Separator, resolve_device
+from stemunet.separator import Separator
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "seconds")
-
-# Keys a checkpoint needs, beyond a Separator's, to resume training from it.
-TRAINING_STATE_KEYS = ("train_config", "epoch", "global_step", "history", "optimizer_state", "scheduler_state")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):
     """Everything a training run depends on. Flat parameter names; see ``notebooks/train.ipynb``.
 
-    The defaults are our recipe for MUSDB18-HQ on a GPU (``parameters/train.yaml`` spells it out);
-    ``parameters/train_seed_card.yaml`` is the model card's, ``parameters/train_demo.yaml`` the
-    CPU demo on the synthetic set.
+    The defaults are the notebook's: a tiny model on the small synthetic set, a minute on a CPU.
+    Recipes live in ``parameters/``: ``train.yaml`` our default for MUSDB18-HQ on a GPU,
+    ``train_seed_card.yaml`` the model card's, ``train_demo.yaml`` the README's CPU demo.
     """
 
-    stft: StftConfig = StftConfig()
-    model: ModelConfig = ModelConfig()
+    stft: StftConfig = StftConfig(sample_rate=16000, n_channels=1, n_fft=1024, hop_length=256)
+    model: ModelConfig = ModelConfig(base_channels=8, depth=4, max_frequency=0.0)
     data: DataConfig = DataConfig()
 
     # Schedule
-    epochs: int = 50  # passes of samples_per_epoch random chunks each
-    samples_per_epoch: int = 4096  # random training chunks per epoch
-    batch_size: int = 16  # chunks per optimiser step
-    chunk_seconds: float = 6.0  # length of a training chunk
-    learning_rate: float = 1e-4  # Adam's initial learning rate (the card's)
+    epochs: int = 2  # passes of samples_per_epoch random chunks each
+    samples_per_epoch: int = 16  # random training chunks per epoch
+    batch_size: int = 4  # chunks per optimiser step
+    chunk_seconds: float = 2.0  # length of a training chunk
+    learning_rate: float = 1e-3  # Adam's initial learning rate (the card's: 1e-4)
     final_learning_rate: float = 1e-5  # reached by a cosine decay at the last step (the card's)
     weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
     grad_clip: float = 5.0  # largest global gradient norm; 0 = no clipping
@@ -93,39 +90,36 @@ class TrainConfig(Config):
     noise_snr_db: float = 30.0  # lowest SNR of that noise (drawn in [this, this + 20] dB)
 
     # Validation
-    valid_chunk_seconds: float = 10.0  # validation tracks are cut into consecutive chunks this long
+    valid_chunk_seconds: float = 3.0  # validation tracks are cut into consecutive chunks this long
 
     # Data pipeline and hardware
     cache_audio: bool = True  # decode every track once into RAM (16-bit, at the model's rate)
     num_workers: int = 0  # data loader worker processes; 0 = load in the training process
-    cpu_threads: int = 0  # torch's CPU threads during training; 0 = torch's default (one per core)
+    cpu_threads: int = 1  # torch's CPU threads during training (1 suits a tiny model); 0 = torch's default, one per core
     device: str = "auto"  # auto (CUDA if available, else CPU), cpu, cuda, cuda:N, mps
     mixed_precision: Literal["auto", "off", "bf16", "fp16"] = "auto"  # CUDA only; auto = bf16 where supported
     seed: int = 0  # model initialisation, chunk draws and augmentation
     resume_from: str = ""  # a training run folder or checkpoint to continue; "" = start afresh
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _require(self.samples_per_epoch >= 1, f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
-        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
-        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        _require(
+        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(self.samples_per_epoch >= 1, f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
+        require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        require(
             0 <= self.final_learning_rate <= self.learning_rate,
             f"final_learning_rate must be in [0, learning_rate], got {self.final_learning_rate}",
         )
-        _require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _require(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
-        _require(self.gain_db >= 0, f"gain_db must be >= 0, got {self.gain_db}")
-        _require(self.time_mask_seconds >= 0, f"time_mask_seconds must be >= 0, got {self.time_mask_seconds}")
-        _require(self.frequency_mask_hz >= 0, f"frequency_mask_hz must be >= 0, got {self.frequency_mask_hz}")
-        _require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
-        _require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
-        _require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
-        _require(
-            re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None,
-            f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}",
-        )
+        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        require(self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}")
+        require(self.gain_db >= 0, f"gain_db must be >= 0, got {self.gain_db}")
+        require(self.time_mask_seconds >= 0, f"time_mask_seconds must be >= 0, got {self.time_mask_seconds}")
+        require(self.frequency_mask_hz >= 0, f"frequency_mask_hz must be >= 0, got {self.frequency_mask_hz}")
+        require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
+        require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
+        check_device(self.device)
 
     @property
     def separator_config(self) -> SeparatorConfig:
@@ -164,8 +158,17 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """The global random generators' states, for a checkpoint."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The global random generators' states, for a checkpoint.
+
+    Only tensors, tuples and numbers, so the checkpoint opens with ``weights_only=True``: NumPy's
+    MT19937 key becomes an int64 tensor beside its position and cached Gaussian.
+    """
+    kind, key, position, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    state = {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(key.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -173,7 +176,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, key, position, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((kind, np.asarray(key, dtype=np.int64).astype(np.uint32), position, has_gauss, cached_gaussian))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -448,36 +452,6 @@ def validate(
 # ----------------------------------------------------------------------------------------------
 
 
-def resolve_checkpoint_path(resume_from: str | Path) -> Path:
-    """A checkpoint file from ``resume_from``: the file itself, or a run folder's ``checkpoints/last.pt``."""
-    path = Path(resume_from).expanduser()
-    if path.is_dir():
-        candidate = path / "checkpoints" / "last.pt"
-        if not candidate.is_file():
-            raise FileNotFoundError(f"resume_from {path}: the run folder has no checkpoints/last.pt")
-        return candidate
-    if not path.is_file():
-        raise FileNotFoundError(f"resume_from {path}: no such run folder or checkpoint file")
-    return path
-
-
-def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint with training state (what ``last.pt`` and ``best.pt`` hold), on the CPU.
-
-    Raises :class:`ValueError` naming the file if it is not readable or has no training state
-    (a bare model checkpoint can be separated with, not resumed).
-    """
-    path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable checkpoint ({error})") from error
-    missing = [key for key in TRAINING_STATE_KEYS if key not in (checkpoint if isinstance(checkpoint, dict) else {})]
-    if missing:
-        raise ValueError(f"{path}: no training state to resume from (missing {missing})")
-    return checkpoint
-
-
 def write_history(path: Path, history: list[dict[str, Any]]) -> Path:
     """``history.csv``: one row per epoch with :data:`HISTORY_COLUMNS`, written atomically."""
     buffer = io.StringIO()
@@ -602,8 +576,8 @@ def _fit(
     # Check what would stop a resume before the slow part (loading and caching audio).
     checkpoint = None
     if config.resume_from:
-        resume_path = resolve_checkpoint_path(config.resume_from)
-        checkpoint = load_training_checkpoint(resume_path)
+        resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
+        checkpoint = read_training_checkpoint(resume_path)
         _check_resumable(checkpoint, config, resume_path)
 
     seed_everything(config.seed)
@@ -710,9 +684,9 @@ def _fit(
             "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
             "rng_state": rng_state(),
         }
-        separator.save(checkpoints / "last.pt", **state)
+        save_training(separator, checkpoints / "last.pt", **state)
         if improved:
-            separator.save(checkpoints / "best.pt", **state)
+            save_model(separator, checkpoints / "best.pt", **state)
         write_history(run_dir / "history.csv", history)
         write_json_atomic(run_dir / "metrics.json", metrics)
         epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}", best=best_epoch)

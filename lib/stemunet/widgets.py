@@ -23,7 +23,7 @@ import io
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,15 +32,14 @@ import musdb
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import yaml
 from matplotlib.figure import Figure
 
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
+from stemunet.audio import apply_clipping_policy, save_audio
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
 from stemunet.datasets import list_tracks, resolve_root
-from stemunet.exploration import TrackExcerpt, read_track_excerpt, stream_infos, track_label
-from stemunet.files import atomic_path
+from stemunet.datasets import TrackError, TrackExcerpt, read_track_excerpt, stream_infos, track_label
 from stemunet.plots import plot_spectrogram, plot_stems
-from stemunet.runs import NoTrainingRunError, list_runs, resolve_checkpoint, runs_root
+from stemunet.results import ComparedRun, resolve_runs, track_sdr
 
 CONTEXT_SECONDS = 1.0
 """Audio separated on each side of an excerpt and then cut off: the model hears the excerpt's
@@ -55,7 +54,7 @@ class ListenConfig(Config):
     """What ``listen.ipynb`` compares."""
 
     data: DataConfig = DataConfig()
-    runs: tuple[str, ...] = ()  # training run folders or checkpoint files; empty = the newest training run
+    runs: tuple[str, ...] = ()  # training run folders, checkpoint files, pretrained or latest; empty = pretrained if bundled, else latest
     subset: Literal["train", "test"] = "test"  # where the tracks come from
     track: str = ""  # track name; "" = the first of the subset
     stem: Literal["drums", "bass", "other", "vocals"] = "vocals"  # the stem compared
@@ -68,8 +67,7 @@ class ListenConfig(Config):
             raise ConfigError(f"start_seconds must be >= 0, got {self.start_seconds}")
         if not 0 < self.duration_seconds <= 120:
             raise ConfigError(f"duration_seconds must be in (0, 120], got {self.duration_seconds}")
-        if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is None:
-            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +181,7 @@ class ListeningWidget:
             infos, problems = stream_infos(track)
             mixture = next((info for info in infos if info.name == "mixture"), None)
             if mixture is None:
-                raise FileNotFoundError(f"{track_label(track)}: " + "; ".join(problems))
+                raise TrackError(track, "; ".join(problems))
             self._durations[track.name] = mixture.n_samples / mixture.sample_rate
         return self._durations[track.name]
 
@@ -285,10 +283,8 @@ class ListeningWidget:
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for player in self._player_objects():
-            path = folder / f"{_slug(player.label)}.wav"
-            with atomic_path(path) as temporary:
-                temporary.write_bytes(wav_bytes(player.waveform, player.sample_rate))
-            paths.append(path)
+            clipped = apply_clipping_policy(np.atleast_2d(player.waveform), "clamp")
+            paths.append(save_audio(folder / f"{_slug(player.label)}.wav", clipped, player.sample_rate, overwrite=True))
         return paths
 
     # -- the live widget ---------------------------------------------------------------------
@@ -397,117 +393,6 @@ class StemPlayer(ListeningWidget):
         excerpt, offset = self.excerpt()
         span = self.selection_samples(excerpt, offset)
         return [Player(name, audio[:, span], excerpt.sample_rate) for name, audio in excerpt.named().items()]
-
-
-# --------------------------------------------------------------------------------------------
-# Comparing training runs
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ComparedRun:
-    """A model to listen to: its checkpoint, the training run it came from, its evaluations."""
-
-    label: str
-    checkpoint: Path
-    train_run: Path | None
-    evaluate_runs: list[Path] = field(default_factory=list)  # newest first
-    _separator: Any = field(default=None, repr=False)
-
-    def separator(self, device: str = "auto"):
-        """The :class:`~stemunet.separator.Separator`, loaded on first use."""
-        if self._separator is None:
-            from stemunet.separator import Separator
-            from stemunet.separator import resolve_device
-
-            self._separator = Separator.load(self.checkpoint, map_location=resolve_device(device))
-        return self._separator
-
-
-def _same_path(a: str | Path | None, b: str | Path | None) -> bool:
-    if not a or not b:
-        return False
-    try:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-    except OSError:
-        return False
-
-
-def find_evaluate_runs(checkpoint: Path, train_run: Path | None, roots: Sequence[Path] = ()) -> list[Path]:
-    """Evaluate run folders holding ``track_scores.csv`` for this model, newest first.
-
-    An evaluation belongs to the model when its ``parameters.yaml`` names the same training run
-    (``train_run``) or the same checkpoint file (``checkpoint``). Looks in :func:`runs_root`, in
-    the training run's parent folder and in ``roots``.
-    """
-    folders = {runs_root().resolve()} | {Path(r).resolve() for r in roots}
-    if train_run is not None:
-        folders.add(Path(train_run).resolve().parent)
-    found = []
-    for folder in folders:
-        for run in list_runs("evaluate", folder):
-            if not (run / "track_scores.csv").is_file() or not (run / "parameters.yaml").is_file():
-                continue
-            try:
-                record = yaml.safe_load((run / "parameters.yaml").read_text()) or {}
-            except yaml.YAMLError:
-                continue
-            if (train_run is not None and _same_path(record.get("train_run"), train_run)) or _same_path(record.get("checkpoint"), checkpoint):
-                found.append(run)
-    return sorted(set(found), key=lambda p: p.name, reverse=True)
-
-
-def track_sdr(evaluate_runs: Sequence[Path], track: str, stem: str) -> tuple[float, Path] | None:
-    """The model's SDR (dB, per-track median over frames) of ``stem`` on ``track``, and the run it comes from.
-
-    Reads ``track_scores.csv`` (columns method, track, stem, metric, value; rows with method
-    ``model`` and metric ``SDR``) of the newest run that scored that track; None if none did.
-    """
-    for run in evaluate_runs:
-        scores = pd.read_csv(run / "track_scores.csv")
-        rows = scores[(scores["method"] == "model") & (scores["track"] == track) & (scores["stem"] == stem) & (scores["metric"] == "SDR")]
-        if len(rows):
-            return float(rows["value"].iloc[0]), run
-    return None
-
-
-def resolve_runs(runs: Sequence[str] = ()) -> list[ComparedRun]:
-    """The models to compare: each entry a training run folder or a checkpoint file; none = the newest training run.
-
-    Raises :class:`FileNotFoundError` (``NoTrainingRunError`` for an empty list and no training
-    run) with a message saying what is missing, before anything is loaded.
-    """
-    if not runs:
-        try:
-            resolved = [resolve_checkpoint("")]
-        except NoTrainingRunError:
-            raise NoTrainingRunError(
-                f"no training run with checkpoints/best.pt in {runs_root()}: train one first "
-                "(notebooks/train.ipynb, or python -m stemunet.run train -f parameters/train_demo.yaml), "
-                "or name training run folders or checkpoint files in the runs parameter"
-            ) from None
-    else:
-        resolved = [resolve_checkpoint(entry) for entry in runs]
-    compared = []
-    for checkpoint, train_run in resolved:
-        label = train_run.name if train_run is not None else checkpoint.name
-        if checkpoint.name != "best.pt" and train_run is not None:
-            label += f" ({checkpoint.stem})"
-        taken = [c.label for c in compared]
-        if label in taken:
-            label += f" #{taken.count(label) + 1}"
-        compared.append(ComparedRun(label, checkpoint, train_run, find_evaluate_runs(checkpoint, train_run)))
-    return compared
-
-
-def listen_provenance(runs: Sequence[ComparedRun]) -> dict[str, Any]:
-    """``parameters.yaml`` entries recording which models a listening run compared."""
-    return {
-        "compared": [
-            {"label": r.label, "checkpoint": str(r.checkpoint), "train_run": str(r.train_run) if r.train_run else ""}
-            for r in runs
-        ]
-    }
 
 
 class ComparisonPlayer(ListeningWidget):

@@ -1,0 +1,405 @@
+"""Results of finished runs: aggregate tables of evaluation scores, the runs overview, and which
+evaluations scored a given model.
+
+Evaluation scores (``track_scores.csv``: one row per method, track, stem and metric, the median
+over a track's 1 s frames, in dB) are aggregated in both conventions they get compared in
+(:data:`CONVENTIONS`). Scores on the synthetic set are not comparable with MUSDB18 scores: the
+published MUSDB18 numbers (:func:`published_reference`) are kept in a separate, labelled table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+
+from stemunet.bsseval import METRICS
+from stemunet.checkpoints import CheckpointRef
+from stemunet.config import STEM_NAMES
+from stemunet.runs import list_runs, runs_root
+
+METHODS: tuple[str, ...] = ("model", "mixture", "irm1", "irm2")
+"""What gets scored: the trained model, then the baselines (floor and ceilings)."""
+
+METHOD_LABELS: dict[str, str] = {
+    "model": "U-Net (this checkpoint)",
+    "mixture": "mixture as estimate (floor)",
+    "irm1": "oracle IRM1, magnitude ratio (ceiling)",
+    "irm2": "oracle IRM2, power ratio (ceiling)",
+}
+
+CONVENTIONS: dict[str, str] = {
+    "median_of_medians": "SiSEC 2018 / museval: median over 1 s frames per track, then median over tracks",
+    "mean_of_medians": "model card: mean over tracks of the per-track medians over frames",
+    "std_of_medians": "model card: standard deviation (ddof=1) over tracks of the per-track medians",
+}
+"""The aggregate columns and what each means. Stem ``all``: for the SiSEC column the mean of the
+four stems' medians over tracks; for the model card's columns the mean and std over tracks of each
+track's mean over its stems."""
+
+TRACK_SCORE_COLUMNS = ("method", "track", "stem", "metric", "value")
+
+PUBLISHED_TITLE = "published, MUSDB18 test, not comparable with synthetic scores"
+
+# Training parameters shown beside each evaluation in the runs overview.
+TRAINING_KEYS: tuple[str, ...] = (
+    "sample_rate",
+    "n_channels",
+    "n_fft",
+    "hop_length",
+    "block",
+    "base_channels",
+    "depth",
+    "stem_stride",
+    "mask_activation",
+    "max_frequency",
+    "epochs",
+    "samples_per_epoch",
+    "batch_size",
+    "chunk_seconds",
+    "learning_rate",
+    "loss",
+    "musdb_root",
+    "synthetic_train_tracks",
+    "synthetic_seconds",
+    "synthetic_seed",
+)
+TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
+    """The training behind ``checkpoint`` (:data:`TRAINING_KEYS`, :data:`TRAINING_METRIC_KEYS`) as a one-column table, its path first."""
+    summary = {"checkpoint": str(checkpoint.file), **checkpoint.training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)}
+    return pd.DataFrame({"value": [str(v) for v in summary.values()]}, index=pd.Index(list(summary), name="training"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Aggregation and tables
+# ----------------------------------------------------------------------------------------------
+
+
+def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.Series:
+    known = [value for value in order if value in set(frame[column])]
+    extra = sorted(set(frame[column]) - set(order))
+    return pd.Categorical(frame[column], categories=[*known, *extra], ordered=True)
+
+
+def sort_track_scores(track_scores: pd.DataFrame) -> pd.DataFrame:
+    """Rows in method, track, stem, metric order (methods and stems in their usual order)."""
+    keys = track_scores.assign(
+        method=_ordered(track_scores, "method", METHODS),
+        stem=_ordered(track_scores, "stem", [*STEM_NAMES, "all"]),
+        metric=_ordered(track_scores, "metric", METRICS),
+    )
+    order = keys.sort_values(["method", "track", "stem", "metric"]).index
+    return track_scores.loc[order].reset_index(drop=True)
+
+
+def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates of per-track medians, in both conventions (see :data:`CONVENTIONS`).
+
+    Args:
+        track_scores: columns method, track, stem, metric, value (a track's median over frames, dB).
+
+    Returns:
+        one row per method, stem (the four, then ``all``) and metric, with columns
+        ``median_of_medians`` (SiSEC/museval), ``mean_of_medians`` and ``std_of_medians`` (model
+        card) and ``n_tracks`` (tracks with a score; NaN per-track values are left out).
+    """
+    scores = track_scores.dropna(subset=["value"])
+    keys = ["method", "stem", "metric"]
+    per_stem = scores.groupby(keys, observed=True)["value"].agg(
+        median_of_medians="median", mean_of_medians="mean", std_of_medians="std", n_tracks="count"
+    )
+    per_stem = per_stem.reset_index()
+    # "all": the model card averages each track over its stems first; SiSEC tables average the
+    # four stems' medians over tracks.
+    track_means = scores.groupby(["method", "track", "metric"], observed=True)["value"].mean().reset_index()
+    overall = track_means.groupby(["method", "metric"], observed=True)["value"].agg(
+        mean_of_medians="mean", std_of_medians="std", n_tracks="count"
+    )
+    overall["median_of_medians"] = per_stem.groupby(["method", "metric"], observed=True)["median_of_medians"].mean()
+    overall = overall.reset_index().assign(stem="all")
+    table = pd.concat([per_stem, overall[per_stem.columns]], ignore_index=True)
+    table = table.assign(
+        method=_ordered(table, "method", METHODS),
+        stem=_ordered(table, "stem", [*STEM_NAMES, "all"]),
+        metric=_ordered(table, "metric", METRICS),
+    ).sort_values(keys)
+    for column in keys:
+        table[column] = table[column].astype(str)
+    table["n_tracks"] = table["n_tracks"].astype(int)
+    return table.reset_index(drop=True)
+
+
+def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """Every aggregate at a glance: rows method and stem, columns metric and convention (dB)."""
+    table = aggregates.assign(
+        method=_ordered(aggregates, "method", METHODS),
+        stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
+        metric=_ordered(aggregates, "metric", METRICS),
+    ).pivot_table(
+        index=["method", "stem"],
+        columns="metric",
+        values=["median_of_medians", "mean_of_medians", "std_of_medians"],
+        observed=True,
+        dropna=False,
+    )
+    table = table.swaplevel(0, 1, axis=1)
+    order = [(m, c) for m in METRICS for c in ("median_of_medians", "mean_of_medians", "std_of_medians") if (m, c) in table.columns]
+    table = table[order].round(decimals)
+    table.index = table.index.set_levels([level.astype(str) for level in table.index.levels])
+    return table
+
+
+def _number(value: Any) -> float | None:
+    """JSON-safe: NaN becomes null."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, 4)
+
+
+def metrics_dict(aggregates: pd.DataFrame, about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``metrics.json``: ``{method: {stem: {metric: {median_of_medians, mean_of_medians,
+    std_of_medians, n_tracks}}}}`` plus ``about`` (data, tracks, conventions, failures)."""
+    metrics: dict[str, Any] = {}
+    for row in aggregates.itertuples(index=False):
+        metrics.setdefault(row.method, {}).setdefault(row.stem, {})[row.metric] = {
+            "median_of_medians": _number(row.median_of_medians),
+            "mean_of_medians": _number(row.mean_of_medians),
+            "std_of_medians": _number(row.std_of_medians),
+            "n_tracks": int(row.n_tracks),
+        }
+    metrics["about"] = about or {"conventions": CONVENTIONS}
+    return metrics
+
+
+def score_table(
+    aggregates: pd.DataFrame,
+    convention: Literal["sisec", "card"] = "sisec",
+    metric: str = "SDR",
+    decimals: int = 2,
+) -> pd.DataFrame:
+    """One metric as a method x stem table (dB), in one convention.
+
+    ``sisec``: numbers, median over tracks of per-track medians. ``card``: ``"mean ± std"``
+    strings over tracks of per-track medians (for display).
+    """
+    rows = aggregates[aggregates["metric"] == metric]
+    if convention == "sisec":
+        table = rows.pivot(index="method", columns="stem", values="median_of_medians").round(decimals)
+    elif convention == "card":
+        text = rows.assign(
+            cell=[
+                f"{mean:.{decimals}f} ± {std:.{decimals}f}" if not math.isnan(std) else f"{mean:.{decimals}f}"
+                for mean, std in zip(rows["mean_of_medians"], rows["std_of_medians"])
+            ]
+        )
+        table = text.pivot(index="method", columns="stem", values="cell")
+    else:
+        raise ValueError(f"convention must be 'sisec' or 'card', got {convention!r}")
+    methods = [m for m in METHODS if m in table.index]
+    stems = [s for s in (*STEM_NAMES, "all") if s in table.columns]
+    table = table.loc[methods, stems]
+    table.index = [METHOD_LABELS.get(m, m) for m in table.index]
+    table.index.name = f"{metric} (dB), " + (
+        "SiSEC/museval: median over frames, then over tracks"
+        if convention == "sisec"
+        else "model card: mean ± std over tracks of per-track medians"
+    )
+    table.columns.name = None
+    return table
+
+
+def published_reference() -> pd.DataFrame:
+    """Published MUSDB18 test-set SDR (dB), to read beside our scores, never to mix with them.
+
+    Per-stem numbers are given where the source gives them; ``all`` is the mean over stems.
+    """
+    rows = [
+        {"method": "U-Net (model card)", "drums": None, "bass": None, "other": None, "vocals": None, "all": -0.14,
+         "source": "model card", "note": ""},
+        {"method": "mixture as estimate", "drums": None, "bass": None, "other": None, "vocals": None, "all": 1.07,
+         "source": "model card",
+         "note": "as published; BSSEval v4 scores the mixture as 10 log10(E_stem / E_others) per frame, "
+                 "about -4.8 dB on average for four stems of equal level, so this figure may follow "
+                 "another convention"},
+        {"method": "oracle IRM1", "drums": 7.3, "bass": 6.2, "other": 6.9, "vocals": 8.5, "all": 7.2,
+         "source": "SiSEC 2018 (museval medians)", "note": ""},
+    ]
+    table = pd.DataFrame(rows).set_index("method")
+    table.index.name = f"SDR (dB), {PUBLISHED_TITLE}"
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs overview
+# ----------------------------------------------------------------------------------------------
+
+
+def _score(metrics: dict[str, Any], method: str, stem: str, column: str = "median_of_medians") -> float:
+    try:
+        value = metrics[method][stem]["SDR"][column]
+    except (KeyError, TypeError):
+        return float("nan")
+    return float("nan") if value is None else float(value)
+
+
+def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
+    """One row per finished evaluation run (oldest first): its data, the training behind it and
+    its SDR aggregates, so runs can be compared at a glance.
+
+    Training parameters come from the training run recorded as the evaluation's ``train_run``.
+    Scores on different data (column ``data``) are not comparable with each other.
+    """
+    rows = []
+    for run in list_runs("evaluate", runs_dir):
+        metrics = _read_json(run / "metrics.json")
+        if "model" not in metrics and "mixture" not in metrics:
+            continue  # unfinished or failed
+        record = _read_yaml(run / "parameters.yaml")
+        parameters = record.get("parameters", {}) or {}
+        about = metrics.get("about", {})
+        train_run = Path(record["train_run"]) if record.get("train_run") else None
+        if train_run is not None:
+            training = CheckpointRef(Path(record.get("checkpoint", "")), train_run).training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)
+        else:
+            training = {"train_run": ""}
+        row: dict[str, Any] = {
+            "run": run.name,
+            "data": parameters.get("musdb_root") or "synthetic",
+            "subset": parameters.get("subset", ""),
+            "n_tracks": about.get("n_tracks"),
+            "max_seconds": parameters.get("max_seconds"),
+            "checkpoint": Path(record.get("checkpoint", "")).name,
+            **training,
+            "model SDR (SiSEC median)": _score(metrics, "model", "all"),
+            "model SDR (card mean)": _score(metrics, "model", "all", "mean_of_medians"),
+            **{f"model {stem} SDR": _score(metrics, "model", stem) for stem in STEM_NAMES},
+            "mixture SDR": _score(metrics, "mixture", "all"),
+            "irm1 SDR": _score(metrics, "irm1", "all"),
+            "irm2 SDR": _score(metrics, "irm2", "all"),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
+
+
+# ----------------------------------------------------------------------------------------------
+# Models compared in the listen notebook, and their evaluations
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ComparedRun:
+    """A model to listen to: its checkpoint (and training run), a label, its evaluations."""
+
+    label: str
+    source: CheckpointRef
+    evaluate_runs: list[Path] = field(default_factory=list)  # newest first
+    _separator: Any = field(default=None, repr=False)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.source.file
+
+    @property
+    def train_run(self) -> Path | None:
+        return self.source.train_run
+
+    def separator(self, device: str = "auto"):
+        """The :class:`~stemunet.separator.Separator`, loaded on first use."""
+        if self._separator is None:
+            self._separator = self.source.load_separator(device)
+        return self._separator
+
+
+def _same_path(a: str | Path | None, b: str | Path | None) -> bool:
+    if not a or not b:
+        return False
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return False
+
+
+def find_evaluate_runs(checkpoint: Path, train_run: Path | None, roots: Sequence[Path] = ()) -> list[Path]:
+    """Evaluate run folders holding ``track_scores.csv`` for this model, newest first.
+
+    An evaluation belongs to the model when its ``parameters.yaml`` names the same training run
+    (``train_run``) or the same checkpoint file (``checkpoint``). Looks in :func:`runs_root`, in
+    the training run's parent folder and in ``roots``.
+    """
+    folders = {runs_root().resolve()} | {Path(r).resolve() for r in roots}
+    if train_run is not None:
+        folders.add(Path(train_run).resolve().parent)
+    found = []
+    for folder in folders:
+        for run in list_runs("evaluate", folder):
+            if not (run / "track_scores.csv").is_file() or not (run / "parameters.yaml").is_file():
+                continue
+            try:
+                record = yaml.safe_load((run / "parameters.yaml").read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            if (train_run is not None and _same_path(record.get("train_run"), train_run)) or _same_path(record.get("checkpoint"), checkpoint):
+                found.append(run)
+    return sorted(set(found), key=lambda p: p.name, reverse=True)
+
+
+def track_sdr(evaluate_runs: Sequence[Path], track: str, stem: str) -> tuple[float, Path] | None:
+    """The model's SDR (dB, per-track median over frames) of ``stem`` on ``track``, and the run it comes from.
+
+    Reads ``track_scores.csv`` (columns method, track, stem, metric, value; rows with method
+    ``model`` and metric ``SDR``) of the newest run that scored that track; None if none did.
+    """
+    for run in evaluate_runs:
+        scores = pd.read_csv(run / "track_scores.csv")
+        rows = scores[(scores["method"] == "model") & (scores["track"] == track) & (scores["stem"] == stem) & (scores["metric"] == "SDR")]
+        if len(rows):
+            return float(rows["value"].iloc[0]), run
+    return None
+
+
+def resolve_runs(runs: Sequence[str] = ()) -> list[ComparedRun]:
+    """The models to compare: each entry a training run folder, a checkpoint file, ``pretrained`` or
+    ``latest``; none = the default checkpoint (:meth:`CheckpointRef.resolve`).
+
+    Raises :class:`FileNotFoundError` with a message saying what is missing, before anything is loaded.
+    """
+    compared: list[ComparedRun] = []
+    for source in [CheckpointRef.resolve(entry) for entry in (runs or [""])]:
+        taken = [c.label for c in compared]
+        label = source.label + (f" #{taken.count(source.label) + 1}" if source.label in taken else "")
+        compared.append(ComparedRun(label, source, find_evaluate_runs(source.file, source.train_run)))
+    return compared
+
+
+def listen_provenance(runs: Sequence[ComparedRun]) -> dict[str, Any]:
+    """``parameters.yaml`` entries recording which models a listening run compared."""
+    return {
+        "compared": [
+            {"label": r.label, "checkpoint": str(r.checkpoint), "train_run": str(r.train_run) if r.train_run else ""}
+            for r in runs
+        ]
+    }
