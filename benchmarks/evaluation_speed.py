@@ -1,17 +1,16 @@
-"""How fast is museval scoring? Seconds per minute of 4-stem stereo audio, for 1 and N workers.
+"""How fast is BSSEval v4 scoring? museval and stemunet's engine side by side, on the same input.
 
-Scores ``--tracks`` tracks of ``--seconds`` of 4-stem stereo audio at 44.1 kHz (noise shaped
-like music: most energy low, each stem in its own band with overlap; estimates are the stems plus
-leakage and noise) through the evaluation's own path (:func:`stemunet.evaluation.score_executor`
-and :func:`stemunet.bsseval.run_score_job`): first in this process (``n_workers`` 1), then in a
-pool of ``--workers`` processes. Prints, for each, wall-clock and CPU seconds per minute of audio
-and one method (a full evaluation scores four methods: model, mixture, IRM1, IRM2). Usage::
+Scores one track of ``--seconds`` (default 60) of 4-stem stereo audio at 44.1 kHz with
+``--methods`` sets of estimates (default 4: a full evaluation scores the model, MIX, IRM1 and
+IRM2), first with ``museval.evaluate`` once per method (what museval users run), then with
+:func:`stemunet.bsseval.evaluate_methods` (one factorisation of the references for every method),
+on the numpy backend and, where there is a GPU, on CUDA. Prints wall and CPU seconds, the
+speed-up, the largest difference between the two (dB, every frame of every metric), and the
+projected CPU-hours to score the MUSDB18 test set (50 songs, about 3.5 h of audio) with each.
+The signals are noise shaped like music (most energy low, each stem in its own band with
+overlap); estimates are the stems plus leakage and noise, each method with its own mix. Usage::
 
-    python benchmarks/evaluation_speed.py [--tracks 4] [--seconds 10] [--workers N]
-
-museval's cost is a fixed part per call (least-squares distortion filters of 512 taps for each
-stem, about 5 s of CPU) plus about 0.55 s per second of audio (projections per 1 s frame), so short
-excerpts cost more per second of audio than whole songs.
+    python benchmarks/evaluation_speed.py [--seconds 60] [--methods 4] [--skip-museval]
 """
 
 from __future__ import annotations
@@ -20,16 +19,15 @@ import argparse
 import os
 import resource
 import time
-from concurrent.futures import as_completed
 
 import numpy as np
 
-from stemunet.bsseval import ScoreJob, run_score_job
-from stemunet.evaluation import score_executor
+MUSDB18_TEST_SECONDS = 3.5 * 3600
+"""Audio in the MUSDB18 test set (50 songs), for the projection."""
 
 
-def example_track(seconds: float, seed: int, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
-    """``(references, estimates)``, each ``(4, 2, n_samples)`` float32."""
+def example_track(seconds: float, n_methods: int, seed: int = 0, sample_rate: int = 44100) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(references, {method: estimates})`` in museval's layout ``(4, n_samples, 2)``, float64."""
     rng = np.random.default_rng(seed)
     n_samples = int(seconds * sample_rate)
     spectrum_bins = np.fft.rfftfreq(n_samples, 1 / sample_rate)
@@ -38,55 +36,76 @@ def example_track(seconds: float, seed: int, sample_rate: int = 44100) -> tuple[
         shape = 1.0 / (1.0 + ((spectrum_bins - centre) / centre) ** 2)
         noise = rng.standard_normal((2, spectrum_bins.size)) + 1j * rng.standard_normal((2, spectrum_bins.size))
         stem = np.fft.irfft(noise * shape, n=n_samples)
-        references.append(0.1 * stem / np.std(stem))
-    references = np.stack(references).astype(np.float32)
-    leakage = 0.2 * references.sum(axis=0, keepdims=True)
-    estimates = references + leakage + 0.01 * rng.standard_normal(references.shape).astype(np.float32)
-    return references, estimates.astype(np.float32)
+        references.append((0.1 * stem / np.std(stem)).T)
+    references = np.stack(references)
+    estimates = {}
+    for method in range(n_methods):
+        leakage = (0.1 + 0.1 * method) * references.sum(axis=0, keepdims=True)
+        estimates[f"method_{method}"] = references + leakage + 0.01 * rng.standard_normal(references.shape)
+    return references, estimates
 
 
 def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime
 
 
-def measure(jobs: list[ScoreJob], n_workers: int) -> tuple[float, float]:
-    """Wall and CPU seconds to score ``jobs`` with ``n_workers`` (pool start-up included)."""
-    cpu_before, wall_before = cpu_seconds(), time.perf_counter()
-    executor = score_executor(n_workers)
-    try:
-        futures = [executor.submit(run_score_job, job) for job in jobs]
-        for future in as_completed(futures):
-            result = future.result()
-            if result.error:
-                raise RuntimeError(result.error)
-    finally:
-        executor.shutdown(wait=True)
-    return time.perf_counter() - wall_before, cpu_seconds() - cpu_before
+def timed(function):
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def largest_difference(ours: dict, theirs: dict) -> float:
+    worst = 0.0
+    for method, scores in theirs.items():
+        for a, b in zip(ours[method], scores):
+            finite = np.isfinite(a) & np.isfinite(b)
+            worst = max(worst, float(np.abs(a[finite] - b[finite]).max(initial=0.0)))
+    return worst
 
 
 def main() -> None:
+    import museval
+
+    from stemunet import bsseval
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tracks", type=int, default=4, help="tracks to score (default 4)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each track (default 10)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool size (default: CPU cores)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="track length (default 60)")
+    parser.add_argument("--methods", type=int, default=4, help="sets of estimates scored (default 4)")
+    parser.add_argument("--skip-museval", action="store_true", help="time the engine only (museval takes minutes)")
     args = parser.parse_args()
 
-    jobs = []
-    for index in range(args.tracks):
-        references, estimates = example_track(args.seconds, index)
-        jobs.append(ScoreJob("model", f"track_{index}", references, estimates, 44100))
-    minutes = args.tracks * args.seconds / 60
-    print(f"{args.tracks} tracks x {args.seconds:g} s of 4-stem stereo audio at 44.1 kHz, one method; "
-          f"{os.cpu_count()} CPU cores")
-    print(f"{'workers':>8} {'wall s':>8} {'CPU s':>8} {'wall s per min':>15} {'CPU s per min':>14} {'speed-up':>9}")
-    baseline = None
-    for n_workers in dict.fromkeys([1, args.workers]):
-        wall, cpu = measure(jobs, n_workers)
-        baseline = baseline or wall
-        print(f"{n_workers:>8} {wall:>8.1f} {cpu:>8.1f} {wall / minutes:>15.1f} {cpu / minutes:>14.1f} {baseline / wall:>8.2f}x")
-    print("(per min: seconds per minute of audio for one method; a full evaluation scores 4 methods)")
+    references, estimates = example_track(args.seconds, args.methods)
+    rate = 44100
+    print(f"one track of {args.seconds:g} s, 4 stems, stereo, 44.1 kHz; {args.methods} methods; {os.cpu_count()} CPU cores")
+    rows = []
+    museval_scores = None
+    if not args.skip_museval:
+        museval_scores, wall, cpu = timed(lambda: {m: museval.evaluate(references, e, win=rate, hop=rate) for m, e in estimates.items()})
+        rows.append(("museval.evaluate", wall, cpu, 0.0))
+    backends = ["numpy"]
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            backends.append("cuda")
+    except ImportError:
+        pass
+    for backend in backends:
+        if backend == "cuda":  # warm up CUDA (context, cuFFT plans) outside the timing
+            bsseval.evaluate_methods(references[:, : 2 * rate], {"w": references[:, : 2 * rate]}, backend="cuda")
+        scores, wall, cpu = timed(lambda: bsseval.evaluate_methods(references, estimates, win=rate, hop=rate, backend=backend))
+        difference = largest_difference(scores, museval_scores) if museval_scores else float("nan")
+        rows.append((f"stemunet.bsseval ({backend})", wall, cpu, difference))
+
+    audio_seconds = args.seconds * args.methods
+    baseline = rows[0][1]
+    print(f"{'scorer':<28} {'wall s':>8} {'CPU s':>8} {'speed-up':>9} {'max diff dB':>12} {'MUSDB18 test CPU-h':>19}")
+    for name, wall, cpu, difference in rows:
+        hours = cpu / audio_seconds * MUSDB18_TEST_SECONDS * 4 / 3600  # 4 methods per song
+        print(f"{name:<28} {wall:>8.1f} {cpu:>8.1f} {baseline / wall:>8.1f}x {difference:>12.2e} {hours:>19.2f}")
+    print("(MUSDB18 test CPU-h: CPU time to score 50 songs, about 3.5 h of audio, with 4 methods each, at this rate)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from stemunet.bsseval import METRICS, score_track, track_medians
+from stemunet.scoring import METRICS, score_track, track_medians
 from stemunet.config import STEM_NAMES, ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.checkpoints import CheckpointRef
 from stemunet.datasets import read_track
@@ -81,17 +81,17 @@ def test_real_musdb_excerpt_goes_through_the_whole_evaluation(real_evaluation):
     assert result.failures == []
     assert result.tracks["excerpt_seconds"].tolist() == [EXCERPT_SECONDS]
     # museval's JSON, one file per method and track, readable by museval's own tools.
-    for path in [out / "scores" / f"{track}.json", *(out / "scores" / m / f"{track}.json" for m in ("mixture", "irm1", "irm2"))]:
+    for path in [out / "scores" / f"{track}.json", *(out / "scores" / m / f"{track}.json" for m in ("MIX", "irm1", "irm2"))]:
         frames = museval.json2df(json.loads(path.read_text()), track)
         assert set(frames["target"]) == set(STEM_NAMES)
         assert set(frames["metric"]) == set(METRICS)
         assert len(frames) == 4 * 4 * int(EXCERPT_SECONDS)  # stems x metrics x 1 s frames
     table = pd.read_csv(out / "track_scores.csv")
     assert list(table.columns) == ["method", "track", "stem", "metric", "value"]
-    assert len(table) == 4 * 4 * 4 and set(table["method"]) == {"model", "mixture", "irm1", "irm2"}
+    assert len(table) == 4 * 4 * 4 and set(table["method"]) == {"model", "MIX", "irm1", "irm2"}
     assert table["value"].notna().all()
     metrics = json.loads((out / "metrics.json").read_text())
-    for method in ("model", "mixture", "irm1", "irm2"):
+    for method in ("model", "MIX", "irm1", "irm2"):
         assert set(metrics[method]) == {*STEM_NAMES, "all"}
         assert metrics[method]["vocals"]["SDR"]["n_tracks"] == 1
         assert math.isfinite(metrics[method]["all"]["SDR"]["median_of_medians"])
@@ -105,35 +105,35 @@ def test_true_stems_as_estimates_score_far_higher_sdr_than_the_mixture(real_musd
     mixture = mixture.mean(axis=0, keepdims=True)
     # museval stores an exact copy's +inf dB as NaN, so the copy gets noise 60 dB down.
     noise = 1e-3 * np.random.default_rng(0).standard_normal(stems.shape) * stems.std(axis=-1, keepdims=True)
-    perfect = track_medians(score_track(stems, stems + noise, rate, "perfect"))
-    floor = track_medians(score_track(stems, np.broadcast_to(mixture, stems.shape), rate, "mixture"))
+    stores = score_track(stems, {"perfect": stems + noise, "MIX": np.broadcast_to(mixture / 4, stems.shape)}, rate, "excerpt")
+    perfect, floor = track_medians(stores["perfect"]), track_medians(stores["MIX"])
     for stem in STEM_NAMES:
         assert perfect[stem]["SDR"] > floor[stem]["SDR"] + 30, stem
 
 
-def test_mixture_baseline_equals_a_direct_museval_evaluate_call(real_evaluation, real_musdb_root):
+def test_mix_baseline_equals_a_direct_museval_evaluate_call_on_the_mixture_divided_by_four(real_evaluation, real_musdb_root):
     _, result = real_evaluation
     mixture, stems, rate = real_excerpt(real_musdb_root)
     references = stems.transpose(0, 2, 1)
-    estimates = np.broadcast_to(mixture.T, references.shape)
+    estimates = np.broadcast_to(mixture.T / 4, references.shape)  # SiSEC's MIX.py
     sdr, isr, sir, sar = museval.evaluate(references, estimates, win=rate, hop=rate)
     direct = {"SDR": sdr, "ISR": isr, "SIR": sir, "SAR": sar}
     (track,) = result.tracks["track"]
-    ours = json.loads((result.out_dir / "scores" / "mixture" / f"{track}.json").read_text())
+    ours = json.loads((result.out_dir / "scores" / "MIX" / f"{track}.json").read_text())
     table = result.track_scores.set_index(["method", "stem", "metric"])["value"]
     for index, target in enumerate(ours["targets"]):
         assert target["name"] == STEM_NAMES[index]
         for metric in METRICS:
             frames = [frame["metrics"][metric] for frame in target["frames"]]
             np.testing.assert_allclose(frames, direct[metric][index], atol=1e-5)
-            assert table["mixture", STEM_NAMES[index], metric] == pytest.approx(np.nanmedian(direct[metric][index]), abs=1e-5)
+            assert table["MIX", STEM_NAMES[index], metric] == pytest.approx(np.nanmedian(direct[metric][index]), abs=1e-5)
 
 
-def test_oracle_masks_beat_the_mixture_baseline(real_evaluation):
+def test_oracle_masks_beat_the_mix_baseline(real_evaluation):
     _, result = real_evaluation
     sdr = result.track_scores[result.track_scores["metric"] == "SDR"].pivot(index="stem", columns="method", values="value")
-    assert (sdr["irm1"] > sdr["mixture"] + 3).all(), sdr
-    assert (sdr["irm2"] > sdr["mixture"] + 3).all(), sdr
+    assert (sdr["irm1"] > sdr["MIX"] + 2).all(), sdr  # MIX sits about 6 dB above the unscaled mixture
+    assert (sdr["irm2"] > sdr["MIX"] + 2).all(), sdr
 
 
 def test_oracle_magnitude_masks_split_the_mixture_exactly():
@@ -155,7 +155,7 @@ def test_silent_reference_is_left_out_and_a_silent_estimate_scores_like_silence(
     references[3] = 0.0  # vocals absent from the excerpt: museval cannot score it
     estimates = references + 0.1 * rng.standard_normal(references.shape).astype(np.float32)
     estimates[1] = 0.0  # a model that returns silence for the bass
-    medians = track_medians(score_track(references, estimates, rate, "gaps"))
+    medians = track_medians(score_track(references, {"model": estimates}, rate, "gaps")["model"])
     assert set(medians) == {"drums", "bass", "other"}
     assert medians["drums"]["SDR"] > 15
     assert abs(medians["bass"]["SDR"]) < 1.0  # silence: error energy = reference energy
@@ -255,7 +255,7 @@ def test_runs_overview_shows_training_parameters_and_scores(real_evaluation, run
     assert row["train_run"] == "2026-01-01T00-00-00_train"
     assert row["n_fft"] == 512 and row["base_channels"] == 4 and row["epochs"] == 3
     assert row["model SDR (SiSEC median)"] == pytest.approx(result.metrics["model"]["all"]["SDR"]["median_of_medians"])
-    assert row["irm1 SDR"] > row["mixture SDR"]
+    assert row["irm1 SDR"] > row["MIX SDR"]
 
 
 def test_published_reference_is_labelled_and_separate():

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 from stemunet.audio import load_audio
 from stemunet.config import ChunkingConfig, ConfigError, ModelConfig, SeparatorConfig, StftConfig

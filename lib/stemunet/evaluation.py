@@ -5,16 +5,19 @@ trained separator's estimates are scored with museval's BSSEval v4 (SDR, SIR, SA
 1-second frames, museval's default window and hop), together with three references scored on the
 same audio by the same code:
 
-* ``mixture``: the mixture as every stem's estimate, the floor (what doing nothing scores);
+* ``MIX``: SiSEC 2018's floor (sigsep-mus-oracle's ``MIX.py``): the mixture divided by the number of
+  stems as every stem's estimate. BSSEval v4's SDR is not scale invariant (its error is
+  ``estimate - reference``), so the unscaled mixture would score about 6 dB lower;
 * ``irm1`` and ``irm2``: oracle ratio masks built from the true stems with the model's own STFT
   (magnitude ratio ``|S_j| / sum_k |S_k|`` and power ratio ``|S_j|^2 / sum_k |S_k|^2``) applied to
   the mixture's STFT, the ceiling of what a mask on the mixture spectrogram can reach.
 
-Scoring runs in worker processes (``n_workers``), since museval costs seconds of CPU per second of
-audio. An evaluation run folder receives::
+Scoring runs in worker processes (``n_workers``), one job per track holding every method's
+estimates, so the fast scorer (:mod:`stemunet.bsseval`) factorises each track's references once for
+all methods; ``scorer: museval`` runs museval itself, once per method. An evaluation run folder receives::
 
     scores/<track>.json            museval's JSON of the model's scores (one entry per 1 s frame)
-    scores/<method>/<track>.json   the same for each baseline (mixture, irm1, irm2)
+    scores/<method>/<track>.json   the same for each baseline (MIX, irm1, irm2)
     track_scores.csv               method, track, stem, metric, value (median over frames), dB
     metrics.json                   aggregates, one key per method, then per stem and metric
 
@@ -47,9 +50,10 @@ import torch
 from tqdm.auto import tqdm
 
 from stemunet.audio import AudioError, resample
-from stemunet.bsseval import (
+from stemunet.scoring import (
     HOP_SECONDS,
     WINDOW_SECONDS,
+    Scorer,
     ScoreJob,
     ScoreResult,
     limit_threads,
@@ -85,7 +89,8 @@ class EvaluateConfig(Config):
     max_seconds: float = 4.0  # score an excerpt this long per track (for speed); 0 = whole tracks
     n_workers: int = 2  # processes scoring tracks in parallel; 0 = one per CPU core, 1 = no pool
     device: str = "auto"  # where the model runs: auto (CUDA if available, else CPU), cpu, cuda, cuda:N
-    baselines: bool = True  # also score the mixture and the oracle masks IRM1 and IRM2
+    baselines: bool = True  # also score SiSEC's MIX (mixture / 4) and the oracle masks IRM1 and IRM2
+    scorer: Scorer = "fast"  # BSSEval v4 engine: fast (same numbers, one factorisation per track) or museval
 
     def __post_init__(self) -> None:
         require(self.max_tracks >= 0, f"max_tracks must be >= 0, got {self.max_tracks}")
@@ -204,8 +209,8 @@ def track_estimates(
 ) -> dict[str, np.ndarray]:
     """Each method's estimates of one track, ``{method: (n_stems, n_channels, n_samples)}``.
 
-    ``model`` separates the mixture with ``separator`` (chunked); ``mixture`` is the mixture for
-    every stem; ``irm1``/``irm2`` are :func:`oracle_estimates` with the separator's STFT (or
+    ``model`` separates the mixture with ``separator`` (chunked); ``MIX`` is the mixture divided by
+    the number of stems, for every stem (SiSEC's floor); ``irm1``/``irm2`` are :func:`oracle_estimates` with the separator's STFT (or
     ``stft_config``). Inputs as in :func:`oracle_estimates`.
     """
     unknown = sorted(set(methods) - set(METHODS))
@@ -218,8 +223,8 @@ def track_estimates(
             if separator is None:
                 raise ValueError("scoring the model needs a separator")
             estimates[method] = separator.separate(mixture, sample_rate, chunking).numpy()
-        elif method == "mixture":
-            estimates[method] = np.broadcast_to(mixture, stems.shape)
+        elif method == "MIX":
+            estimates[method] = np.broadcast_to(mixture / stems.shape[0], stems.shape)
         else:
             if stft_config is None:
                 raise ValueError("oracle masks need the model's STFT settings (a separator or stft_config)")
@@ -255,7 +260,7 @@ def score_executor(n_workers: int):
     """A process pool of ``n_workers`` museval workers (single-threaded each), or an inline runner for 1.
 
     Workers are started with ``spawn``: a fresh interpreter that needs only
-    :mod:`stemunet.bsseval` (no torch), safe from Jupyter kernels and after CUDA is initialised.
+    :mod:`stemunet.scoring` (no torch), safe from Jupyter kernels and after CUDA is initialised.
     A script that evaluates with more than one worker needs the usual
     ``if __name__ == "__main__":`` guard (spawned workers import the script's main module).
     """
@@ -294,10 +299,10 @@ class EvaluationResult:
     failures: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
-def _frame_rows(result: ScoreResult) -> list[dict[str, Any]]:
+def _frame_rows(method: str, track: str, store) -> list[dict[str, Any]]:
     return [
-        {"method": result.method, "track": result.track, "stem": stem, "metric": metric, "value": value}
-        for stem, metrics in track_medians(result.store).items()
+        {"method": method, "track": track, "stem": stem, "metric": metric, "value": value}
+        for stem, metrics in track_medians(store).items()
         for metric, value in metrics.items()
     ]
 
@@ -312,10 +317,10 @@ def evaluate(
 ) -> EvaluationResult:
     """Separate and score every track; write ``scores/``, ``track_scores.csv`` and ``metrics.json``.
 
-    The model runs in this process (on ``config.device``, where the separator is); each
-    (track, method) pair of estimates is scored by museval in one of ``config.n_workers`` worker
-    processes, at most one job more than there are workers in flight so memory stays bounded on
-    long tracks. A track that cannot be read or scored is reported (a warning and the
+    The model runs in this process (on ``config.device``, where the separator is); each track's
+    estimates, all methods together, are scored (``config.scorer``) in one of ``config.n_workers``
+    worker processes, at most one job more than there are workers in flight so memory stays
+    bounded on long tracks. A track that cannot be read or scored is reported (a warning and the
     ``failures`` entry of ``metrics.json``) and the others go on.
 
     Args:
@@ -329,8 +334,8 @@ def evaluate(
         raise ValueError("no tracks to evaluate")
     methods = [m for m in config.methods if not (m == "model" and separator is None)]
     stft_config = separator.config.stft if separator is not None else StftConfig()
+    n_workers = resolve_workers(config.n_workers, len(tracks))
     n_jobs = len(tracks) * len(methods)
-    n_workers = resolve_workers(config.n_workers, n_jobs)
     began = time.perf_counter()
 
     rows: list[dict[str, Any]] = []
@@ -340,12 +345,12 @@ def evaluate(
     def collect(future: Future) -> None:
         result: ScoreResult = future.result()
         if result.error:
-            failures.append({"track": result.track, "method": result.method, "error": result.error})
-            warnings.warn(f"{result.track} ({result.method}): not scored: {result.error}", stacklevel=3)
-        else:
-            write_text_atomic(score_file(out_dir, result.method, result.track), result.store.json)
-            rows.extend(_frame_rows(result))
-        bar.update(1)
+            failures.append({"track": result.track, "method": "all", "error": result.error})
+            warnings.warn(f"{result.track}: not scored: {result.error}", stacklevel=3)
+        for method, store in result.stores.items():
+            write_text_atomic(score_file(out_dir, method, result.track), store.json)
+            rows.extend(_frame_rows(method, result.track, store))
+        bar.update(len(methods))
 
     executor = score_executor(n_workers)
     bar = tqdm(total=n_jobs, desc=f"BSSEval v4 ({n_workers} worker{'s' * (n_workers > 1)})", unit="score", disable=not progress)
@@ -374,14 +379,14 @@ def evaluate(
                 }
             )
             bar.set_postfix_str(f"scoring {track.name}")
-            for method in methods:
-                while len(pending) > n_workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        collect(future)
-                job = ScoreJob(method, track.name, stems, np.asarray(estimates[method]), rate, STEM_NAMES, start / rate)
-                pending.add(executor.submit(run_score_job, job))
-            del estimates
+            while len(pending) > n_workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    collect(future)
+            arrays = {method: np.asarray(estimates[method]) for method in methods}
+            job = ScoreJob(track.name, stems, arrays, rate, STEM_NAMES, start / rate, config.scorer)
+            pending.add(executor.submit(run_score_job, job))
+            del estimates, arrays
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -415,6 +420,7 @@ def evaluate(
         "n_workers": n_workers,
         "seconds": round(time.perf_counter() - began, 2),
         "failures": failures,
+        "scorer": config.scorer,
         "museval_version": _museval_version(),
     }
     metrics = metrics_dict(aggregates, about)

@@ -13,12 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stemunet.bsseval import METRICS
+from stemunet.scoring import METRICS
 from stemunet.config import STEM_NAMES
 from stemunet.evaluation import METHOD_LABELS, METHODS
 
-METHOD_COLOURS: dict[str, str] = {"model": "#1f77b4", "mixture": "#7f7f7f", "irm1": "#2ca02c", "irm2": "#98df8a"}
-SHORT_LABELS: dict[str, str] = {"model": "model", "mixture": "mixture", "irm1": "IRM1", "irm2": "IRM2"}
+METHOD_COLOURS: dict[str, str] = {"model": "#1f77b4", "MIX": "#7f7f7f", "irm1": "#2ca02c", "irm2": "#98df8a"}
+SHORT_LABELS: dict[str, str] = {"model": "model", "MIX": "MIX", "irm1": "IRM1", "irm2": "IRM2"}
 
 
 def _methods(track_scores: pd.DataFrame, methods: Sequence[str] | None) -> list[str]:

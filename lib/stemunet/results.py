@@ -19,17 +19,17 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from stemunet.bsseval import METRICS
+from stemunet.scoring import METRICS
 from stemunet.checkpoints import CheckpointRef
 from stemunet.config import STEM_NAMES
 from stemunet.runs import list_runs, runs_root
 
-METHODS: tuple[str, ...] = ("model", "mixture", "irm1", "irm2")
+METHODS: tuple[str, ...] = ("model", "MIX", "irm1", "irm2")
 """What gets scored: the trained model, then the baselines (floor and ceilings)."""
 
 METHOD_LABELS: dict[str, str] = {
     "model": "U-Net (this checkpoint)",
-    "mixture": "mixture as estimate (floor)",
+    "MIX": "SiSEC MIX: mixture / 4 as every estimate (floor)",
     "irm1": "oracle IRM1, magnitude ratio (ceiling)",
     "irm2": "oracle IRM2, power ratio (ceiling)",
 }
@@ -240,11 +240,8 @@ def published_reference() -> pd.DataFrame:
     rows = [
         {"method": "U-Net (model card)", "drums": None, "bass": None, "other": None, "vocals": None, "all": -0.14,
          "source": "model card", "note": ""},
-        {"method": "mixture as estimate", "drums": None, "bass": None, "other": None, "vocals": None, "all": 1.07,
-         "source": "model card",
-         "note": "as published; BSSEval v4 scores the mixture as 10 log10(E_stem / E_others) per frame, "
-                 "about -4.8 dB on average for four stems of equal level, so this figure may follow "
-                 "another convention"},
+        {"method": "SiSEC MIX (mixture / 4)", "drums": 1.33, "bass": 0.67, "other": 1.16, "vocals": 1.12, "all": 1.07,
+         "source": "SiSEC 2018 (museval medians)", "note": ""},
         {"method": "oracle IRM1", "drums": 7.3, "bass": 6.2, "other": 6.9, "vocals": 8.5, "all": 7.2,
          "source": "SiSEC 2018 (museval medians)", "note": ""},
     ]
@@ -276,7 +273,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
     rows = []
     for run in list_runs("evaluate", runs_dir):
         metrics = _read_json(run / "metrics.json")
-        if "model" not in metrics and "mixture" not in metrics:
+        if "model" not in metrics and "MIX" not in metrics:
             continue  # unfinished or failed
         record = _read_yaml(run / "parameters.yaml")
         parameters = record.get("parameters", {}) or {}
@@ -297,7 +294,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
             "model SDR (SiSEC median)": _score(metrics, "model", "all"),
             "model SDR (card mean)": _score(metrics, "model", "all", "mean_of_medians"),
             **{f"model {stem} SDR": _score(metrics, "model", stem) for stem in STEM_NAMES},
-            "mixture SDR": _score(metrics, "mixture", "all"),
+            "MIX SDR": _score(metrics, "MIX", "all"),
             "irm1 SDR": _score(metrics, "irm1", "all"),
             "irm2 SDR": _score(metrics, "irm2", "all"),
         }

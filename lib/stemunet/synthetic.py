@@ -89,7 +89,7 @@ SUBSETS = ("train", "test")
 _SUBSET_CODES = {"train": 0, "test": 1}
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
 # drums of every song untouched.
-_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX = range(6)
+_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR = range(7)
 
 
 @dataclass(frozen=True)
@@ -1068,6 +1068,28 @@ def _gate_silence(stereo: np.ndarray, block: int, threshold: float) -> None:
         tail[:] = 0.0
 
 
+def _add_noise_floor(stereo: np.ndarray, rng: np.random.Generator, level_db: float, block: int = 512) -> None:
+    """Add a recording's noise floor where the stem plays: decorrelated stereo noise falling at
+    3 dB per octave (pink, like preamp and room noise), ``level_db`` relative to the stem's RMS
+    while it plays, in every ``block`` that is not digitally silent (rests stay exact zeros).
+
+    Real stems carry such a floor in every frequency band. Without it a synthetic stem is exactly
+    band-limited, the Gram matrix of its delayed copies that BSSEval v4 inverts is near singular,
+    and SIR, SAR and ISR become meaningless (SDR is unaffected)."""
+    n = stereo.shape[1]
+    padded = np.pad(stereo, ((0, 0), (0, (-n) % block)))
+    active = np.repeat(np.any(padded.reshape(2, -1, block) != 0, axis=(0, 2)), block)[:n]
+    if not active.any():
+        return
+    rms = float(np.sqrt(np.mean(stereo[:, active] ** 2)))
+    spectrum = sp_fft.rfft(rng.standard_normal((2, n)), axis=1)
+    frequencies = np.arange(spectrum.shape[1], dtype=np.float64)
+    spectrum /= np.sqrt(np.maximum(frequencies, 1.0))  # 1/f power: pink
+    noise = sp_fft.irfft(spectrum, n, axis=1)
+    noise *= rms * 10.0 ** (level_db / 20.0) / max(float(np.sqrt(np.mean(noise ** 2))), 1e-30)
+    stereo += noise * active
+
+
 def _active_rms(stereo: np.ndarray, sr: int) -> float:
     """RMS over the parts of a stem that play (50 ms frames within 40 dB of the loudest), so a
     stem that rests for a third of the song is levelled by how loud it is when it plays."""
@@ -1083,6 +1105,8 @@ def _active_rms(stereo: np.ndarray, sr: int) -> float:
 # Stem levels relative to each other (dB, RMS while playing) and the random spread around them.
 _STEM_LEVEL_DB = {"drums": -0.5, "bass": -1.0, "other": -1.0, "vocals": -1.5}
 _STEM_LEVEL_SPREAD_DB = 3.0
+_NOISE_FLOOR_DB = (-60.0, -50.0)
+"""Range of each stem's noise floor, dB relative to its RMS while playing (see :func:`_add_noise_floor`)."""
 _REVERB_SEND = {"drums": (0.15, 0.35), "bass": (0.0, 0.0), "other": (0.2, 0.5), "vocals": (0.35, 0.7)}
 
 
@@ -1125,9 +1149,11 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     ramp[:fade_in] = 0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, fade_in))
     ramp[n - fade_out:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, math.pi, fade_out))
     mixture = np.zeros((2, n))
+    floor_rng = stream(_STREAM_NOISE_FLOOR)
     for name in STEM_NAMES:
         stems[name] *= ramp
         _gate_silence(stems[name], 512, 1e-5 * float(np.max(np.abs(stems[name]))))  # -100 dB re peak
+        _add_noise_floor(stems[name], floor_rng, float(floor_rng.uniform(*_NOISE_FLOOR_DB)))
         mixture += stems[name]
     # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
     target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
