@@ -3,7 +3,7 @@
 * ``MIX``: SiSEC 2018's floor (sigsep-mus-oracle ``MIX.py``): the mixture divided by 4 as every
   stem's estimate;
 * ``IRM1``: oracle magnitude-ratio masks |S_j| / sum_k |S_k| on the mixture's STFT (n_fft 4096,
-  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.oracle_estimates`), inverted with the
+  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.baseline_medians`), inverted with the
   mixture's phase: the ceiling for a magnitude-masking model such as ours.
 
 BSSEval v4 (:mod:`stemunet.bsseval`, museval's numbers), SiSEC's convention: median over a track's
@@ -27,43 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stemunet.bsseval import evaluate_methods
-from stemunet.config import STEM_NAMES, StftConfig
-from stemunet.datasets import list_tracks, read_track
-from stemunet.evaluation import oracle_estimates
+from stemunet.config import STEM_NAMES
+from stemunet.datasets import list_tracks
+from stemunet.evaluation import baseline_medians
 from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
 
 PUBLISHED = {"MIX": (1.33, 0.67, 1.16, 1.12), "IRM1": (7.3, 6.2, 6.9, 8.5)}
-
-
-def baseline_medians(mixture: np.ndarray, stems: np.ndarray, rate: int) -> dict[str, dict[str, np.ndarray]]:
-    """``{method: {metric: (4,) per-stem medians over frames}}`` for MIX and IRM1 of one excerpt.
-
-    ``mixture`` ``(n_channels, n)``, ``stems`` ``(4, n_channels, n)`` at ``rate`` Hz.
-    """
-    estimates = {
-        "MIX": np.broadcast_to(mixture / len(stems), stems.shape),
-        "IRM1": oracle_estimates(mixture, stems, rate, StftConfig(), power=1.0),
-    }
-    references = stems.transpose(0, 2, 1)
-    scores = evaluate_methods(references, {m: e.transpose(0, 2, 1) for m, e in estimates.items()}, win=rate, hop=rate)
-    return {
-        method: {metric: np.nanmedian(values, axis=1) for metric, values in zip(("SDR", "ISR", "SIR", "SAR"), result)}
-        for method, result in scores.items()
-    }
-
-
-def set_medians(root: Path, shift_seconds: float = 0.0) -> dict[str, dict[str, np.ndarray]]:
-    """SiSEC aggregate of :func:`baseline_medians` over the test tracks (median over tracks)."""
-    per_track = []
-    for track in list_tracks(root, "test"):
-        mixture, stems, rate = read_track(track)
-        start = int(round(shift_seconds * rate))
-        per_track.append(baseline_medians(mixture[:, start:], stems[..., start:], rate))
-    return {
-        method: {metric: np.median([t[method][metric] for t in per_track], axis=0) for metric in per_track[0][method]}
-        for method in per_track[0]
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         generate_synthetic_dataset(root, spec, progress=False)
         print(f"generated {spec} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         began = time.perf_counter()
-        medians = set_medians(root)
-        shifted = set_medians(root, 0.5)
+        tracks = list_tracks(root, "test")
+        medians = baseline_medians(tracks)
+        shifted = baseline_medians(tracks, shift_seconds=0.5)
         print(f"scored in {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
     print(f"\nsynthetic test set ({args.tracks} tracks x {args.seconds:g} s, seed {args.seed}); dB, median over frames then tracks")

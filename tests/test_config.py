@@ -59,3 +59,19 @@ def test_replace_validates():
     assert config.replace(n_fft=2048).n_fft == 2048
     with pytest.raises(ConfigError):
         config.replace(n_fft="big")
+
+
+@pytest.mark.parametrize("notebook", ["train", "evaluate", "separate", "listen"])
+def test_every_config_with_a_device_refuses_one_this_machine_lacks(notebook, monkeypatch):
+    """Checked when the parameters are, so the runner exits 2 before it makes a run folder."""
+    import torch
+
+    from stemunet.runs import notebook_config_class
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config_class = notebook_config_class(notebook)
+    with pytest.raises(ConfigError, match="device 'cuda': CUDA is not available"):
+        config_class.from_params({"device": "cuda"})
+    with pytest.raises(ConfigError, match="device 'gpu'"):
+        config_class.from_params({"device": "gpu"})
+    assert config_class.from_params({"device": "cpu"}).device == "cpu"

@@ -262,3 +262,23 @@ def test_published_reference_is_labelled_and_separate():
     table = published_reference()
     assert "not comparable with synthetic scores" in table.index.name
     assert table.loc["oracle IRM1", "vocals"] == 8.5 and table.loc["U-Net (model card)", "all"] == -0.14
+
+
+def test_a_missing_or_shortened_stem_is_a_reported_failure_not_a_silent_drop(tmp_path, train_run):
+    from stemunet.evaluation import EvaluationFailures
+    from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+
+    root = generate_synthetic_dataset(tmp_path / "set", SyntheticSpec(n_train_tracks=2, n_test_tracks=3, track_seconds=3.0), progress=False)
+    (root / "test" / "test_000" / "bass.wav").unlink()
+    vocals, rate = sf.read(root / "test" / "test_001" / "vocals.wav", dtype="float32")
+    sf.write(root / "test" / "test_001" / "vocals.wav", vocals[: len(vocals) // 2], rate, subtype="FLOAT")
+    config = EvaluateConfig.from_params({"musdb_root": str(root), "checkpoint": str(train_run), "max_seconds": 0.0, "n_workers": 1, "device": "cpu"})
+    with pytest.warns(UserWarning):
+        result = evaluate(CheckpointRef.resolve(train_run).load_separator("cpu"), evaluation_tracks(config, progress=False), config, tmp_path / "out", progress=False)
+    problems = result.tracks.set_index("track")["problem"]
+    assert "missing bass.wav" in problems["test_000"] and "differ in length" in problems["test_001"] and problems["test_002"] == ""
+    recorded = json.loads((tmp_path / "out" / "metrics.json").read_text())["about"]["failures"]
+    assert [f["track"] for f in recorded] == ["test_000", "test_001"]
+    with pytest.raises(EvaluationFailures, match="2 track"):
+        result.check()
+    result.check(allow_failures=True)

@@ -137,3 +137,66 @@ def test_plain_papermill_run_makes_its_own_dated_run_folder(tmp_path):
     for name in ("parameters.yaml", "history.csv", "metrics.json", "loss_curves.png", "checkpoints/best.pt"):
         assert (runs[0] / name).is_file(), name
     assert yaml.safe_load((runs[0] / "parameters.yaml").read_text())["parameters"]["sample_rate"] == 8000
+
+
+def test_relative_paths_resolve_against_the_folder_the_user_ran_from(tmp_path):
+    """The kernel runs in notebooks/: without the runner's resolution these pointed inside it."""
+    here = tmp_path / "here"
+    (here / "data").mkdir(parents=True)
+    notebooks = stand_in_notebook(tmp_path / "notebooks", OPEN_RUN + "run.write_json('paths.json', {'musdb_root': config.data.musdb_root, 'resume_from': config.resume_from})\n")
+    env = {**os.environ, "STEMUNET_RUNS": str(tmp_path / "runs")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stemunet.run", "train", "--notebooks-dir", str(notebooks), "--no-progress",
+         "-p", "musdb_root", "data", "-p", "resume_from", "runs/earlier_train"],
+        cwd=here, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    seen = yaml.safe_load((run_dir / "paths.json").read_text())
+    assert seen == {"musdb_root": str(here / "data"), "resume_from": str(here / "runs" / "earlier_train")}
+    record = yaml.safe_load((run_dir / "parameters.yaml").read_text())
+    assert record["parameters"]["musdb_root"] == str(here / "data")
+    assert record["command"].startswith("python -m stemunet.run train --notebooks-dir")  # the user's, not the kernel's
+
+
+def test_path_keywords_and_lists_are_resolved_as_paths_or_left_alone(tmp_path):
+    from stemunet.runs import resolve_path_parameters
+
+    resolved = resolve_path_parameters(
+        {"checkpoint": "pretrained", "runs": ["latest", "runs/a_train", str(tmp_path / "b.pt")], "inputs": ["songs/*.wav"], "epochs": 3},
+        base=tmp_path,
+    )
+    assert resolved == {
+        "checkpoint": "pretrained",
+        "runs": ["latest", str(tmp_path / "runs" / "a_train"), str(tmp_path / "b.pt")],
+        "inputs": [str(tmp_path / "songs" / "*.wav")],
+        "epochs": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("samples_per_epoch: [16\n", r"bad\.yaml, line 2: .*expected YAML parameters"),
+        (b"\x00\x01\xff\xfe binary", r"bad\.yaml: not a text file"),
+    ],
+    ids=["malformed YAML", "binary file"],
+)
+def test_an_unreadable_parameter_file_is_one_line_exit_2_and_no_run_folder(tmp_path, monkeypatch, capsys, content, expected):
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    notebooks = stand_in_notebook(tmp_path / "notebooks", "raise AssertionError('must not run')")
+    parameters = tmp_path / "bad.yaml"
+    parameters.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["train", "--notebooks-dir", str(notebooks), "-f", str(parameters), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert re.search(expected, error) and len(error.strip().splitlines()) == 1, error
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_unreadable_parameter_value_names_the_parameter(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    notebooks = stand_in_notebook(tmp_path / "notebooks", "raise AssertionError('must not run')")
+    assert main(["train", "--notebooks-dir", str(notebooks), "-p", "epochs", "[3", "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "parameter 'epochs'" in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from stemunet.audio import load_audio
+from stemunet.audio import declared_samples, load_audio
 from stemunet.config import ChunkingConfig, ConfigError, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separate import (
     SeparateConfig,
@@ -82,7 +83,12 @@ def test_inputs_of_every_kind_keep_their_rate_channels_and_length(tmp_path, sepa
             info = sf.info(output)
             assert (info.samplerate, info.channels, info.frames) == (rate, audio.shape[0], audio.shape[1]), output
             assert info.subtype == "PCM_16"
-    assert {p.name for p in (tmp_path / "out" / "stereo").iterdir()} == {"drums.wav", "bass.wav", "other.wav", "vocals.wav"}
+    assert {p.name for p in (tmp_path / "out" / "stereo").iterdir()} == {"drums.wav", "bass.wav", "other.wav", "vocals.wav", "source.json"}
+    record = json.loads((tmp_path / "out" / "stereo" / "source.json").read_text())
+    assert record["input"] == str(files[0].resolve()) and record["size"] == files[0].stat().st_size and len(record["sha256"]) == 64
+    # AAC decodes to whole 1024-sample frames; the stems have the length the container declares.
+    declared = declared_samples(m4a)
+    assert abs(declared - 30001) < 1024 and sf.info(tmp_path / "out" / "compressed" / "drums.wav").frames == declared
     assert summary.seconds.iloc[0] == pytest.approx(30001 / 44100, abs=1e-3) and (summary.x_realtime > 0).all()
 
 
@@ -149,7 +155,7 @@ def test_stem_selection_writes_only_the_chosen_stems(tmp_path, separator):
     path = _write(tmp_path / "song.wav")
     summary = separate_files([path], separator, _config(stems=["vocals", "bass"], format="flac", encoding="pcm24"), tmp_path / "out", progress=False)
     assert summary.status[0] == "ok"
-    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == ["bass.flac", "vocals.flac"]
+    assert sorted(p.name for p in (tmp_path / "out" / "song").iterdir()) == ["bass.flac", "source.json", "vocals.flac"]
     assert sf.info(tmp_path / "out" / "song" / "vocals.flac").subtype == "PCM_24"
 
 
@@ -259,7 +265,7 @@ def test_cli_separates_end_to_end_and_exits_non_zero_on_a_failed_input(tmp_path,
     common = ["-o", str(out), "--checkpoint", str(checkpoint), "--segment-seconds", "0.25", "--batch-segments", "2", "-q"]
 
     assert main([str(tmp_path / "in" / "song.wav"), "--two-stems", "--encoding", "pcm24", "--summary", str(tmp_path / "s.csv"), *common]) == 0
-    assert sorted(p.name for p in (out / "song").iterdir()) == ["accompaniment.wav", "vocals.wav"]
+    assert sorted(p.name for p in (out / "song").iterdir()) == ["accompaniment.wav", "source.json", "vocals.wav"]
     info = sf.info(out / "song" / "vocals.wav")
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (32000, 2, 20000, "PCM_24")
     assert pd.read_csv(tmp_path / "s.csv").status.tolist() == ["ok"]

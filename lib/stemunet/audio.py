@@ -42,12 +42,35 @@ class AudioError(ValueError):
         super().__init__(f"{path}: {problem}")
 
 
+def declared_samples(path: Path) -> int | None:
+    """The length of ``path``'s first audio stream in samples, as its container declares it (ffprobe).
+
+    AAC and other frame-based codecs decode to whole frames (1024 samples): ffmpeg's output can be
+    up to a frame longer than the audio that was encoded. The container's duration is the true one.
+    ``None`` when the container declares none.
+    """
+    if shutil.which("ffprobe") is None:
+        return None
+    command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+               "stream=duration_ts,time_base,sample_rate", "-of", "default=noprint_wrappers=1", str(path)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    fields = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    try:
+        numerator, denominator = (int(part) for part in fields["time_base"].split("/"))
+        return int(round(int(fields["duration_ts"]) * numerator * int(fields["sample_rate"]) / denominator))
+    except (KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
 def decode_with_ffmpeg(path: Path, folder: Path) -> Path:
-    """The first audio stream of ``path`` (the mixture of a ``.stem.mp4``) as a float wav in ``folder``."""
+    """The first audio stream of ``path`` (the mixture of a ``.stem.mp4``) as a float wav in ``folder``,
+    exactly as long as the container declares (the codec's padding of its last frame cut)."""
     if shutil.which("ffmpeg") is None:
         raise AudioError(path, "reading this format needs the ffmpeg program; install ffmpeg")
     target = folder / "decoded.wav"
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+    length = declared_samples(path)
+    trim = ["-af", f"atrim=end_sample={length}"] if length else []
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn", *trim,
                "-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(target)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not target.is_file():

@@ -37,6 +37,12 @@ FILTER_LENGTH = 512
 FRAMES_PER_BATCH = 8
 """Windows projected together: bounds memory (about 100 MB per 8 one-second stereo windows and method)."""
 
+BLOCK_FFT = 32768
+"""FFT size of the blocks whose cross-spectra are summed into the correlations the filters need."""
+
+BLOCKS_PER_BATCH = 16
+"""Blocks transformed together (about 70 MB for four stereo references)."""
+
 Scores = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """``(SDR, ISR, SIR, SAR)``, each ``(n_sources, n_windows)`` dB, as ``museval.evaluate`` returns."""
 
@@ -80,8 +86,8 @@ class NumpyBackend:
     def eye(self, n: int):
         return np.eye(n)
 
-    def zeros(self, shape):
-        return np.zeros(shape)
+    def zeros(self, shape, complex_values: bool = False):
+        return np.zeros(shape, dtype=np.complex128 if complex_values else np.float64)
 
     def index(self, indices: np.ndarray):
         return indices
@@ -123,8 +129,9 @@ class TorchBackend:
     def eye(self, n: int):
         return self.torch.eye(n, dtype=self.torch.float64, device=self.device)
 
-    def zeros(self, shape):
-        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
+    def zeros(self, shape, complex_values: bool = False):
+        dtype = self.torch.complex128 if complex_values else self.torch.float64
+        return self.torch.zeros(shape, dtype=dtype, device=self.device)
 
     def index(self, indices: np.ndarray):
         return self.torch.as_tensor(indices, device=self.device)
@@ -187,37 +194,56 @@ def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarra
 
 
 class ReferenceProjector:
-    """Everything about one track's references that every estimate shares: their spectra, the
-    Gram matrix of their delayed copies and its factorisations (whole and per source)."""
+    """Everything about one track's references that every estimate shares: the Gram matrix of their
+    delayed copies and its factorisations (whole, and per source for the spatial filters).
+
+    Correlations at the few lags the filters need (``|lag| < 512``) are accumulated block by block
+    (blocks of :data:`BLOCK_FFT` samples, cross-spectra summed over blocks, one small inverse FFT at
+    the end) instead of museval's full-length FFT per pair: the same sums, in another order.
+    """
 
     def __init__(self, references: np.ndarray, backend, filter_length: int = FILTER_LENGTH):
         self.ops = backend
         self.references = np.asarray(references, dtype=np.float64)  # (n_src, n_samples, n_chan)
         n_src, n_samples, n_chan = self.references.shape
         self.n_src, self.n_samples, self.n_chan, self.length = n_src, n_samples, n_chan, filter_length
-        self.n_fft = int(2 ** np.ceil(np.log2(n_samples + filter_length - 1.0)))
         L, ops = filter_length, backend
-        # (n_src * n_chan, n_bins): row p = source * n_chan + channel, as museval orders them.
-        signals = ops.asarray(self.references.transpose(0, 2, 1).reshape(n_src * n_chan, n_samples))
-        self.spectra = ops.rfft(signals, self.n_fft)
+        self.n_fft = max(BLOCK_FFT, int(2 ** np.ceil(np.log2(4 * L))))
+        self.block = self.n_fft - 2 * (L - 1)
+        # Rows p = source * n_chan + channel (museval's order), zero-padded so every block's segment
+        # [start - (L - 1), start + block + L - 1) can be sliced.
+        rows = self.references.transpose(0, 2, 1).reshape(n_src * n_chan, n_samples)
+        self.padded = np.pad(rows, ((0, 0), (L - 1, self.block + L - 1)))
+        self.starts = list(range(0, n_samples, self.block))
         n_rows = n_src * n_chan
+        # cross[p, q, j] = sum_t x_q[t + j - (L - 1)] x_p[t], lags -(L - 1) .. L - 1.
+        cross = ops.zeros((n_rows, n_rows, self.n_fft // 2 + 1), complex_values=True)
+        for first in range(0, len(self.starts), BLOCKS_PER_BATCH):
+            starts = self.starts[first : first + BLOCKS_PER_BATCH]
+            segments = self._segments(starts)  # (b, rows, bins)
+            own = ops.rfft(ops.asarray(np.stack([self.padded[:, s + L - 1 : s + L - 1 + self.block] for s in starts])), self.n_fft)
+            cross += ops.einsum("bqf,bpf->pqf", segments, own.conj())
+        lagged = ops.irfft(cross, self.n_fft)[..., : 2 * L - 1]  # (p, q, 2L - 1)
+        lags = np.subtract.outer(np.arange(L), np.arange(L)) + (L - 1)  # a - b, shifted
         gram = ops.zeros((n_rows * L, n_rows * L))
-        lags = np.subtract.outer(np.arange(L), np.arange(L))  # a - b
         for p in range(n_rows):
-            # museval: for pairs p <= q, corr = ifft(S_q conj(S_p)); block (p, q)[a, b] = corr[(a - b) mod n]
-            # and block (q, p) its transpose.
-            corr = ops.irfft(self.spectra[p:] * self.spectra[p].conj()[None], self.n_fft)  # (n_rows - p, n_fft)
-            blocks = corr[:, ops.index(lags % self.n_fft)]  # (n_rows - p, L, L)
-            for offset in range(n_rows - p):
-                q = p + offset
-                gram[p * L : (p + 1) * L, q * L : (q + 1) * L] = blocks[offset]
-                gram[q * L : (q + 1) * L, p * L : (p + 1) * L] = blocks[offset].T
+            for q in range(p, n_rows):
+                # museval: corr of the pair p <= q gives block (p, q)[a, b] = corr[a - b] and block
+                # (q, p) its transpose.
+                block = lagged[p, q][ops.index(lags)]
+                gram[p * L : (p + 1) * L, q * L : (q + 1) * L] = block
+                gram[q * L : (q + 1) * L, p * L : (p + 1) * L] = block.T
         eps = np.finfo(float).eps
         self.solve_all = ops.solver(gram + eps * ops.eye(n_rows * L))
         size = n_chan * L
         self.solve_own = [
             ops.solver(gram[j * size : (j + 1) * size, j * size : (j + 1) * size] + eps * ops.eye(size)) for j in range(n_src)
         ]
+
+    def _segments(self, starts: list[int]):
+        """Spectra of the references' segments around blocks starting at ``starts``: ``(b, rows, bins)``."""
+        span = self.block + 2 * (self.length - 1)
+        return self.ops.rfft(self.ops.asarray(np.stack([self.padded[:, s : s + span] for s in starts])), self.n_fft)
 
     def filters(self, estimates: np.ndarray) -> tuple[Any, Any]:
         """Distortion filters of ``(n_methods, n_src, n_samples, n_chan)`` estimates.
@@ -229,16 +255,17 @@ class ReferenceProjector:
         ops, L = self.ops, self.length
         n_methods, n_est = estimates.shape[:2]
         n_rows = self.n_src * self.n_chan
-        lags = ops.index((-np.arange(L)) % self.n_fft)  # museval: hstack(ssef[0], ssef[-1:-L:-1])
-        columns = []
-        for m in range(n_methods):
-            for e in range(n_est):
-                estimate = ops.asarray(estimates[m, e].T)  # (n_chan, n_samples)
-                spectra = ops.rfft(estimate, self.n_fft)
-                for c in range(self.n_chan):
-                    corr = ops.irfft(self.spectra * spectra[c].conj()[None], self.n_fft)  # (n_rows, n_fft)
-                    columns.append(corr[:, lags].reshape(n_rows * L))  # D[(p, k), c]
-        rhs = _stack(ops, columns, axis=1)  # (n_rows * L, n_methods * n_est * n_chan)
+        columns = n_methods * n_est * self.n_chan
+        flat = estimates.transpose(0, 1, 3, 2).reshape(columns, self.n_samples)  # column (m, e, c)
+        flat = np.pad(flat, ((0, 0), (0, self.block)))
+        # cross[p, col, j] = sum_t x_p[t + j - (L - 1)] est_col[t]; D[p, k, col] = cross[p, col, L - 1 - k].
+        cross = ops.zeros((n_rows, columns, self.n_fft // 2 + 1), complex_values=True)
+        for first in range(0, len(self.starts), BLOCKS_PER_BATCH):
+            starts = self.starts[first : first + BLOCKS_PER_BATCH]
+            blocks = ops.rfft(ops.asarray(np.stack([flat[:, s : s + self.block] for s in starts])), self.n_fft)
+            cross += ops.einsum("bpf,bcf->pcf", self._segments(starts), blocks.conj())
+        lagged = _flip_last(ops, ops.irfft(cross, self.n_fft)[..., :L])  # (p, col, k) for k = 0 .. L - 1
+        rhs = _permute(ops, lagged, (0, 2, 1)).reshape(n_rows * L, columns)  # D[(p, k), col]
         solved = self.solve_all(rhs).reshape(n_rows, L, n_methods, n_est, self.n_chan)
         size = self.n_chan * L
         own = []
@@ -264,31 +291,35 @@ class ReferenceProjector:
         return [tuple(results[k, m] for k in range(4)) for m in range(n_methods)]  # type: ignore[misc]
 
     def _score_windows(self, estimates, C, Cj, windows, length, results, indices) -> None:
+        """museval's per-window decomposition and energy ratios, for windows of ``length`` samples."""
+        import scipy.fft
+
         ops, L = self.ops, self.length
-        n_fft = int(2 ** np.ceil(np.log2(length + L - 1.0)))
+        n_fft = scipy.fft.next_fast_len(length + L - 1, real=True)
         refs = np.stack([self.references[:, start:stop] for start, stop in windows])  # (T, src, n, ch)
         ests = np.stack([estimates[:, :, start:stop] for start, stop in windows], axis=1)  # (M, T, src, n, ch)
         silent = _silent(refs)[None, :] | _silent(ests)  # (M, T)
-        ref_spectra = ops.rfft(ops.asarray(refs.transpose(0, 1, 3, 2)), n_fft)  # (T, src, ch, bins)
+        refs = ops.asarray(refs.transpose(0, 1, 3, 2))  # (T, src, ch, n)
+        ests = ops.asarray(ests.transpose(0, 1, 2, 4, 3))  # (M, T, src, ch, n)
+        ref_spectra = ops.rfft(refs, n_fft)  # (T, src, ch, bins)
         C_spectra = ops.rfft(_permute(ops, C, (0, 1, 2, 3, 5, 4)), n_fft)  # (M, est, src, ch, ch_out, bins)
         Cj_spectra = ops.rfft(_permute(ops, Cj, (0, 1, 2, 4, 3)), n_fft)  # (M, src, ch, ch_out, bins)
         out = length + L - 1
-        # Projections of the window's references through the filters (museval's _project).
+        # Projections of the window's references through the filters (museval's _project), length n + L - 1.
         p_all = ops.irfft(ops.einsum("tjkf,mejkcf->mtecf", ref_spectra, C_spectra), n_fft)[..., :out]
         p_own = ops.irfft(ops.einsum("tekf,mekcf->mtecf", ref_spectra, Cj_spectra), n_fft)[..., :out]
-        s_true = ops.zeros((1, len(windows), self.n_src, self.n_chan, out))
-        s_true[..., :length] = ops.asarray(refs.transpose(0, 1, 3, 2))[None]
-        estimate = ops.zeros((estimates.shape[0], len(windows), self.n_src, self.n_chan, out))
-        estimate[..., :length] = ops.asarray(ests.transpose(0, 1, 2, 4, 3))
 
-        def energy(signal):
-            return ops.to_numpy((signal**2).sum(-1).sum(-1))  # over samples and channels: (M or 1, T, src)
+        def energy(signal):  # over channels and samples: (..., ch, n) -> (...)
+            return ops.to_numpy((signal * signal).sum(-1).sum(-1))
 
-        true_energy = energy(s_true)
-        sdr = _db(true_energy, energy(estimate - s_true))
-        isr = _db(true_energy, energy(p_own - s_true))
+        def energy_past(signal):  # of what lies beyond the window (the filters' tails), where s_true and the estimate are 0
+            return energy(signal[..., length:])
+
+        true_energy = energy(refs)[None]
+        sdr = _db(true_energy, energy(ests - refs[None]))
+        isr = _db(true_energy, energy(p_own[..., :length] - refs[None]) + energy_past(p_own))
         sir = _db(energy(p_own), energy(p_all - p_own))
-        sar = _db(energy(p_all), energy(estimate - p_all))
+        sar = _db(energy(p_all), energy(ests - p_all[..., :length]) + energy_past(p_all))
         for k, values in enumerate((sdr, isr, sir, sar)):
             values = np.broadcast_to(values, silent.shape + (self.n_src,)).copy()
             values[silent] = np.nan
@@ -299,6 +330,12 @@ def _stack(ops, arrays, axis: int):
     if isinstance(ops, NumpyBackend):
         return np.stack(arrays, axis=axis)
     return ops.torch.stack(arrays, dim=axis)
+
+
+def _flip_last(ops, array):
+    if isinstance(ops, NumpyBackend):
+        return array[..., ::-1]
+    return array.flip(-1)
 
 
 def _permute(ops, array, axes):
@@ -312,13 +349,27 @@ def _permute(ops, array, axes):
 # ----------------------------------------------------------------------------------------------
 
 
-def _checked(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """museval's preparation and checks (the same errors for silent or mismatched sources)."""
-    from museval.metrics import validate
+def _any_source_silent(sources: np.ndarray) -> bool:
+    """museval's test: some source's channel sum is zero at every sample."""
+    return bool(np.any(np.all(np.sum(sources, axis=tuple(range(2, sources.ndim))) == 0, axis=1)))
 
-    references = np.atleast_3d(np.array(references))
-    estimates = _pad_or_truncate(references, np.atleast_3d(np.array(estimates)))
-    validate(references, estimates)
+
+def _checked(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """museval's preparation (``pad_or_truncate``) and checks (``metrics.validate``), with its
+    messages, without importing museval (seconds of imports in every worker process)."""
+    references = np.atleast_3d(np.asarray(references))
+    estimates = _pad_or_truncate(references, np.atleast_3d(np.asarray(estimates)))
+    if references.shape != estimates.shape:
+        raise ValueError(
+            f"The shape of estimated sources and the true sources should match. reference_sources.shape = "
+            f"{references.shape}, estimated_sources.shape = {estimates.shape}"
+        )
+    if references.ndim > 3 or estimates.ndim > 3:
+        raise ValueError(f"The number of dimensions is too high (must be less than 3). reference_sources.ndim = {references.ndim}")
+    if references.size and _any_source_silent(references):
+        raise ValueError("All the reference sources should be non-silent (not all-zeros), but at least one of the reference sources is all 0s")
+    if estimates.size and _any_source_silent(estimates):
+        raise ValueError("All the estimated sources should be non-silent (not all-zeros), but at least one of the estimated sources is all 0s")
     return references, estimates
 
 
@@ -347,7 +398,7 @@ def evaluate_methods(
         return {}
     checked = {name: _checked(references, values) for name, values in estimates.items()}
     references = next(iter(checked.values()))[0]
-    stacked = np.stack([values for _, values in checked.values()]).astype(np.float64)
+    stacked = np.stack([values for _, values in checked.values()]).astype(np.float64, copy=False)
     projector = ReferenceProjector(references, get_backend(backend))
     return dict(zip(checked, projector.scores(stacked, int(win), int(hop))))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
@@ -279,6 +280,10 @@ class SeparatorConfig(Config):
     model: ModelConfig = ModelConfig()
 
 
+MAX_SEGMENT_SECONDS = 600.0
+"""Longest overlap-add segment: memory grows with it (10 minutes of stereo at 44.1 kHz is ~1 GB of spectrograms)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ChunkingConfig(Config):
     """Weighted overlap-add over fixed-length segments, for inputs of any length."""
@@ -288,7 +293,10 @@ class ChunkingConfig(Config):
     batch_segments: int = 4  # segments separated together on the device
 
     def __post_init__(self) -> None:
-        require(self.segment_seconds > 0, f"segment_seconds must be > 0, got {self.segment_seconds}")
+        require(
+            math.isfinite(self.segment_seconds) and 0 < self.segment_seconds <= MAX_SEGMENT_SECONDS,
+            f"segment_seconds must be a number in (0, {MAX_SEGMENT_SECONDS:g}] s (and at least 4 STFT frames of the model), got {self.segment_seconds}",
+        )
         require(0 <= self.overlap <= 0.9, f"overlap must be in [0, 0.9], got {self.overlap}")
         require(self.batch_segments >= 1, f"batch_segments must be >= 1, got {self.batch_segments}")
 

@@ -262,6 +262,10 @@ def read_track_excerpt(
     mixture_only = not require_stems and names == ["mixture"]
     if problems and not mixture_only:
         raise TrackError(track, "; ".join(problems))
+    if len({info.n_samples for info in infos}) > 1:
+        # A stem shorter than the mixture would silently shorten every score: refuse the track.
+        lengths = ", ".join(f"{info.name} {info.n_samples}" for info in infos)
+        raise TrackError(track, f"its files differ in length (samples: {lengths})")
     rate = infos[0].sample_rate
     start = max(0, int(round(start_seconds * rate)))
     n_samples = None if duration_seconds is None else max(0, int(round(duration_seconds * rate)))

@@ -61,7 +61,7 @@ from stemunet.scoring import (
     track_medians,
 )
 from stemunet.chunking import overlap_add
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, require
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, check_device, require
 from stemunet.datasets import list_tracks, read_track, resolve_root
 from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet.results import CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate, metrics_dict, sort_track_scores
@@ -91,8 +91,10 @@ class EvaluateConfig(Config):
     device: str = "auto"  # where the model runs: auto (CUDA if available, else CPU), cpu, cuda, cuda:N
     baselines: bool = True  # also score SiSEC's MIX (mixture / 4) and the oracle masks IRM1 and IRM2
     scorer: Scorer = "fast"  # BSSEval v4 engine: fast (same numbers, one factorisation per track) or museval
+    allow_failures: bool = False  # finish without error when some tracks could not be read or scored
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         require(self.max_tracks >= 0, f"max_tracks must be >= 0, got {self.max_tracks}")
         require(
             self.max_seconds == 0 or self.max_seconds >= WINDOW_SECONDS,
@@ -233,6 +235,35 @@ def track_estimates(
     return estimates
 
 
+def baseline_medians(tracks: Sequence, *, shift_seconds: float = 0.0, stft_config: StftConfig = StftConfig()) -> dict[str, dict[str, np.ndarray]]:
+    """SiSEC's MIX and oracle IRM1 on ``tracks``, aggregated as SiSEC does: ``{method: {metric: (4,) dB}}``.
+
+    Each track is scored whole (from ``shift_seconds`` on) with :func:`stemunet.bsseval.evaluate_methods`;
+    the per-stem medians over 1 s frames are then medianed over tracks. How hard a data set is,
+    and whether its BSSEval decomposition is well-conditioned (IRM1's SIR at or above its SDR).
+    """
+    from stemunet.bsseval import evaluate_methods
+
+    per_track = []
+    for track in tracks:
+        mixture, stems, rate = read_track(track)
+        start = int(round(shift_seconds * rate))
+        mixture, stems = mixture[:, start:], stems[..., start:]
+        estimates = {
+            "MIX": np.broadcast_to(mixture / len(stems), stems.shape),
+            "IRM1": oracle_estimates(mixture, stems, rate, stft_config, power=1.0),
+        }
+        scores = evaluate_methods(stems.transpose(0, 2, 1), {m: e.transpose(0, 2, 1) for m, e in estimates.items()}, win=rate, hop=rate)
+        per_track.append({
+            method: {metric: np.nanmedian(values, axis=1) for metric, values in zip(("SDR", "ISR", "SIR", "SAR"), result)}
+            for method, result in scores.items()
+        })
+    return {
+        method: {metric: np.median([t[method][metric] for t in per_track], axis=0) for metric in per_track[0][method]}
+        for method in per_track[0]
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # Scoring many tracks in worker processes
 # ----------------------------------------------------------------------------------------------
@@ -297,6 +328,20 @@ class EvaluationResult:
     tracks: pd.DataFrame  # track, seconds, excerpt_start, excerpt_seconds
     metrics: dict[str, Any]
     failures: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def check(self, allow_failures: bool = False) -> None:
+        """Raise :class:`EvaluationFailures` if a track could not be read or scored (unless allowed),
+        so a run with missing results ends non-zero instead of looking complete."""
+        if self.failures and not allow_failures:
+            listing = "; ".join(f"{f['track']}: {f['error']}" for f in self.failures)
+            raise EvaluationFailures(
+                f"{len(self.failures)} track(s) could not be scored ({listing}); the scores cover the others. "
+                "Fix the data, or set allow_failures to accept partial results"
+            )
+
+
+class EvaluationFailures(RuntimeError):
+    """Some tracks of an evaluation could not be read or scored."""
 
 
 def _frame_rows(method: str, track: str, store) -> list[dict[str, Any]]:
@@ -406,7 +451,9 @@ def evaluate(
         raise RuntimeError(f"no track could be scored: {failures}")
     track_scores = sort_track_scores(pd.DataFrame(rows, columns=TRACK_SCORE_COLUMNS))
     aggregates = aggregate(track_scores)
-    tracks_table = pd.DataFrame(track_info)
+    tracks_table = pd.DataFrame(
+        [*({**info, "problem": ""} for info in track_info), *({"track": f["track"], "problem": f["error"]} for f in failures)]
+    )
     about = {
         "data": config.data.musdb_root or "synthetic",
         "subset": config.subset,

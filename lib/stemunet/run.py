@@ -8,11 +8,13 @@ in the folder, with the error) and 2 for bad parameters (checked before anything
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from pathlib import Path
 
 from stemunet.config import ConfigError
-from stemunet.runs import execute_notebook, load_parameter_file, parse_value
+from stemunet.runs import COMMAND_VARIABLE, execute_notebook, load_parameter_file, parse_value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         parameters: dict = {}
         for path in args.parameters_file:
             parameters.update(load_parameter_file(path))
-        parameters.update({name: parse_value(value) for name, value in args.parameter})
+        parameters.update({name: parse_value(value, name) for name, value in args.parameter})
+        # The kernel inherits the environment: it records the user's command, not its own.
+        os.environ[COMMAND_VARIABLE] = shlex.join(["python", "-m", "stemunet.run", *(sys.argv[1:] if argv is None else argv)])
         run_dir = execute_notebook(notebook, parameters, progress=not args.no_progress, notebooks_dir=args.notebooks_dir)
     except (ConfigError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the failed notebook, with the error, is in {error.run_dir}", file=sys.stderr)
         print(error.run_dir)
         return 1
+    finally:
+        os.environ.pop(COMMAND_VARIABLE, None)
     print(run_dir)
     return 0
 

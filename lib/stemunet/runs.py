@@ -18,6 +18,7 @@ import datetime as dt
 import importlib
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -45,6 +46,17 @@ NOTEBOOK_CONFIGS: dict[str, str] = {
 
 # Parameters every notebook has that are not part of its config.
 RUNNER_PARAMETERS = ("run_dir",)
+
+PATH_PARAMETERS = ("musdb_root", "checkpoint", "resume_from", "output_dir", "inputs", "runs")
+"""Parameters naming files or folders (``inputs`` and ``runs`` are lists of them). The runner makes
+them absolute against the folder the user ran it from, since the notebook's kernel runs in
+``notebooks/``."""
+
+PATH_KEYWORDS = ("", "pretrained", "latest")
+"""Values of path parameters that are not paths (see :mod:`stemunet.checkpoints`)."""
+
+COMMAND_VARIABLE = "STEMUNET_COMMAND"
+"""Environment variable through which the runner tells the notebook's kernel the user's command."""
 
 
 def project_root() -> Path | None:
@@ -112,6 +124,16 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def user_command() -> str | None:
+    """The command the user typed: the runner's (passed to the kernel in :data:`COMMAND_VARIABLE`),
+    or this process's own; ``None`` inside a kernel started some other way (plain Papermill, Jupyter)."""
+    if os.environ.get(COMMAND_VARIABLE):
+        return os.environ[COMMAND_VARIABLE]
+    if "ipykernel" in Path(sys.argv[0]).name:
+        return None
+    return shlex.join(sys.argv)
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("stemunet", "torch", "torchaudio", "numpy", "musdb", "museval", "papermill"):
@@ -153,12 +175,16 @@ def notebook_config(config_class: type[Config], namespace: Mapping[str, Any]) ->
     """Build a notebook's config from its parameter variables (pass ``globals()``).
 
     Values are type-checked by :meth:`Config.from_params`; a parameter the notebook lacks is a
-    :class:`KeyError` naming it (the parameters cell and the config disagree).
+    :class:`KeyError` naming it (the parameters cell and the config disagree). Path parameters
+    come back absolute (:func:`resolve_path_parameters`), so ``parameters.yaml`` records where they are.
     """
     missing = [name for name in config_class.parameter_names() if name not in namespace]
     if missing:
         raise KeyError(f"the notebook's parameters cell lacks {missing} of {config_class.__name__}")
-    return config_class.from_params({name: namespace[name] for name in config_class.parameter_names()})
+    # Relative paths resolve against the kernel's folder: the user's own under plain Papermill (which
+    # starts the kernel where it was called) and JupyterLab's notebooks/; the runner passes them absolute.
+    values = resolve_path_parameters({name: namespace[name] for name in config_class.parameter_names()})
+    return config_class.from_params(values)
 
 
 def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = None, **provenance: Any) -> Run:
@@ -180,7 +206,7 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         **provenance,
         "git_commit": git_commit(),
         "versions": library_versions(),
-        "command": " ".join(sys.argv),
+        "command": user_command(),
     }
     write_text_atomic(path / "parameters.yaml", yaml.safe_dump(record, sort_keys=False))
     return Run(path=path, notebook=notebook, parameters=parameters)
@@ -194,9 +220,16 @@ def notebook_config_class(notebook: str) -> type[Config]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def parse_value(text: str) -> Any:
-    """A ``-p NAME VALUE`` value: YAML scalars and lists (``3``, ``true``, ``[1, 2]``), numbers like ``1e-4``."""
-    value = yaml.safe_load(text)
+def parse_value(text: str, name: str = "") -> Any:
+    """A ``-p NAME VALUE`` value: YAML scalars and lists (``3``, ``true``, ``[1, 2]``), numbers like ``1e-4``.
+
+    Raises :class:`ConfigError` naming the parameter for a value YAML cannot read (``[vocals``).
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = str(getattr(error, "problem", None) or error).strip()
+        raise ConfigError(f"parameter {name or text!r}: cannot read {text!r} ({problem}); quote lists as '[a, b]'") from None
     if isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads 1e-4 as a string
@@ -206,13 +239,40 @@ def parse_value(text: str) -> Any:
 
 
 def load_parameter_file(path: str | Path) -> dict[str, Any]:
+    """The parameters in a YAML file; :class:`ConfigError` naming the file (and line) if it is not one."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such parameter file")
-    values = yaml.safe_load(path.read_text()) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected YAML parameters)") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(error, "problem", None) or "not valid YAML").strip()
+        raise ConfigError(f"{path}{where}: {problem} (expected YAML parameters, NAME: VALUE per line)") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter names to values")
     return values
+
+
+def resolve_path_parameters(parameters: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """``parameters`` with every path-valued one (:data:`PATH_PARAMETERS`) made absolute against ``base``
+    (default: the working directory), ``~`` expanded; keywords such as ``pretrained`` stay as they are."""
+    base = Path.cwd() if base is None else Path(base)
+
+    def absolute(value: Any) -> Any:
+        if not isinstance(value, str) or value.strip() in PATH_KEYWORDS:
+            return value
+        return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+    resolved = dict(parameters)
+    for name in PATH_PARAMETERS:
+        if name in resolved:
+            value = resolved[name]
+            resolved[name] = [absolute(v) for v in value] if isinstance(value, (list, tuple)) else absolute(value)
+    return resolved
 
 
 def check_parameters(notebook_path: Path, notebook: str, parameters: dict[str, Any]) -> None:
@@ -247,7 +307,8 @@ def execute_notebook(
     if not source.is_file():
         available = sorted(p.stem for p in notebooks_dir.glob("*.ipynb"))
         raise FileNotFoundError(f"{source}: no such notebook; available: {available}")
-    parameters = dict(parameters or {})
+    # The kernel runs in notebooks/: paths the user typed are made absolute against where they typed them.
+    parameters = resolve_path_parameters(parameters or {})
     check_parameters(source, notebook, parameters)
     run_dir = new_run_dir(notebook, runs_dir)
     parameters["run_dir"] = str(run_dir.resolve())

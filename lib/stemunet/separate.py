@@ -22,8 +22,13 @@ import argparse
 import contextlib
 import dataclasses
 import glob
+import hashlib
+import json
 import math
 import os
+import re
+import shutil
+import signal
 import sys
 import time
 import typing
@@ -49,7 +54,7 @@ from stemunet.audio import (
     rescale_gain,
 )
 from stemunet.checkpoints import CheckpointError, CheckpointRef
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
 from stemunet.files import atomic_path, scratch_file, write_json_atomic
 from stemunet.separator import Separator
 
@@ -90,6 +95,7 @@ class SeparateConfig(Config):
     device: str = "auto"  # auto (cuda when available, else cpu), cpu, cuda, cuda:1, mps
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         if self.format == "flac" and self.encoding == "float32":
             raise ConfigError("flac stores integers: use encoding pcm16 or pcm24, or format wav")
         valid = TWO_STEM_NAMES if self.two_stems else STEM_NAMES
@@ -130,13 +136,22 @@ def is_audio_file(path: str | Path) -> bool:
 
 def track_name(path: str | Path) -> str:
     """``song.flac`` -> ``song``; ``Artist - Title.stem.mp4`` -> ``Artist - Title``;
-    ``Artist - Title/mixture.wav`` (MUSDB18-HQ) -> ``Artist - Title``."""
+    ``Artist - Title/mixture.wav`` (MUSDB18-HQ) -> ``Artist - Title``.
+
+    The name becomes a folder inside the output folder, so it is made safe for that: ``.`` and
+    ``..`` (a file named ``...wav``), leading dots and path separators are replaced, and an
+    empty name becomes ``track``.
+    """
     path = Path(path)
     if path.name.lower().endswith(".stem.mp4"):
-        return path.name[: -len(".stem.mp4")]
-    if path.stem.lower() == "mixture" and path.parent.name:
-        return path.parent.name
-    return path.stem
+        name = path.name[: -len(".stem.mp4")]
+    elif path.stem.lower() == "mixture" and path.parent.name:
+        name = path.parent.name
+    else:
+        name = path.stem
+    name = re.sub(r"[/\\\x00]", "_", name).strip()
+    name = re.sub(r"^\.+", lambda dots: "_" * len(dots.group()), name)  # no hidden, "." or ".." folders
+    return name or "track"
 
 
 def _inside(path: Path, folder: Path | None) -> bool:
@@ -292,6 +307,19 @@ def _output_blocks(stems: torch.Tensor, names: Sequence[str]) -> dict[str, np.nd
     return arrays
 
 
+def _write(writer: sf.SoundFile, frames: np.ndarray, target: Path) -> None:
+    """``writer.write(frames)``; a failure names the output and why (libsndfile says only "System error.")."""
+    try:
+        writer.write(frames)
+    except (sf.LibsndfileError, OSError) as error:
+        try:
+            full = shutil.disk_usage(target.parent).free < 1 << 20
+        except OSError:
+            full = False
+        reason = "no space left on device" if full else f"{type(error).__name__}: {error}"
+        raise OutputError(f"{target}: the output could not be written ({reason})") from None
+
+
 def separate_file(
     path: str | Path,
     outputs: Mapping[str, Path],
@@ -349,7 +377,7 @@ def separate_file(
                 peak = max(peak, float(np.abs(audio).max(initial=0.0)))
                 if integer and config.clipping == "clamp":
                     audio = apply_clipping_policy(audio, "clamp")
-                writers[name].write(audio.T)
+                _write(writers[name], audio.T, outputs[name])
         gain = 1.0
         if rescale:
             for writer in writers.values():
@@ -358,9 +386,82 @@ def separate_file(
             for name in outputs:
                 with sf.SoundFile(staging[name]) as source, sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format) as target:
                     for frames in source.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
-                        target.write(apply_clipping_policy(frames, "rescale", peak=peak))
+                        _write(target, apply_clipping_policy(frames, "rescale", peak=peak), outputs[name])
         result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs))
     return result
+
+
+SOURCE_RECORD = "source.json"
+"""Written beside a track's stems: which input they came from (path, size, time, hash) and which files."""
+
+SCRATCH_SUFFIXES = (".part", ".float.part")
+
+
+class OutputError(OSError):
+    """An output cannot be written; the message names the output (not the input) and why."""
+
+
+def input_identity(path: Path) -> dict[str, Any]:
+    """What identifies an input file: absolute path, size, modification time and SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    stat = path.stat()
+    return {"input": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "sha256": digest.hexdigest()}
+
+
+def _read_source_record(track_folder: Path) -> dict[str, Any]:
+    try:
+        record = json.loads((track_folder / SOURCE_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _output_problem(item: InputFile, outputs: Mapping[str, Path], output_dir: Path, config: SeparateConfig, input_paths: set[Path]) -> tuple[str, str] | None:
+    """``(status, message)`` when ``item`` must not be separated into ``outputs``, else ``None``."""
+    root = output_dir.resolve()
+    for target in outputs.values():
+        resolved = target.resolve()
+        if root not in resolved.parents:
+            return "failed", f"{item.path}: its outputs would land outside {output_dir} ({target}); rename the input"
+        if resolved in input_paths:
+            return "failed", f"{item.path}: its output {target} is one of the inputs; it is never written over (choose another -o)"
+    existing = [p for p in outputs.values() if p.exists()]
+    if not existing or config.overwrite:
+        return None
+    folder = existing[0].parent
+    record = _read_source_record(folder)
+    if record.get("sha256") and not _same_input(item.path, record):
+        return "failed", (
+            f"{item.path}: {folder} holds stems of another input ({record['input']}); "
+            "overwrite (--overwrite) replaces them, or choose another -o"
+        )
+    if len(existing) == len(outputs):
+        return "skipped", f"outputs exist in {folder}; overwrite (--overwrite) replaces them"
+    return "failed", f"some outputs exist ({', '.join(p.name for p in existing)} in {folder}); overwrite (--overwrite) replaces them"
+
+
+def _same_input(path: Path, record: Mapping[str, Any]) -> bool:
+    """Whether ``path`` is the input a :data:`SOURCE_RECORD` describes: same file unchanged, or same content."""
+    stat = path.stat()
+    if str(path.resolve()) == record.get("input") and stat.st_size == record.get("size") and stat.st_mtime == record.get("mtime"):
+        return True
+    return input_identity(path)["sha256"] == record.get("sha256")
+
+
+def remove_stale_scratch(track_folder: Path, outputs) -> list[Path]:
+    """Delete scratch files an earlier, killed run left beside these outputs (``.<name>.*.part``)."""
+    removed = []
+    if not track_folder.is_dir():
+        return removed
+    for target in outputs:
+        for scratch in track_folder.glob(f".{target.name}.*"):
+            if scratch.name.endswith(SCRATCH_SUFFIXES):
+                scratch.unlink(missing_ok=True)
+                removed.append(scratch)
+    return removed
 
 
 def separate_files(
@@ -386,6 +487,7 @@ def separate_files(
     """
     output_dir = Path(output_dir)
     items = [item if isinstance(item, InputFile) else InputFile(str(item), Path(item), track_name(item)) for item in inputs]
+    input_paths = {item.path.resolve() for item in items if item.path is not None}
     rows = []
     bar = tqdm(items, desc="files", unit="file", disable=not progress)
     for item in bar:
@@ -396,23 +498,32 @@ def separate_files(
             continue
         bar.set_postfix_str(item.track[:40])
         outputs = output_paths(output_dir, item.track, config)
-        existing = [p for p in outputs.values() if p.exists()]
-        if existing and not config.overwrite:
-            if len(existing) == len(outputs):
-                row.update(status="skipped", error=f"outputs exist in {existing[0].parent}; overwrite (--overwrite) replaces them", outputs=[str(p) for p in existing])
-            else:
-                row["error"] = f"some outputs exist ({', '.join(p.name for p in existing)} in {existing[0].parent}); overwrite (--overwrite) replaces them"
+        problem = _output_problem(item, outputs, output_dir, config, input_paths)
+        if problem is not None:
+            row.update(status=problem[0], error=problem[1], outputs=[str(p) for p in outputs.values() if p.exists()])
             continue
-        folder_existed = (output_dir / item.track).exists()
+        track_folder = output_dir / item.track
+        folder_existed = track_folder.exists()
+        remove_stale_scratch(track_folder, outputs.values())
         started = time.perf_counter()
         try:
             done = separate_file(item.path, outputs, separator, config, progress=progress)
+            stale = [Path(old) for old in _read_source_record(track_folder).get("outputs", []) if Path(old) not in outputs.values()]
+            write_json_atomic(track_folder / SOURCE_RECORD, {**input_identity(item.path), "outputs": [str(p) for p in outputs.values()]})
+            for old_output in stale:  # an earlier, other kind of result (four stems, then two): keep one consistent result
+                if old_output.parent == track_folder:
+                    old_output.unlink(missing_ok=True)
         except Exception as error:  # a bad file is reported and the batch goes on
-            row["error"] = str(error) if isinstance(error, AudioError) else f"{item.path}: {type(error).__name__}: {error}"
+            row["error"] = str(error) if isinstance(error, (AudioError, OutputError)) else f"{item.path}: {type(error).__name__}: {error}"
             if not folder_existed:
                 with contextlib.suppress(OSError):
-                    (output_dir / item.track).rmdir()  # only if empty
+                    track_folder.rmdir()  # only if empty
             continue
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): no empty folder left behind
+            if not folder_existed:
+                with contextlib.suppress(OSError):
+                    track_folder.rmdir()
+            raise
         taken = time.perf_counter() - started
         row.update(
             status="ok",
@@ -558,16 +669,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = SeparateConfig.from_params({name: getattr(args, name) for name in SeparateConfig.parameter_names() if name not in CLI_EXCLUDED})
+        if args.summary:
+            check_writable_file(args.summary)
         checkpoint = CheckpointRef.resolve(config.checkpoint)
         separator = checkpoint.load_separator(config.device)
+        separator.check_segment_seconds(config.chunking.segment_seconds)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output_dir = resolve_output_dir(config)
     print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
     print(f"device: {separator.device}; output: {output_dir}", file=sys.stderr)
-    inputs = discover_inputs(config.inputs, exclude=output_dir)
-    summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)
+    try:
+        with terminate_as_interrupt():
+            inputs = discover_inputs(config.inputs, exclude=output_dir)
+            summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)
+    except KeyboardInterrupt as interrupt:
+        # Outputs are renamed only when a track is complete and scratch files are removed on the way
+        # out, so nothing half-written is left.
+        signal_name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
+        print(f"interrupted ({signal_name}); finished tracks are in {output_dir}, nothing half-written was left", file=sys.stderr)
+        return 143 if isinstance(interrupt, Terminated) else 130
     if args.summary:
         write_summary_csv(summary, args.summary)
     columns = ["track", "status", "seconds", "x_realtime", "error"]
@@ -579,6 +701,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1 if metrics["n_failed"] else 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same clean-up runs (a plain kill would skip it)."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While inside, SIGTERM raises :class:`Terminated` (a :class:`KeyboardInterrupt`) in the main thread."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_writable_file(path: str | Path) -> Path:
+    """:class:`ConfigError` unless ``path`` can be written as a file (checked before the batch runs)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"--summary {path}: is a folder; name a CSV file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"--summary {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"--summary {path}: not writable (permission denied)")
+    return path
 
 
 if __name__ == "__main__":

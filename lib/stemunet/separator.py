@@ -8,6 +8,7 @@ reading and writing).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stemunet.audio import AudioError, check_channels
 from stemunet.chunking import SampleWindow, overlap_add_stream, resample_stream
-from stemunet.config import STEM_NAMES, ChunkingConfig, SeparatorConfig
+from stemunet.config import MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, SeparatorConfig
 from stemunet.model import UNet
 from stemunet.stft import Istft, Stft
 
@@ -56,6 +57,21 @@ class Separator(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def min_segment_seconds(self) -> float:
+        """Shortest overlap-add segment that gives the model what it needs: 4 STFT frames (``4 n_fft``
+        samples at its rate). Shorter segments are mostly padding, and separate badly."""
+        return 4 * self.config.stft.n_fft / self.sample_rate
+
+    def check_segment_seconds(self, segment_seconds: float) -> None:
+        """:class:`ConfigError` naming the allowed range unless ``segment_seconds`` suits this model."""
+        if not (math.isfinite(segment_seconds) and self.min_segment_seconds <= segment_seconds <= MAX_SEGMENT_SECONDS):
+            raise ConfigError(
+                f"segment_seconds {segment_seconds:g} is out of range for this model: use "
+                f"{self.min_segment_seconds:.3g} to {MAX_SEGMENT_SECONDS:g} s (4 STFT frames of {self.config.stft.n_fft} "
+                f"samples at {self.sample_rate} Hz at least)"
+            )
 
     def estimate_spectrograms(self, mixture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked mixture spectrograms.
@@ -153,6 +169,7 @@ class Separator(nn.Module):
         if n_samples < 1:
             raise AudioError(path, "contains no audio samples")
         check_channels(path, n_channels, downmix=downmix)
+        self.check_segment_seconds(chunking.segment_seconds)
         n_out = 1 if n_channels > 2 else n_channels
         device = self.device
 

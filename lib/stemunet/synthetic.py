@@ -79,8 +79,9 @@ __all__ = [
 ]
 
 FORMAT_NAME = "stemunet-synthetic-musdb"
-FORMAT_VERSION = 1
-"""Bump whenever the generated audio or the layout changes: cached sets are keyed on it."""
+FORMAT_VERSION = 2
+"""Bump whenever the generated audio or the layout changes: cached sets are keyed on it.
+2: stems carry a recording's noise floor while they play (BSSEval's SIR, SAR and ISR are meaningful)."""
 MANIFEST_NAME = "stemunet_synthetic.json"
 MUSDB_SETUP_NAME = "musdb_setup.yaml"
 """A musdb setup file (JSON, which is YAML) naming this set's validation tracks:
