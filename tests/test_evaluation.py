@@ -241,7 +241,8 @@ def test_an_unreadable_track_is_reported_and_the_others_scored(tmp_path, train_r
     out.mkdir()
     with pytest.warns(UserWarning, match="broken: skipped"):
         result = evaluate(Separator.load(train_run / "checkpoints" / "best.pt"), tracks, config, out, progress=False)
-    assert result.tracks["track"].tolist() == ["good"]
+    assert result.tracks["track"].tolist() == ["good", "broken"]  # the failure is a row of the table too
+    assert result.tracks["problem"].tolist()[0] == "" and "bass.wav" in result.tracks["problem"].tolist()[1]
     assert result.failures[0]["track"] == "broken" and "bass.wav" in result.failures[0]["error"]
     assert (out / "scores" / "good.json").is_file() and not (out / "scores" / "broken.json").exists()
     assert json.loads((out / "metrics.json").read_text())["about"]["failures"] == result.failures
