@@ -31,7 +31,7 @@ import torch
 
 from stemunet.datasets import RandomChunkDataset, list_tracks, resolve_root
 from stemunet.model import count_parameters
-from stemunet.runs import load_parameter_file
+from stemunet.runs import load_parameter_file, parse_value
 from stemunet.config import resolve_device
 from stemunet.training import (
     TrainConfig,
@@ -52,6 +52,8 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[
     amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
     torch.manual_seed(0)
     separator = build_separator(config).to(device).train()
+    if config.channels_last:
+        separator.unet.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(separator, config)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     n_samples = int(round(config.chunk_seconds * config.stft.sample_rate))
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads of this process (0: torch's default); "
                         "1 gives steadier figures on a busy machine")
     parser.add_argument("--musdb-root", default=None, help="read this MUSDB18(-HQ) folder instead of the synthetic set")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a preset parameter, e.g. -p mixed_precision bf16 -p channels_last true")
     args = parser.parse_args(argv)
 
     if args.threads > 0:
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # the demo's synthetic set, so every preset reads the same files
             demo = load_parameter_file(ROOT / "parameters" / PRESETS["demo"])
             params.update({k: demo[k] for k in demo if k.startswith("synthetic_") or k == "musdb_root"})
+        params.update({name: parse_value(value, name) for name, value in args.parameter})
         config = TrainConfig.from_params(params)
         batch_size = args.batch_size or (config.batch_size if device.type == "cuda" else 2)
         n_parameters = count_parameters(build_separator(config))

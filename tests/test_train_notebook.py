@@ -48,3 +48,15 @@ def test_train_notebook_with_the_demo_parameters_leaves_a_complete_run_folder(tm
     executed = nbformat.read(run_dir / "train.ipynb", as_version=4)
     outputs = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output.get("output_type") == "error"]
+
+
+def test_train_notebook_with_two_processes_trains_through_the_elastic_launcher(tmp_path):
+    parameters = {**load_parameter_file(ROOT / "parameters" / "train_demo.yaml"), **SMALL, "batch_size": 2, "n_processes": 2}
+    run_dir = execute_notebook("train", parameters, runs_dir=tmp_path, progress=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["world_size"] == 2 and metrics["global_batch_size"] == 4
+    assert [row["epoch"] for row in read_history(run_dir / "history.csv")] == [1, 2]
+    assert (run_dir / "loss_curves.png").stat().st_size > 1000  # the notebook shows the run the workers wrote
+    executed = nbformat.read(run_dir / "train.ipynb", as_version=4)
+    outputs = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]

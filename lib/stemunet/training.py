@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import math
 import random
 import shutil
@@ -43,7 +44,8 @@ import torch
 from tqdm.auto import tqdm
 
 from stemunet.augment import WaveformAugmentation, frequency_mask
-from stemunet.checkpoints import CheckpointRef, read_training_checkpoint, save_model, save_training
+from stemunet import distributed
+from stemunet.checkpoints import CheckpointRef, load_separator, read_training_checkpoint, save_model, save_training
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
 from stemunet.datasets import EpochSampler, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
 from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
@@ -98,8 +100,13 @@ class TrainConfig(Config):
     cpu_threads: int = 1  # torch's CPU threads during training (1 suits a tiny model); 0 = torch's default, one per core
     device: str = "auto"  # auto (CUDA if available, else CPU), cpu, cuda, cuda:N, mps
     mixed_precision: Literal["auto", "off", "bf16", "fp16"] = "auto"  # CUDA only; auto = bf16 where supported
+    channels_last: bool = False  # U-Net in channels-last memory layout (what tensor cores want; try it on GPUs)
     seed: int = 0  # model initialisation, chunk draws and augmentation
     resume_from: str = ""  # a training run folder or checkpoint to continue; "" = start afresh
+
+    # Several processes (stemunet.distributed)
+    n_processes: int = 1  # processes (GPUs) on this machine, started by torch's elastic launcher; global batch = batch_size x processes
+    sync_batchnorm: bool = True  # with several processes: BatchNorm statistics over the global batch (SyncBatchNorm)
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -119,6 +126,7 @@ class TrainConfig(Config):
         require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
+        require(self.n_processes >= 1, f"n_processes must be >= 1, got {self.n_processes}")
         check_device(self.device)
 
     @property
@@ -346,6 +354,7 @@ def magnitude_loss(
     *,
     amp_dtype: torch.dtype | None = None,
     mask_generator: torch.Generator | None = None,
+    unet: torch.nn.Module | None = None,
 ) -> torch.Tensor:
     """The training loss of one batch: L1 (or MSE) between masked mixture and stem magnitudes.
 
@@ -364,16 +373,17 @@ def magnitude_loss(
         max_bins = int(round(config.frequency_mask_hz * config.stft.n_fft / config.stft.sample_rate))
         mixture_magnitude, target_magnitude = frequency_mask(mixture_magnitude, target_magnitude, mask_generator, max_bins)
     with torch.autocast(device_type=mixture.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        masks = separator.unet(mixture_magnitude)
+        layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        masks = (unet or separator.unet)(mixture_magnitude.contiguous(memory_format=layout))
     estimate = masks.float() * mixture_magnitude.unsqueeze(1)
     if config.loss == "mse":
         return torch.nn.functional.mse_loss(estimate, target_magnitude)
     return torch.nn.functional.l1_loss(estimate, target_magnitude)
 
 
-def _mask_generator(config: TrainConfig, epoch: int) -> torch.Generator:
-    # One stream per epoch, so a resumed run masks exactly as an uninterrupted one.
-    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+def _mask_generator(config: TrainConfig, epoch: int, rank: int = 0) -> torch.Generator:
+    # One stream per epoch (and process), so a resumed run masks exactly as an uninterrupted one.
+    return torch.Generator().manual_seed(config.seed * 1_000_003 + epoch + 7_919 * rank)
 
 
 def train_one_epoch(
@@ -387,21 +397,24 @@ def train_one_epoch(
     amp_dtype: torch.dtype | None = None,
     scaler: torch.amp.GradScaler | None = None,
     progress: bool = True,
+    unet: torch.nn.Module | None = None,
+    rank: int = 0,
 ) -> tuple[float, int]:
-    """One pass over ``loader``; returns ``(mean training loss, examples seen)``.
+    """One pass over ``loader``; returns ``(mean training loss, examples seen)`` of this process.
 
     The loss mean is weighted by batch size. Raises :class:`FloatingPointError` on a non-finite
-    loss (naming the epoch and step) rather than training on.
+    loss (naming the epoch and step) rather than training on. ``unet``: the U-Net as wrapped for
+    distributed training (:func:`stemunet.distributed.wrap`), called instead of ``separator.unet``.
     """
     separator.train()
     device = separator.device
-    generator = _mask_generator(config, epoch)
+    generator = _mask_generator(config, epoch, rank)
     total, count = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for step, (mixture, stems) in enumerate(bar, start=1):
         mixture = mixture.to(device, non_blocking=True)
         stems = stems.to(device, non_blocking=True)
-        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
+        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator, unet=unet)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch}, step {step}: the training loss is {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
@@ -487,6 +500,13 @@ class TrainResult:
     def last_checkpoint(self) -> Path:
         return self.run_dir / "checkpoints" / "last.pt"
 
+    @classmethod
+    def load(cls, run_dir: str | Path) -> TrainResult:
+        """The result of a finished run, from its folder (what distributed training leaves)."""
+        run_dir = Path(run_dir)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        return cls(run_dir, read_history(run_dir / "history.csv"), metrics, load_separator(run_dir / "checkpoints" / "last.pt", "cpu"))
+
     def history_frame(self):
         """The history as a pandas DataFrame indexed by epoch."""
         import pandas as pd
@@ -517,10 +537,17 @@ def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path
     if different:
         details = ", ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in different.items())
         raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
+    saved_world, world = int(checkpoint.get("world_size", 1)), distributed.current().world_size
+    if saved_world != world:
+        raise ConfigError(
+            f"resume_from {path}: it was trained by {saved_world} process(es), this run has {world}; resume with "
+            f"the same number (n_processes: {saved_world}, or torchrun --nproc_per_node {saved_world}), since the "
+            "data split and the global batch depend on it"
+        )
     changed = {
         name: (value, config.to_params().get(name))
         for name, value in checkpoint["train_config"].items()
-        if name != "resume_from" and config.to_params().get(name) != value
+        if name not in ("resume_from", "n_processes") and config.to_params().get(name) != value
     }
     if changed:
         details = ", ".join(f"{name}: {old!r} -> {new!r}" for name, (old, new) in changed.items())
@@ -547,7 +574,16 @@ def fit(
 
     Returns the :class:`TrainResult`; the separator in it holds the *last* epoch's weights
     (``checkpoints/best.pt`` the best epoch's).
+
+    With ``n_processes`` > 1 (and no process group yet) the training runs in that many processes
+    started by torch's elastic launcher (:func:`stemunet.distributed.launch`), and the result is read
+    back from the run folder. Inside a process group (torchrun, or those processes) every process
+    calls this; rank 0 validates and writes, the others wait.
     """
+    if config.n_processes > 1 and not distributed.current().distributed:
+        run_dir = _run_path(run)
+        distributed.launch(config.to_params(), run_dir, config.n_processes)
+        return TrainResult.load(run_dir)
     threads = torch.get_num_threads()
     if config.cpu_threads > 0:
         torch.set_num_threads(config.cpu_threads)
@@ -567,8 +603,11 @@ def _fit(
 ) -> TrainResult:
     run_dir = _run_path(run)
     checkpoints = run_dir / "checkpoints"
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
+    group = distributed.current()
+    writes = group.is_main  # rank 0 validates and writes; the others train and wait
+    if writes:
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    device = distributed.device_for(group, resolve_device(config.device))
     amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # chunk sizes are fixed: let cuDNN pick its fastest kernels
@@ -582,9 +621,16 @@ def _fit(
 
     seed_everything(config.seed)
     separator = build_separator(config)
-    if loaders is None:
-        loaders = build_data_loaders(config, progress=progress)
+    if group.distributed:
+        if group.is_main:
+            resolve_root(config.data, progress=progress)  # generate the synthetic set once, not in every process
+        distributed.wait_for_all()
+    if loaders is None or group.distributed:
+        loaders = build_data_loaders(config, rank=group.rank, world_size=group.world_size, progress=progress and group.is_main)
     separator.to(device)
+    if config.channels_last:
+        separator.unet.to(memory_format=torch.channels_last)
+    unet = distributed.wrap(separator.unet, group, sync_batchnorm=config.sync_batchnorm)
     optimizer = build_optimizer(separator, config)
     steps_per_epoch = len(loaders.train)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
@@ -611,7 +657,7 @@ def _fit(
         examples_seen = int(checkpoint.get("examples_seen", 0))
         # The best epoch may lie before the interruption: carry its checkpoint over.
         previous_best = resume_path.parent / "best.pt"
-        if previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
+        if writes and previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
             with atomic_path(checkpoints / "best.pt") as temporary:
                 shutil.copyfile(previous_best, temporary)
 
@@ -629,6 +675,9 @@ def _fit(
         "valid_tracks": loaders.valid_tracks,
         "data_note": loaders.note,
         "resumed_from": str(resume_path) if checkpoint is not None else "",
+        "world_size": group.world_size,
+        "global_batch_size": config.batch_size * group.world_size,
+        "sync_batchnorm": config.sync_batchnorm and group.distributed,
     }
 
     def update_metrics() -> None:
@@ -644,6 +693,7 @@ def _fit(
             train_examples_per_second=round(examples_seen / train_seconds, 2) if train_seconds else None,
         )
 
+    progress = progress and writes
     epochs = tqdm(range(start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
                   initial=start_epoch, total=config.epochs)
     for epoch in epochs:
@@ -651,11 +701,16 @@ def _fit(
         loaders.set_epoch(epoch)
         train_loss, seen = train_one_epoch(
             separator, loaders.train, optimizer, scheduler, config,
-            epoch=epoch, amp_dtype=amp_dtype, scaler=scaler, progress=progress,
+            epoch=epoch, amp_dtype=amp_dtype, scaler=scaler, progress=progress, unet=unet, rank=group.rank,
         )
+        loss_sum, seen = distributed.sum_over_processes(train_loss * seen, seen)  # over the global batch
+        train_loss, seen = loss_sum / max(seen, 1), int(seen)
         train_seconds += time.perf_counter() - began
         examples_seen += seen
         global_step += len(loaders.train)
+        if not writes:
+            distributed.wait_for_all()  # while rank 0 validates and writes this epoch's files
+            continue
         valid_loss = validate(separator, loaders.valid, config, amp_dtype=amp_dtype, progress=progress)
         record = {
             "epoch": epoch,
@@ -683,6 +738,7 @@ def _fit(
             "scheduler_state": scheduler.state_dict(),
             "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
             "rng_state": rng_state(),
+            "world_size": group.world_size,
         }
         save_training(separator, checkpoints / "last.pt", **state)
         if improved:
@@ -690,12 +746,14 @@ def _fit(
         write_history(run_dir / "history.csv", history)
         write_json_atomic(run_dir / "metrics.json", metrics)
         epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}", best=best_epoch)
+        distributed.wait_for_all()
         if epoch_callback is not None:
             epoch_callback(record)
     epochs.close()
 
-    update_metrics()
-    metrics["finished"] = True
-    write_history(run_dir / "history.csv", history)
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    if writes:
+        update_metrics()
+        metrics["finished"] = True
+        write_history(run_dir / "history.csv", history)
+        write_json_atomic(run_dir / "metrics.json", metrics)
     return TrainResult(run_dir=run_dir, history=history, metrics=metrics, separator=separator.eval())

@@ -1,0 +1,69 @@
+"""``python -m stemunet.train [-f parameters/X.yaml] [-p NAME VALUE]...``: training without a notebook.
+
+Made for launchers: under ``torchrun`` every process runs this module, joins the process group
+(NCCL on GPUs, gloo on CPUs; :mod:`stemunet.distributed`) and trains its share; rank 0 makes the
+same dated run folder the train notebook makes (``parameters.yaml``, ``history.csv``,
+``metrics.json``, ``loss_curves.png``, ``checkpoints/``), the other ranks write nothing. Rank 0
+prints the folder as its last line, like ``python -m stemunet.run``. Exits 2 for bad parameters
+(checked before anything runs).
+
+Examples::
+
+    python -m stemunet.train -f parameters/train_demo.yaml                        # one process
+    torchrun --nproc_per_node 8 -m stemunet.train -f parameters/train.yaml        # 8 GPUs
+    torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint node0:29500 \\
+        --rdzv_id my-run -m stemunet.train -f parameters/train.yaml -p musdb_root /data/musdb18hq
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from stemunet import distributed
+from stemunet.config import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    from stemunet.runs import load_parameter_file, parse_value, resolve_path_parameters, start_run
+    from stemunet.training import TrainConfig, fit
+
+    parser = argparse.ArgumentParser(prog="python -m stemunet.train", description=__doc__.splitlines()[0])
+    parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
+    parser.add_argument("--run-dir", default="", help="write into this folder instead of a new dated one under runs/")
+    args = parser.parse_args(argv)
+    try:
+        parameters: dict = {}
+        for path in args.parameters_file:
+            parameters.update(load_parameter_file(path))
+        parameters.update({name: parse_value(value, name) for name, value in args.parameter})
+        config = TrainConfig.from_params(resolve_path_parameters(parameters))
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    group = distributed.init_from_environment()
+    try:
+        if group.distributed:
+            config = config.replace(n_processes=1)  # already launched: every process trains
+        run_dir = None
+        if group.is_main:
+            command = shlex.join(["python", "-m", "stemunet.train", *(sys.argv[1:] if argv is None else argv)])
+            run_dir = start_run("train", args.run_dir, config, world_size=group.world_size, launched_by=command).path
+        run_dir = distributed.broadcast(str(run_dir) if run_dir else None)
+        result = fit(config, run_dir, progress=group.is_main)
+        if group.is_main:
+            from stemunet.plots import plot_loss_curves
+
+            figure = plot_loss_curves(result.history, best_epoch=result.metrics["best_epoch"], ylabel=f"{config.loss.upper()} loss on magnitudes")
+            figure.savefig(f"{run_dir}/loss_curves.png", dpi=150, bbox_inches="tight")
+            print(run_dir)
+    finally:
+        distributed.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
