@@ -66,6 +66,11 @@ def test_runner_executes_into_a_dated_folder_and_prints_it_last(tmp_path):
     assert record["parameters"]["epochs"] == 7
     assert "git_commit" in record and record["versions"]["torch"]
     assert (run_dir / "done.json").is_file()
+    # Signed for this user, so JupyterLab opens it trusted (widgets and players render), and quiet.
+    from nbformat.sign import NotebookNotary
+
+    assert NotebookNotary().check_signature(nbformat.read(run_dir / "train.ipynb", as_version=4))
+    assert "Kernel is running over TCP" not in result.stderr
 
 
 def test_two_runs_started_in_the_same_second_get_different_folders(tmp_path):

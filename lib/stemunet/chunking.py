@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 import torch.nn.functional as F
 import torchaudio.transforms
-from tqdm.auto import tqdm
+from stemunet.progress import progress_bar
 
 # The kernel of stemunet.audio.resample (tests/test_chunking.py checks that streamed and
 # whole-signal resampling agree, so the two cannot drift apart unnoticed).
@@ -150,7 +150,7 @@ def overlap_add_stream(
     output: torch.Tensor | None = None
     weight_sum: torch.Tensor | None = None
     base = 0
-    bar = tqdm(total=len(batches), desc=description, unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(total=len(batches), desc=description, unit="batch", disable=not progress, leave=False)
     try:
         for number, batch_starts in enumerate(batches):
             segments = torch.stack([window.read(start, start + segment_length) for start in batch_starts])

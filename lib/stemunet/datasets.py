@@ -93,6 +93,12 @@ def track_folder(track: musdb.audio.MultiTrack) -> Path:
     return path if path.is_dir() else path.parent
 
 
+def dataset_of(track: musdb.audio.MultiTrack) -> tuple[str, str]:
+    """``(data set root, subset)`` a track belongs to (``root/subset/<track>``), the root absolute."""
+    folder = Path(track.path) if is_stem_file(track) else track_folder(track)
+    return str(folder.parent.parent.resolve()), str(folder.parent.name)
+
+
 def track_length(track: musdb.audio.MultiTrack) -> tuple[int, int]:
     """``(n_samples, sample_rate)`` of a track without decoding it."""
     if is_stem_file(track):

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from stemunet.progress import progress_bar
 
 from stemunet.audio import AudioError, resample
 from stemunet.scoring import (
@@ -398,7 +398,7 @@ def evaluate(
         bar.update(len(methods))
 
     executor = score_executor(n_workers)
-    bar = tqdm(total=n_jobs, desc=f"BSSEval v4 ({n_workers} worker{'s' * (n_workers > 1)})", unit="score", disable=not progress)
+    bar = progress_bar(total=n_jobs, desc=f"BSSEval v4 ({n_workers} worker{'s' * (n_workers > 1)})", unit="score", disable=not progress)
     pending: set[Future] = set()
     try:
         for track in tracks:
@@ -456,6 +456,7 @@ def evaluate(
     )
     about = {
         "data": config.data.musdb_root or "synthetic",
+        "data_root": str(resolve_root(config.data, progress=False).resolve()),  # which set exactly, for matching scores
         "subset": config.subset,
         "n_tracks": int(track_scores["track"].nunique()),
         "tracks": track_info,

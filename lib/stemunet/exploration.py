@@ -31,7 +31,7 @@ from pathlib import Path
 import musdb
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from stemunet.progress import progress_bar
 
 from stemunet.config import Config, ConfigError, DataConfig
 from stemunet.datasets import (
@@ -465,7 +465,7 @@ def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Explorat
     spectra: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
     spectrum_weights: list[int] = []
     common_rate: int | None = None
-    for track, infos in tqdm(to_analyse, desc="analysing tracks", disable=not progress):
+    for track, infos in progress_bar(to_analyse, desc="analysing tracks", disable=not progress):
         rate = infos[0].sample_rate
         try:
             analysis = analyse_track(track, rate)

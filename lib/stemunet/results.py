@@ -72,6 +72,9 @@ TRAINING_KEYS: tuple[str, ...] = (
 )
 TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 
+OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "n_fft", "base_channels", "epochs")
+"""The training parameters the runs overview shows (the rest: ``training_table`` of the run)."""
+
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -155,22 +158,17 @@ def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
-    """Every aggregate at a glance: rows method and stem, columns metric and convention (dB)."""
+    """Every metric at a glance, SiSEC's convention (median over frames, then tracks; dB): rows
+    method and stem, columns SDR, SIR, SAR, ISR. Narrow enough for a notebook; the model card's
+    mean ± std per metric is :func:`score_table` with ``"card"``."""
     table = aggregates.assign(
         method=_ordered(aggregates, "method", METHODS),
         stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
         metric=_ordered(aggregates, "metric", METRICS),
-    ).pivot_table(
-        index=["method", "stem"],
-        columns="metric",
-        values=["median_of_medians", "mean_of_medians", "std_of_medians"],
-        observed=True,
-        dropna=False,
-    )
-    table = table.swaplevel(0, 1, axis=1)
-    order = [(m, c) for m in METRICS for c in ("median_of_medians", "mean_of_medians", "std_of_medians") if (m, c) in table.columns]
-    table = table[order].round(decimals)
+    ).pivot_table(index=["method", "stem"], columns="metric", values="median_of_medians", observed=True, dropna=False)
+    table = table[[m for m in METRICS if m in table.columns]].round(decimals)
     table.index = table.index.set_levels([level.astype(str) for level in table.index.levels])
+    table.columns.name = "dB, median over frames then tracks"
     return table
 
 
@@ -239,13 +237,14 @@ def published_reference() -> pd.DataFrame:
     """
     rows = [
         {"method": "U-Net (model card)", "drums": None, "bass": None, "other": None, "vocals": None, "all": -0.14,
-         "source": "model card", "note": ""},
+         "source": "model card"},
         {"method": "SiSEC MIX (mixture / 4)", "drums": 1.33, "bass": 0.67, "other": 1.16, "vocals": 1.12, "all": 1.07,
-         "source": "SiSEC 2018 (museval medians)", "note": ""},
+         "source": "SiSEC 2018 (museval medians)"},
         {"method": "oracle IRM1", "drums": 7.3, "bass": 6.2, "other": 6.9, "vocals": 8.5, "all": 7.2,
-         "source": "SiSEC 2018 (museval medians)", "note": ""},
+         "source": "SiSEC 2018 (museval medians)"},
     ]
-    table = pd.DataFrame(rows).set_index("method")
+    table = pd.DataFrame(rows).set_index("method").astype(object)
+    table = table.where(table.notna(), "–")  # per-stem figures the source does not give
     table.index.name = f"SDR (dB), {PUBLISHED_TITLE}"
     return table
 
@@ -285,21 +284,19 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
             training = {"train_run": ""}
         row: dict[str, Any] = {
             "run": run.name,
-            "data": parameters.get("musdb_root") or "synthetic",
-            "subset": parameters.get("subset", ""),
-            "n_tracks": about.get("n_tracks"),
-            "max_seconds": parameters.get("max_seconds"),
-            "checkpoint": Path(record.get("checkpoint", "")).name,
-            **training,
-            "model SDR (SiSEC median)": _score(metrics, "model", "all"),
-            "model SDR (card mean)": _score(metrics, "model", "all", "mean_of_medians"),
-            **{f"model {stem} SDR": _score(metrics, "model", stem) for stem in STEM_NAMES},
-            "MIX SDR": _score(metrics, "MIX", "all"),
-            "irm1 SDR": _score(metrics, "irm1", "all"),
-            "irm2 SDR": _score(metrics, "irm2", "all"),
+            "data": Path(parameters.get("musdb_root")).name if parameters.get("musdb_root") else "synthetic",
+            "tracks": about.get("n_tracks"),
+            "train_run": training.get("train_run", ""),
+            **{key: training.get(key) for key in OVERVIEW_TRAINING_KEYS},
+            "model": _score(metrics, "model", "all"),
+            **{stem: _score(metrics, "model", stem) for stem in STEM_NAMES},
+            "MIX": _score(metrics, "MIX", "all"),
+            "IRM1": _score(metrics, "irm1", "all"),
         }
         rows.append(row)
-    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
+    table = pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
+    table.index.name = "evaluation run; SDR dB (SiSEC): model, its stems, MIX, IRM1"
+    return table.round(2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -364,13 +361,23 @@ def find_evaluate_runs(checkpoint: Path, train_run: Path | None, roots: Sequence
     return sorted(set(found), key=lambda p: p.name, reverse=True)
 
 
-def track_sdr(evaluate_runs: Sequence[Path], track: str, stem: str) -> tuple[float, Path] | None:
+def evaluated_data(run: Path) -> tuple[str, str]:
+    """``(data_root, subset)`` an evaluation run scored (its ``metrics.json``); empty for runs that predate the record."""
+    about = _read_json(run / "metrics.json").get("about", {}) or {}
+    return str(about.get("data_root", "")), str(about.get("subset", ""))
+
+
+def track_sdr(evaluate_runs: Sequence[Path], track: str, stem: str, data: tuple[str, str] | None = None) -> tuple[float, Path] | None:
     """The model's SDR (dB, per-track median over frames) of ``stem`` on ``track``, and the run it comes from.
 
     Reads ``track_scores.csv`` (columns method, track, stem, metric, value; rows with method
     ``model`` and metric ``SDR``) of the newest run that scored that track; None if none did.
+    ``data``: ``(data_root, subset)`` the track comes from; only evaluations of that very data set
+    count (synthetic sets of other sizes or seeds reuse track names like ``test_000``).
     """
     for run in evaluate_runs:
+        if data is not None and evaluated_data(run) != (str(Path(data[0]).resolve()), data[1]):
+            continue
         scores = pd.read_csv(run / "track_scores.csv")
         rows = scores[(scores["method"] == "model") & (scores["track"] == track) & (scores["stem"] == stem) & (scores["metric"] == "SDR")]
         if len(rows):

@@ -287,6 +287,17 @@ def check_parameters(notebook_path: Path, notebook: str, parameters: dict[str, A
     notebook_config_class(notebook).from_params(config_params)
 
 
+def sign_notebook(path: str | Path) -> None:
+    """Sign an executed notebook (nbformat's notary, this user's key), so that it opens trusted for
+    the user who ran it: widgets, players and HTML outputs render on first view in JupyterLab."""
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    path = Path(path)
+    if path.is_file():
+        NotebookNotary().sign(nbformat.read(path, as_version=4))
+
+
 def execute_notebook(
     notebook: str,
     parameters: dict[str, Any] | None = None,
@@ -320,8 +331,12 @@ def execute_notebook(
             progress_bar=progress,
             cwd=str(notebooks_dir),
             kernel_name="python3",
+            # The kernel's own warnings (e.g. that it talks over local TCP) are not the user's business.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
+        sign_notebook(run_dir / f"{notebook}.ipynb")
         raise
+    sign_notebook(run_dir / f"{notebook}.ipynb")
     return run_dir

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from tqdm.auto import tqdm
+from stemunet.progress import progress_bar
 
 from stemunet.audio import (
     WAV_SUBTYPES,
@@ -489,7 +489,7 @@ def separate_files(
     items = [item if isinstance(item, InputFile) else InputFile(str(item), Path(item), track_name(item)) for item in inputs]
     input_paths = {item.path.resolve() for item in items if item.path is not None}
     rows = []
-    bar = tqdm(items, desc="files", unit="file", disable=not progress)
+    bar = progress_bar(items, desc="files", unit="file", disable=not progress)
     for item in bar:
         row: dict[str, Any] = {column: None for column in SUMMARY_COLUMNS}
         row.update(input=str(item.path or item.spec), track=item.track, status="failed", error=item.error, outputs=[])
@@ -608,16 +608,9 @@ def read_outputs(row: pd.Series, *, max_seconds: float | None = 30.0) -> tuple[d
     return audio, sample_rate
 
 
-def stem_players(audio: Mapping[str, np.ndarray], sample_rate: int) -> Any:
-    """An HTML table with one labelled audio player per waveform (``IPython.display.Audio``)."""
-    from IPython.display import HTML, Audio
-
-    rows = []
-    for name, waveform in audio.items():
-        # normalize=False: hear the stems at their true level relative to the mixture.
-        player = Audio(np.clip(waveform, -1, 1), rate=sample_rate, normalize=False)._repr_html_()
-        rows.append(f"<tr><td style='text-align:left'><b>{name}</b></td><td>{player}</td></tr>")
-    return HTML("<table>" + "".join(rows) + "</table>")
+def output_files(row: pd.Series) -> dict[str, Path]:
+    """``{"mixture": input, stem: output, ...}`` of a summary row: the files its players link to."""
+    return {"mixture": Path(row["input"]), **{Path(output).stem: Path(output) for output in row["outputs"]}}
 
 
 # --------------------------------------------------------------------------------------------

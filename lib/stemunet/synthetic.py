@@ -1313,14 +1313,14 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
             track_info[name] = info
             if progress:
                 print(f"\rsynthetic set: {number}/{len(jobs)} tracks ({time.perf_counter() - began:.1f} s)",
-                      end="", file=sys.stderr, flush=True)
+                      end="", file=_progress_stream(), flush=True)
         for subset in SUBSETS:  # musdb lists a subset's folder even when it holds no track
             (temporary / subset).mkdir(exist_ok=True)
         (temporary / MUSDB_SETUP_NAME).write_text(json.dumps(_musdb_setup(spec), indent=2) + "\n")
         (temporary / MANIFEST_NAME).write_text(json.dumps(_manifest(spec, track_info), indent=2, sort_keys=True) + "\n")
         if progress:
             print(f"\rsynthetic set: {len(jobs)} tracks in {time.perf_counter() - began:.1f} s -> {root}",
-                  file=sys.stderr, flush=True)
+                  file=_progress_stream(), flush=True)
         try:
             if root.is_dir():
                 root.rmdir()  # the empty folder we were asked to fill
@@ -1336,6 +1336,13 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return root
+
+
+def _progress_stream():
+    """Information, not an error: stdout in a notebook (JupyterLab shows stderr in red), stderr in a terminal."""
+    from stemunet.progress import in_kernel
+
+    return sys.stdout if in_kernel() else sys.stderr
 
 
 def synthetic_cache_root() -> Path:

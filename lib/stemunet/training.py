@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from stemunet.progress import progress_bar
 
 from stemunet.augment import WaveformAugmentation, frequency_mask
 from stemunet import distributed
@@ -410,7 +410,7 @@ def train_one_epoch(
     device = separator.device
     generator = _mask_generator(config, epoch, rank)
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
+    bar = progress_bar(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for step, (mixture, stems) in enumerate(bar, start=1):
         mixture = mixture.to(device, non_blocking=True)
         stems = stems.to(device, non_blocking=True)
@@ -451,7 +451,7 @@ def validate(
     separator.eval()
     device = separator.device
     total, count = 0.0, 0
-    for mixture, stems in tqdm(loader, desc="validation", leave=False, disable=not progress, unit="batch"):
+    for mixture, stems in progress_bar(loader, desc="validation", leave=False, disable=not progress, unit="batch"):
         mixture = mixture.to(device, non_blocking=True)
         stems = stems.to(device, non_blocking=True)
         loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype)
@@ -694,7 +694,7 @@ def _fit(
         )
 
     progress = progress and writes
-    epochs = tqdm(range(start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
+    epochs = progress_bar(range(start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
                   initial=start_epoch, total=config.epochs)
     for epoch in epochs:
         began = time.perf_counter()

@@ -18,11 +18,14 @@ without a live kernel.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import io
+import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,9 +40,9 @@ from matplotlib.figure import Figure
 from stemunet.audio import apply_clipping_policy, save_audio
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
 from stemunet.datasets import list_tracks, resolve_root
-from stemunet.datasets import TrackError, TrackExcerpt, read_track_excerpt, stream_infos, track_label
+from stemunet.datasets import TrackError, dataset_of, TrackExcerpt, read_track_excerpt, stream_infos, track_label
 from stemunet.plots import plot_spectrogram, plot_stems
-from stemunet.results import ComparedRun, resolve_runs, track_sdr
+from stemunet.results import ComparedRun, evaluated_data, resolve_runs, track_sdr
 
 CONTEXT_SECONDS = 1.0
 """Audio separated on each side of an excerpt and then cut off: the model hears the excerpt's
@@ -75,15 +78,57 @@ class ListenConfig(Config):
 # --------------------------------------------------------------------------------------------
 
 
-def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
-    """16-bit PCM WAV file contents of ``(n_channels, n_samples)`` audio (clipped to [-1, 1]).
+PLAYER_FORMAT = ("MP3", "MPEG_LAYER_III", "audio/mpeg", "mp3")
+"""How players carry their audio in a notebook: MP3 (soundfile's, every browser plays it), about a
+tenth of 16-bit WAV, so that executed notebooks stay small (widget state and HTML outputs)."""
+
+PLAYER_SECONDS = 10.0
+"""Longest audio a static player embeds; the files it links to hold the rest."""
+
+
+def player_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """:data:`PLAYER_FORMAT` file contents of ``(n_channels, n_samples)`` audio (clipped to [-1, 1]).
 
     Levels are kept as they are (no normalisation): players compare loudness too.
     """
     audio = np.clip(np.atleast_2d(np.asarray(waveform, dtype=np.float32)), -1.0, 1.0)
     buffer = io.BytesIO()
-    sf.write(buffer, audio.T, int(sample_rate), subtype="PCM_16", format="WAV")
+    sf.write(buffer, audio.T, int(sample_rate), format=PLAYER_FORMAT[0], subtype=PLAYER_FORMAT[1])
     return buffer.getvalue()
+
+
+def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "") -> str:
+    """An HTML ``<audio>`` player with the audio embedded (plays in a saved, trusted notebook without a
+    kernel), and a link to ``link`` (a file beside the notebook) that plays wherever HTML is sanitised."""
+    data = base64.b64encode(player_bytes(waveform, sample_rate)).decode("ascii")
+    player = f"<audio controls preload='none' src='data:{PLAYER_FORMAT[2]};base64,{data}'></audio>"
+    return player + (f"<br><a href='{html.escape(link)}' target='_blank'>{html.escape(Path(link).name)}</a>" if link else "")
+
+
+def audio_players(
+    named: Mapping[str, np.ndarray],
+    sample_rate: int,
+    *,
+    files: Mapping[str, str | Path] | None = None,
+    notebook_folder: str | Path | None = None,
+    max_seconds: float = PLAYER_SECONDS,
+) -> Any:
+    """A table of labelled players, one per ``(n_channels, n_samples)`` waveform, at most ``max_seconds`` each.
+
+    ``files``: the full-length file behind each name, linked relative to ``notebook_folder`` (the
+    run folder the notebook is saved in), for viewers whose notebook is not trusted.
+    """
+    from IPython.display import HTML
+
+    limit = int(max_seconds * sample_rate)
+    rows = []
+    for name, waveform in named.items():
+        link = ""
+        if files and name in files:
+            link = os.path.relpath(files[name], notebook_folder) if notebook_folder is not None else str(files[name])
+        player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link)
+        rows.append(f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td><td>{player}</td></tr>")
+    return HTML("<table>" + "".join(rows) + "</table>")
 
 
 def spectrogram_png(waveform: np.ndarray, sample_rate: int, title: str = "", *, max_frequency: float = DISPLAY_MAX_FREQUENCY) -> bytes:
@@ -266,15 +311,23 @@ class ListeningWidget:
     def title(self) -> str:
         return f"{self.track}, {self.start_seconds:.1f}-{self.start_seconds + self.duration_seconds:.1f} s"
 
-    def static_audio(self) -> Any:
-        """HTML audio players with the audio embedded: they play in a saved notebook, without a kernel."""
-        from IPython.display import HTML, Audio
+    def static_audio(self, folder: str | Path | None = None) -> Any:
+        """HTML players with the audio embedded: they play in a saved notebook, without a kernel.
 
-        parts = [f"<p><b>{self.title()}</b></p>"]
+        ``folder``: also write each player's audio there (:meth:`save_audio`) and link it, relative
+        to the folder above (where the run's notebook is), for viewers whose notebook is not trusted.
+        """
+        from IPython.display import HTML
+
+        links = {}
+        if folder is not None:
+            folder = Path(folder)
+            links = {p.stem: f"{folder.name}/{p.name}" for p in self.save_audio(folder)}
+        parts = [f"<p><b>{html.escape(self.title())}</b></p>"]
         for player in self._player_objects():
-            audio = Audio(data=wav_bytes(player.waveform, player.sample_rate), rate=player.sample_rate)
-            note = f" <i>{player.note}</i>" if player.note else ""
-            parts.append(f"<div style='display:inline-block;margin:4px 12px'><b>{player.label}</b>{note}<br>{audio._repr_html_()}</div>")
+            note = f" <i>{html.escape(player.note)}</i>" if player.note else ""
+            audio = audio_player_html(player.waveform, player.sample_rate, links.get(_slug(player.label), ""))
+            parts.append(f"<div style='display:inline-block;margin:4px 12px'><b>{html.escape(player.label)}</b>{note}<br>{audio}</div>")
         return HTML("".join(parts))
 
     def save_audio(self, folder: str | Path) -> list[Path]:
@@ -359,7 +412,7 @@ class ListeningWidget:
         return w.VBox(
             [
                 w.HTML(f"<b>{player.label}</b>{note}"),
-                w.Audio(value=wav_bytes(player.waveform, player.sample_rate), format="wav", autoplay=False, loop=False),
+                w.Audio(value=player_bytes(player.waveform, player.sample_rate), format=PLAYER_FORMAT[3], autoplay=False, loop=False),
                 w.Image(value=spectrogram_png(player.waveform, player.sample_rate, max_frequency=self.max_frequency), format="png"),
             ],
             layout=w.Layout(margin="4px 8px"),
@@ -465,7 +518,8 @@ class ComparisonPlayer(ListeningWidget):
         return self._estimates[key], excerpt.sample_rate
 
     def _sdr_of(self, run: ComparedRun) -> tuple[float, Path] | None:
-        return track_sdr(run.evaluate_runs, self.track, self.stem)
+        # Only a score of this very data set counts: another synthetic set also has a "test_000".
+        return track_sdr(run.evaluate_runs, self.track, self.stem, data=dataset_of(self.current_track))
 
     @property
     def sdr(self) -> dict[str, float | None]:
@@ -480,8 +534,10 @@ class ComparisonPlayer(ListeningWidget):
             found = self._sdr_of(run)
             if found is not None:
                 lines.append(f"{run.label}: SDR {found[0]:.2f} dB on {self.stem} of {self.track} (evaluation {found[1].name})")
-            elif run.evaluate_runs:
+            elif any(evaluated_data(r) == dataset_of(self.current_track) for r in run.evaluate_runs):
                 lines.append(f"{run.label}: {self.track} is not among the tracks of its evaluation {run.evaluate_runs[0].name}")
+            elif run.evaluate_runs:
+                lines.append(f"{run.label}: no score for this data set (its evaluations scored other data: {run.evaluate_runs[0].name})")
             else:
                 lines.append(f"{run.label}: no evaluation of this run found")
         return lines
