@@ -38,6 +38,7 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
         baselines=False,  # museval is the cost; the baselines' path is tested in test_evaluation.py and by nbval
     )
     run_dir = execute_notebook("evaluate", parameters, runs_dir=tmp_path / "runs", progress=False)
+    assert (run_dir / "evaluate.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
 
     assert (run_dir / "evaluate.ipynb").is_file()
     recorded = yaml.safe_load((run_dir / "parameters.yaml").read_text())

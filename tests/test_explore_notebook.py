@@ -17,6 +17,7 @@ SMALL = {"synthetic_train_tracks": 2, "synthetic_test_tracks": 1, "synthetic_sec
 def test_explore_notebook_reports_the_synthetic_set(tmp_path):
     params = {**load_parameter_file(ROOT / "parameters" / "explore_demo.yaml"), **SMALL}
     run = execute_notebook("explore", params, runs_dir=tmp_path, progress=False)
+    assert (run / "explore.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
     assert (run / "explore.ipynb").is_file()
     for figure in ("loudness.png", "silent_share.png", "average_spectra.png", "track_spectrograms.png"):
         assert (run / figure).stat().st_size > 10_000, figure

@@ -26,6 +26,7 @@ def test_listen_notebook_compares_a_training_run_with_the_reference(tmp_path):
         "runs": [str(train_run)], "start_seconds": 0.0, "duration_seconds": 2.0, "device": "cpu",
     }
     run = execute_notebook("listen", params, runs_dir=tmp_path / "runs", progress=False)
+    assert (run / "listen.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
     comparison = json.loads((run / "comparison.json").read_text())
     assert comparison["players"] == ["mixture", "reference vocals", "vocals estimate: 2026-01-01T00-00-00_train"]
     assert comparison["runs"][0]["sdr_db"] is None  # never evaluated

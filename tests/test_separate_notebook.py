@@ -32,6 +32,7 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
     # The small synthetic set every notebook test shares (generated once per session).
     parameters.update(synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0, two_stems=True)
     run_dir = execute_notebook("separate", parameters, runs_dir=runs, progress=False)
+    assert (run_dir / "separate.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
 
     recorded = yaml.safe_load((run_dir / "parameters.yaml").read_text())
     assert recorded["train_run"] == str(train_run.resolve())

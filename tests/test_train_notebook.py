@@ -35,6 +35,7 @@ SMALL = {
 def test_train_notebook_with_the_demo_parameters_leaves_a_complete_run_folder(tmp_path):
     parameters = {**load_parameter_file(ROOT / "parameters" / "train_demo.yaml"), **SMALL}
     run_dir = execute_notebook("train", parameters, runs_dir=tmp_path, progress=False)
+    assert (run_dir / "train.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
 
     assert (run_dir / "train.ipynb").is_file() and (run_dir / "parameters.yaml").is_file()
     history = read_history(run_dir / "history.csv")

@@ -282,3 +282,10 @@ def test_a_score_of_another_data_set_with_the_same_track_names_is_not_shown(synt
     comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(run)]), stem="vocals", duration_seconds=1.0)
     assert comparison.sdr == {"2026-01-03T10-00-00_train": None}
     assert "no score for this data set" in comparison.sdr_labels[0] and "3.05" not in comparison.sdr_labels[0]
+
+
+def test_the_saved_text_of_a_widget_says_what_it_is_not_its_repr(synthetic_root):
+    player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
+    bundle = player.display_bundle()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live view
+    assert "VBox(" not in bundle["text/plain"] and "interactive player" in bundle["text/plain"]

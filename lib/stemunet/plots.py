@@ -61,7 +61,9 @@ def plot_spectrogram(
 
 def plot_stems(stems: Mapping[str, np.ndarray | torch.Tensor], sample_rate: int, *, max_frequency: float = 8000.0) -> plt.Figure:
     """One spectrogram per named waveform (mixture and stems, say), stacked, sharing axes."""
-    figure, axes = plt.subplots(len(stems), 1, figsize=(10, 1.8 * len(stems)), sharex=True, sharey=True, squeeze=False)
+    # 80 dpi on screen (a spectrogram's noise-like detail makes large PNGs: this keeps a run
+    # notebook small); Run.save_figure writes the file at 150 dpi.
+    figure, axes = plt.subplots(len(stems), 1, figsize=(9, 1.6 * len(stems)), sharex=True, sharey=True, squeeze=False, dpi=80)
     image = None
     for ax, (name, waveform) in zip(axes[:, 0], stems.items()):
         image = plot_spectrogram(ax, waveform, sample_rate, name, max_frequency=max_frequency)

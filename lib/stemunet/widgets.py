@@ -433,10 +433,23 @@ class ListeningWidget:
             self._status.value = f"<span style='color:#b00'>{type(error).__name__}: {error}</span>"
             self._player_box.children = []
 
+    def display_bundle(self) -> dict[str, Any]:
+        """What a notebook shows: the live widget's view, and as plain text (what a viewer without the
+        widget state, e.g. an untrusted copy, sees instead of ``VBox(children=...``) a sentence saying
+        what it is and where the same content lies."""
+        bundle = self.widget._repr_mimebundle_()
+        bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        bundle["text/plain"] = (
+            f"[{type(self).__name__}: {self.title()}. An interactive player: it shows where the notebook is "
+            "trusted (runs of python -m stemunet.run are, for whoever ran them); the figure and players "
+            "below, and the audio files in the run folder, hold the same excerpt.]"
+        )
+        return bundle
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        display(self.display_bundle(), raw=True)
 
 
 class StemPlayer(ListeningWidget):
