@@ -16,4 +16,4 @@ bench: setup
 	.venv/bin/python benchmarks/evaluation_speed.py
 
 lab: setup
-	.venv/bin/jupyter lab notebooks/
+	.venv/bin/jupyter lab  # from the project root: notebooks/ and runs/ side by side

@@ -3,7 +3,7 @@
 * ``MIX``: SiSEC 2018's floor (sigsep-mus-oracle ``MIX.py``): the mixture divided by 4 as every
   stem's estimate;
 * ``IRM1``: oracle magnitude-ratio masks |S_j| / sum_k |S_k| on the mixture's STFT (n_fft 4096,
-  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.baseline_medians`), inverted with the
+  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.sisec_medians`), inverted with the
   mixture's phase: the ceiling for a magnitude-masking model such as ours.
 
 BSSEval v4 (:mod:`stemunet.bsseval`, museval's numbers), SiSEC's convention: median over a track's
@@ -29,7 +29,7 @@ import numpy as np
 
 from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks
-from stemunet.evaluation import baseline_medians
+from stemunet.evaluation import sisec_medians
 from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
 
 PUBLISHED = {"MIX": (1.33, 0.67, 1.16, 1.12), "IRM1": (7.3, 6.2, 6.9, 8.5)}
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {spec} in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         began = time.perf_counter()
         tracks = list_tracks(root, "test")
-        medians = baseline_medians(tracks)
-        shifted = baseline_medians(tracks, shift_seconds=0.5)
+        medians = sisec_medians(tracks)
+        shifted = sisec_medians(tracks, shift_seconds=0.5)
         print(f"scored in {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
     print(f"\nsynthetic test set ({args.tracks} tracks x {args.seconds:g} s, seed {args.seed}); dB, median over frames then tracks")

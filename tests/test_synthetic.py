@@ -277,12 +277,12 @@ def test_not_a_synthetic_set(tmp_path: Path) -> None:
 def scored_test_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     """SiSEC baselines on a small test set (3 songs of 10 s), whole and from 0.5 s on."""
     from stemunet.datasets import list_tracks
-    from stemunet.evaluation import baseline_medians
+    from stemunet.evaluation import sisec_medians
 
     spec = SyntheticSpec(n_train_tracks=2, n_test_tracks=3, track_seconds=10.0, seed=0)
     root = generate_synthetic_dataset(tmp_path_factory.mktemp("scored") / "set", spec, progress=False)
     tracks = list_tracks(root, "test")
-    return baseline_medians(tracks), baseline_medians(tracks, shift_seconds=0.5)
+    return sisec_medians(tracks), sisec_medians(tracks, shift_seconds=0.5)
 
 
 def test_bsseval_decomposition_is_well_conditioned_as_on_real_music(scored_test_set) -> None:

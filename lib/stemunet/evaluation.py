@@ -235,27 +235,35 @@ def track_estimates(
     return estimates
 
 
-def baseline_medians(tracks: Sequence, *, shift_seconds: float = 0.0, stft_config: StftConfig = StftConfig()) -> dict[str, dict[str, np.ndarray]]:
-    """SiSEC's MIX and oracle IRM1 on ``tracks``, aggregated as SiSEC does: ``{method: {metric: (4,) dB}}``.
+def sisec_medians(
+    tracks: Sequence,
+    separator: Separator | None = None,
+    *,
+    shift_seconds: float = 0.0,
+    stft_config: StftConfig = StftConfig(),
+    chunking: ChunkingConfig = ChunkingConfig(),
+) -> dict[str, dict[str, np.ndarray]]:
+    """SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and, given a
+    ``separator``, the model on ``tracks``, aggregated as SiSEC does: ``{method: {metric: (4,) dB}}``
+    (methods ``MIX``, ``IRM1``, ``model``).
 
     Each track is scored whole (from ``shift_seconds`` on) with :func:`stemunet.bsseval.evaluate_methods`;
-    the per-stem medians over 1 s frames are then medianed over tracks. How hard a data set is,
-    and whether its BSSEval decomposition is well-conditioned (IRM1's SIR at or above its SDR).
+    the per-stem medians over 1 s frames are then medianed over tracks. Used to measure how hard a
+    data set is, whether its BSSEval decomposition is well-conditioned (IRM1's SIR at or above its
+    SDR), and how a checkpoint transfers to real music (``benchmarks/real_transfer.py``).
     """
     from stemunet.bsseval import evaluate_methods
 
+    methods = ("MIX", "irm1", *(("model",) if separator is not None else ()))
     per_track = []
     for track in tracks:
         mixture, stems, rate = read_track(track)
         start = int(round(shift_seconds * rate))
         mixture, stems = mixture[:, start:], stems[..., start:]
-        estimates = {
-            "MIX": np.broadcast_to(mixture / len(stems), stems.shape),
-            "IRM1": oracle_estimates(mixture, stems, rate, stft_config, power=1.0),
-        }
-        scores = evaluate_methods(stems.transpose(0, 2, 1), {m: e.transpose(0, 2, 1) for m, e in estimates.items()}, win=rate, hop=rate)
+        estimates = track_estimates(separator, mixture, stems, rate, chunking, methods, stft_config)
+        scores = evaluate_methods(stems.transpose(0, 2, 1), {m: np.asarray(e).transpose(0, 2, 1) for m, e in estimates.items()}, win=rate, hop=rate)
         per_track.append({
-            method: {metric: np.nanmedian(values, axis=1) for metric, values in zip(("SDR", "ISR", "SIR", "SAR"), result)}
+            ("IRM1" if method == "irm1" else method): {metric: np.nanmedian(values, axis=1) for metric, values in zip(("SDR", "ISR", "SIR", "SAR"), result)}
             for method, result in scores.items()
         })
     return {

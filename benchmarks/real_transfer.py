@@ -1,0 +1,73 @@
+"""How does a checkpoint do on real music? SDR of the model next to SiSEC's MIX and oracle IRM1.
+
+    python benchmarks/real_transfer.py CHECKPOINT [MUSDB_ROOT] [--subset test] [--max-tracks N]
+
+``CHECKPOINT``: a training run folder, a checkpoint file, ``latest`` or ``pretrained``.
+``MUSDB_ROOT``: any MUSDB18 / MUSDB18-HQ layout folder (``test/`` of ``.stem.mp4`` files or track
+folders); default: the real MUSDB18 excerpt that ships in the ``stempeg`` wheel ("The Easton
+Ellises - Falcon 69", 6 s), as a one-track test set.
+
+Prints per-stem SDR (BSSEval v4, museval's numbers through :mod:`stemunet.bsseval`; median over
+1 s frames, then over tracks) of the model, of MIX (mixture / 4 as every estimate: the floor) and
+of IRM1 (oracle magnitude-ratio masks, 4096-point STFT: the ceiling of masking), and the model's
+share of the way from MIX to IRM1, ``(model - MIX) / (IRM1 - MIX)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from stemunet.checkpoints import CheckpointRef
+from stemunet.config import STEM_NAMES
+from stemunet.datasets import list_tracks
+from stemunet.evaluation import sisec_medians
+
+
+def excerpt_root(folder: Path) -> Path:
+    """A MUSDB18 layout folder holding stempeg's real excerpt as its one test track."""
+    import stempeg
+
+    source = Path(stempeg.example_stem_path())
+    for subset in ("train", "test"):
+        (folder / subset).mkdir(parents=True, exist_ok=True)
+        (folder / subset / source.name).symlink_to(source)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="training run folder, checkpoint file, latest or pretrained")
+    parser.add_argument("musdb_root", nargs="?", default="", help="MUSDB18(-HQ) layout folder (default: stempeg's real excerpt)")
+    parser.add_argument("--subset", default="test", choices=["train", "test"])
+    parser.add_argument("--max-tracks", type=int, default=0, help="the first N tracks by name (0: all)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+
+    checkpoint = CheckpointRef.resolve(args.checkpoint)
+    separator = checkpoint.load_separator(args.device)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(args.musdb_root) if args.musdb_root else excerpt_root(Path(scratch))
+        tracks = sorted(list_tracks(root, args.subset), key=lambda t: t.name)
+        tracks = tracks[: args.max_tracks] if args.max_tracks else tracks
+        if not tracks:
+            print(f"error: {root}/{args.subset}: no tracks", file=sys.stderr)
+            return 2
+        medians = sisec_medians(tracks, separator)
+    sdr = {method: medians[method]["SDR"] for method in ("model", "MIX", "IRM1")}
+    share = (sdr["model"] - sdr["MIX"]) / (sdr["IRM1"] - sdr["MIX"])
+    where = args.musdb_root or "stempeg's real MUSDB18 excerpt (The Easton Ellises - Falcon 69, 6 s)"
+    print(f"checkpoint: {checkpoint.file}\ndata: {where}, {len(tracks)} track(s) of {args.subset}/")
+    print(f"{'SDR dB':<16}" + "".join(f"{stem:>9}" for stem in STEM_NAMES) + f"{'mean':>9}{'d/b/o':>9}")
+    for name, values in (*sdr.items(), ("share of IRM1", share)):
+        print(f"{name:<16}" + "".join(f"{v:9.2f}" for v in values) + f"{np.mean(values):9.2f}{np.mean(values[:3]):9.2f}")
+    print("(share of IRM1: (model - MIX) / (IRM1 - MIX); d/b/o: mean over drums, bass and other)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
