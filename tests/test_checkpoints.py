@@ -104,7 +104,8 @@ def test_model_checkpoints_leave_training_state_out_and_cannot_be_resumed(tmp_pa
     assert CheckpointRef.resolve(model).describe()["kind"] == "model"
 
 
-def test_references_resolve_to_run_folders_files_and_the_newest_finished_run(tmp_path, separator):
+def test_references_resolve_to_run_folders_files_and_the_newest_finished_run(tmp_path, separator, monkeypatch):
+    monkeypatch.setattr("stemunet.checkpoints.pretrained_file", lambda: None)  # "" means latest without a bundled model
     root = tmp_path / "runs"
     with pytest.raises(NoTrainingRunError, match="no finished training run"):
         CheckpointRef.resolve("", runs_dir=root)
@@ -140,3 +141,18 @@ def test_only_the_checkpoint_module_opens_checkpoint_files():
     openers = sorted(path.name for path in library.glob("*.py") if "torch.load(" in path.read_text())
     assert openers == ["checkpoints.py"]
     assert not [path.name for path in library.rglob("*.py") if "weights_only=False" in path.read_text()]
+
+
+def test_the_bundled_model_is_the_default_and_opens_safely(tmp_path):
+    """A user separates a song without training: "" and "pretrained" name the model in the package."""
+    for spec in ("", "pretrained"):
+        ref = CheckpointRef.resolve(spec, runs_dir=tmp_path / "no-runs")
+        assert ref.name == "pretrained" and ref.train_run is None and ref.label == "pretrained"
+    checkpoint = read_checkpoint(ref.file)  # weights_only: nothing in it can run
+    assert ref.file.stat().st_size <= 10 * 2**20
+    assert "optimizer_state" not in checkpoint  # weights and configuration only
+    assert checkpoint["recipe"] == "parameters/train_pretrained.yaml" and "synthetic" in checkpoint["training_data"]
+    assert checkpoint["train_config"]["base_channels"] == checkpoint["separator_config"]["base_channels"]  # its recipe, recorded
+    separator = ref.load_separator("cpu")
+    stems = separator.separate(torch.randn(2, 22050) * 0.1, 22050)
+    assert stems.shape == (4, 2, 22050) and torch.isfinite(stems).all()

@@ -288,7 +288,7 @@ def test_cli_runs_as_a_module(tmp_path, checkpoint):
 def test_cli_without_a_training_run_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
     _write(tmp_path / "song.wav", n_samples=100)
-    assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out")]) == 2
+    assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--checkpoint", "latest"]) == 2
     error = capsys.readouterr().err
     assert f"no finished training run in {tmp_path / 'runs'}" in error and "checkpoint file" in error
     assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "nope.pt")]) == 2
@@ -318,3 +318,13 @@ def test_cli_options_defaults_and_choices_come_from_the_config():
     assert actions["encoding"].choices == ["pcm16", "pcm24", "float32"]
     assert actions["clipping"].choices == ["rescale", "clamp", "none"]
     assert "memory grows with it" in actions["segment_seconds"].help
+
+
+def test_cli_separates_with_the_bundled_model_when_no_checkpoint_is_named(tmp_path, monkeypatch):
+    """A fresh clone, no training run: python -m stemunet.separate song.wav -o out/ works."""
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "no-runs"))
+    _write(tmp_path / "song.wav", 2, 22050, 44100)
+    assert main([str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    for stem in ("drums", "bass", "other", "vocals"):
+        assert sf.info(tmp_path / "out" / "song" / f"{stem}.wav").frames == 22050
+    assert not (tmp_path / "no-runs").exists()

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_separate_notebook_with_the_demo_parameters_separates_the_newest_training_runs_test_tracks(tmp_path, monkeypatch):
-    # A fake training run, the newest (only) one in this test's runs folder: checkpoint "" finds it.
+    # A fake training run, the newest (only) one in this test's runs folder: checkpoint latest finds it.
     runs = tmp_path / "runs"
     train_run = runs / "2026-01-01T00-00-00_train"
     (train_run / "checkpoints").mkdir(parents=True)
@@ -28,7 +28,7 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
     monkeypatch.setenv("STEMUNET_RUNS", str(runs))  # the notebook's kernel inherits it
 
     parameters = load_parameter_file(ROOT / "parameters" / "separate_demo.yaml")
-    assert parameters["checkpoint"] == "" and parameters["inputs"] == []
+    assert parameters["checkpoint"] == "latest" and parameters["inputs"] == []
     # The small synthetic set every notebook test shares (generated once per session).
     parameters.update(synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0, two_stems=True)
     run_dir = execute_notebook("separate", parameters, runs_dir=runs, progress=False)

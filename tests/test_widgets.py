@@ -171,15 +171,15 @@ def test_sdr_labels_come_from_the_evaluation_of_that_run(synthetic_root, two_run
     assert "test_001 is not among the tracks" in comparison.sdr_labels[0]
 
 
-def test_runs_default_to_the_newest_training_run(runs_root, two_runs):
-    runs = resolve_runs([])
+def test_latest_is_the_newest_training_run(runs_root, two_runs):
+    runs = resolve_runs(["latest"])
     assert [run.label for run in runs] == ["2026-01-02T10-00-00_train"]
     assert listen_provenance(runs)["compared"][0]["train_run"] == str(two_runs[1])
 
 
 def test_no_training_run_says_so(runs_root):
     with pytest.raises(FileNotFoundError, match="no finished training run"):
-        resolve_runs([])
+        resolve_runs(["latest"])
 
 
 def test_a_bare_checkpoint_file_is_compared_under_its_name(synthetic_root, tmp_path, runs_root):
@@ -289,3 +289,8 @@ def test_the_saved_text_of_a_widget_says_what_it_is_not_its_repr(synthetic_root)
     bundle = player.display_bundle()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # the live view
     assert "VBox(" not in bundle["text/plain"] and "interactive player" in bundle["text/plain"]
+
+
+def test_runs_default_to_the_bundled_model(runs_root):
+    (compared,) = resolve_runs([])
+    assert compared.label == "pretrained" and compared.train_run is None

@@ -1,0 +1,55 @@
+"""Make a training run's best checkpoint the bundled model: ``lib/stemunet/pretrained/model.pt``.
+
+    python scripts/bundle_pretrained.py runs/<stamp>_train
+
+Writes a model checkpoint (weights and configuration, no optimiser state; opened safely like any
+other, :mod:`stemunet.checkpoints`) with its provenance: the recipe and training parameters, the
+synthetic data format it learnt from, the training summary (epochs, time, device) and the commit.
+The bundled model is what ``checkpoint: pretrained`` (and the separation CLI without
+``--checkpoint``) uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model, separator_from_checkpoint
+from stemunet.synthetic import FORMAT_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT_BYTES = 10 * 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="the training run folder (its checkpoints/best.pt)")
+    parser.add_argument("--recipe", default="parameters/train_pretrained.yaml", help="the parameter file the run was made with")
+    args = parser.parse_args(argv)
+
+    source = CheckpointRef.resolve(args.run)
+    checkpoint = read_checkpoint(source.file)
+    metrics = json.loads((source.train_run / "metrics.json").read_text()) if source.train_run else {}
+    summary = {key: metrics.get(key) for key in ("epochs", "best_epoch", "best_valid_loss", "train_seconds", "examples_seen", "device", "n_parameters")}
+    target = ROOT / "lib" / "stemunet" / PRETRAINED_RESOURCE
+    save_model(
+        separator_from_checkpoint(checkpoint, source.file),
+        target,
+        train_config=checkpoint.get("train_config", {}),
+        recipe=args.recipe,
+        training_data=f"stemunet synthetic set, format {FORMAT_VERSION} (no MUSDB18 audio)",
+        training_summary=summary,
+        trained_commit=checkpoint.get("git_commit"),
+    )
+    size = target.stat().st_size
+    print(f"{target.relative_to(ROOT)}: {size / 2**20:.1f} MB from {source.file}")
+    if size > LIMIT_BYTES:
+        print(f"error: over the {LIMIT_BYTES / 2**20:.0f} MB the package may carry", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
