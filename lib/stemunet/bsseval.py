@@ -95,6 +95,15 @@ class NumpyBackend:
     def to_numpy(self, array) -> np.ndarray:
         return np.asarray(array)
 
+    def stack(self, arrays, axis: int):
+        return np.stack(arrays, axis=axis)
+
+    def permute(self, array, axes):
+        return np.transpose(array, axes)
+
+    def flip_last(self, array):
+        return array[..., ::-1]
+
 
 class TorchBackend:
     """float64 torch tensors on ``device`` (CUDA when available)."""
@@ -138,6 +147,15 @@ class TorchBackend:
 
     def to_numpy(self, array) -> np.ndarray:
         return array.detach().cpu().numpy()
+
+    def stack(self, arrays, axis: int):
+        return self.torch.stack(arrays, dim=axis)
+
+    def permute(self, array, axes):
+        return array.permute(*axes)
+
+    def flip_last(self, array):
+        return array.flip(-1)
 
 
 def get_backend(backend: str = "auto"):
@@ -264,8 +282,8 @@ class ReferenceProjector:
             starts = self.starts[first : first + BLOCKS_PER_BATCH]
             blocks = ops.rfft(ops.asarray(np.stack([flat[:, s : s + self.block] for s in starts])), self.n_fft)
             cross += ops.einsum("bpf,bcf->pcf", self._segments(starts), blocks.conj())
-        lagged = _flip_last(ops, ops.irfft(cross, self.n_fft)[..., :L])  # (p, col, k) for k = 0 .. L - 1
-        rhs = _permute(ops, lagged, (0, 2, 1)).reshape(n_rows * L, columns)  # D[(p, k), col]
+        lagged = ops.flip_last(ops.irfft(cross, self.n_fft)[..., :L])  # (p, col, k) for k = 0 .. L - 1
+        rhs = ops.permute(lagged, (0, 2, 1)).reshape(n_rows * L, columns)  # D[(p, k), col]
         solved = self.solve_all(rhs).reshape(n_rows, L, n_methods, n_est, self.n_chan)
         size = self.n_chan * L
         own = []
@@ -273,8 +291,8 @@ class ReferenceProjector:
             # the rows of D that belong to reference j, for estimate j of every method
             block = rhs[j * size : (j + 1) * size].reshape(size, n_methods, n_est, self.n_chan)[:, :, j, :]
             own.append(self.solve_own[j](block.reshape(size, n_methods * self.n_chan)).reshape(self.n_chan, L, n_methods, self.n_chan))
-        C = _permute(ops, solved.reshape(self.n_src, self.n_chan, L, n_methods, n_est, self.n_chan), (3, 4, 0, 1, 2, 5))
-        Cj = _permute(ops, _stack(ops, own, axis=0), (3, 0, 1, 2, 4))  # (n_methods, n_src, n_chan, L, n_chan)
+        C = ops.permute(solved.reshape(self.n_src, self.n_chan, L, n_methods, n_est, self.n_chan), (3, 4, 0, 1, 2, 5))
+        Cj = ops.permute(ops.stack(own, axis=0), (3, 0, 1, 2, 4))  # (n_methods, n_src, n_chan, L, n_chan)
         return C, Cj
 
     def scores(self, estimates: np.ndarray, win: int, hop: int) -> list[Scores]:
@@ -302,8 +320,8 @@ class ReferenceProjector:
         refs = ops.asarray(refs.transpose(0, 1, 3, 2))  # (T, src, ch, n)
         ests = ops.asarray(ests.transpose(0, 1, 2, 4, 3))  # (M, T, src, ch, n)
         ref_spectra = ops.rfft(refs, n_fft)  # (T, src, ch, bins)
-        C_spectra = ops.rfft(_permute(ops, C, (0, 1, 2, 3, 5, 4)), n_fft)  # (M, est, src, ch, ch_out, bins)
-        Cj_spectra = ops.rfft(_permute(ops, Cj, (0, 1, 2, 4, 3)), n_fft)  # (M, src, ch, ch_out, bins)
+        C_spectra = ops.rfft(ops.permute(C, (0, 1, 2, 3, 5, 4)), n_fft)  # (M, est, src, ch, ch_out, bins)
+        Cj_spectra = ops.rfft(ops.permute(Cj, (0, 1, 2, 4, 3)), n_fft)  # (M, src, ch, ch_out, bins)
         out = length + L - 1
         # Projections of the window's references through the filters (museval's _project), length n + L - 1.
         p_all = ops.irfft(ops.einsum("tjkf,mejkcf->mtecf", ref_spectra, C_spectra), n_fft)[..., :out]
@@ -326,32 +344,9 @@ class ReferenceProjector:
             results[k][:, :, indices] = values.transpose(0, 2, 1)
 
 
-def _stack(ops, arrays, axis: int):
-    if isinstance(ops, NumpyBackend):
-        return np.stack(arrays, axis=axis)
-    return ops.torch.stack(arrays, dim=axis)
-
-
-def _flip_last(ops, array):
-    if isinstance(ops, NumpyBackend):
-        return array[..., ::-1]
-    return array.flip(-1)
-
-
-def _permute(ops, array, axes):
-    if isinstance(ops, NumpyBackend):
-        return np.transpose(array, axes)
-    return array.permute(*axes)
-
-
 # ----------------------------------------------------------------------------------------------
 # Public API: museval.evaluate's signature
 # ----------------------------------------------------------------------------------------------
-
-
-def _any_source_silent(sources: np.ndarray) -> bool:
-    """museval's test: some source's channel sum is zero at every sample."""
-    return bool(np.any(np.all(np.sum(sources, axis=tuple(range(2, sources.ndim))) == 0, axis=1)))
 
 
 def _checked(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -366,9 +361,9 @@ def _checked(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray,
         )
     if references.ndim > 3 or estimates.ndim > 3:
         raise ValueError(f"The number of dimensions is too high (must be less than 3). reference_sources.ndim = {references.ndim}")
-    if references.size and _any_source_silent(references):
+    if references.size and _silent(references):
         raise ValueError("All the reference sources should be non-silent (not all-zeros), but at least one of the reference sources is all 0s")
-    if estimates.size and _any_source_silent(estimates):
+    if estimates.size and _silent(estimates):
         raise ValueError("All the estimated sources should be non-silent (not all-zeros), but at least one of the estimated sources is all 0s")
     return references, estimates
 

@@ -38,7 +38,6 @@ folder the user typed them in before a notebook runs).
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ import torch
 
 from stemunet import __version__
 from stemunet.config import SeparatorConfig, resolve_device
-from stemunet.files import torch_save_atomic
+from stemunet.files import read_mapping, torch_save_atomic
 from stemunet.runs import git_commit, list_runs, runs_root
 
 if TYPE_CHECKING:
@@ -189,10 +188,7 @@ def pretrained_file() -> Path | None:
 
 def run_finished(run: Path) -> bool:
     """Whether a training run folder's ``metrics.json`` says it ran all its epochs."""
-    try:
-        return bool(json.loads((run / "metrics.json").read_text()).get("finished"))
-    except (OSError, ValueError, AttributeError):
-        return False
+    return bool(read_mapping(run / "metrics.json").get("finished"))
 
 
 @dataclass(frozen=True)
@@ -285,26 +281,16 @@ class CheckpointRef:
         From the training run's ``parameters.yaml`` and ``metrics.json``; for a file outside a
         run folder, from the configuration and summary stored in the checkpoint itself.
         """
-        import yaml
-
         summary: dict[str, Any] = {"train_run": self.train_run.name if self.train_run else self.label}
-        parameters: dict[str, Any] = {}
-        metrics: dict[str, Any] = {}
         if self.train_run is not None:
-            try:
-                parameters = (yaml.safe_load((self.train_run / "parameters.yaml").read_text()) or {}).get("parameters") or {}
-            except (OSError, yaml.YAMLError, AttributeError):
-                parameters = {}
-            try:
-                metrics = json.loads((self.train_run / "metrics.json").read_text())
-            except (OSError, ValueError):
-                metrics = {}
+            parameters = read_mapping(self.train_run / "parameters.yaml").get("parameters") or {}
+            metrics = read_mapping(self.train_run / "metrics.json")
         else:
             stored = self.read()
             parameters = {**stored.get("separator_config", {}), **(stored.get("train_config") or {})}
             metrics = {"best_epoch": stored.get("best_epoch"), "best_valid_loss": stored.get("best_valid_loss")}
         summary.update({key: parameters[key] for key in keys if key in parameters})
-        summary.update({key: metrics[key] for key in metric_keys if isinstance(metrics, dict) and metrics.get(key) is not None})
+        summary.update({key: metrics[key] for key in metric_keys if metrics.get(key) is not None})
         return summary
 
     def describe(self) -> pd.Series:

@@ -62,7 +62,7 @@ from stemunet.scoring import (
 )
 from stemunet.chunking import overlap_add
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, check_device, require
-from stemunet.datasets import list_tracks, read_track, resolve_root
+from stemunet.datasets import dataset_of, list_tracks, read_track, resolve_root
 from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet.results import CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate, metrics_dict, sort_track_scores
 from stemunet.separator import Separator
@@ -464,7 +464,7 @@ def evaluate(
     )
     about = {
         "data": config.data.musdb_root or "synthetic",
-        "data_root": str(resolve_root(config.data, progress=False).resolve()),  # which set exactly, for matching scores
+        "data_root": dataset_of(tracks[0])[0],  # which set exactly (as the listen widget names it), for matching scores
         "subset": config.subset,
         "n_tracks": int(track_scores["track"].nunique()),
         "tracks": track_info,

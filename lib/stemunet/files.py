@@ -44,6 +44,18 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         Path(temporary).unlink(missing_ok=True)
 
 
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """The mapping in a JSON or YAML file we wrote (``metrics.json``, ``parameters.yaml``); ``{}`` when
+    the file is missing, unreadable or holds something else (a run interrupted while writing)."""
+    import yaml  # YAML 1.1 reads JSON too
+
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text)

@@ -9,7 +9,6 @@ published MUSDB18 numbers (:func:`published_reference`) are kept in a separate, 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 
 from stemunet.scoring import METRICS
 from stemunet.checkpoints import CheckpointRef
 from stemunet.config import STEM_NAMES
+from stemunet.files import read_mapping
 from stemunet.runs import list_runs, runs_root
 
 METHODS: tuple[str, ...] = ("model", "MIX", "irm1", "irm2")
@@ -74,22 +73,6 @@ TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_val
 
 OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "n_fft", "base_channels", "epochs")
 """The training parameters the runs overview shows (the rest: ``training_table`` of the run)."""
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return values if isinstance(values, dict) else {}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return values if isinstance(values, dict) else {}
 
 
 def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
@@ -271,10 +254,10 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
     """
     rows = []
     for run in list_runs("evaluate", runs_dir):
-        metrics = _read_json(run / "metrics.json")
+        metrics = read_mapping(run / "metrics.json")
         if "model" not in metrics and "MIX" not in metrics:
             continue  # unfinished or failed
-        record = _read_yaml(run / "parameters.yaml")
+        record = read_mapping(run / "parameters.yaml")
         parameters = record.get("parameters", {}) or {}
         about = metrics.get("about", {})
         train_run = Path(record["train_run"]) if record.get("train_run") else None
@@ -352,10 +335,7 @@ def find_evaluate_runs(checkpoint: Path, train_run: Path | None, roots: Sequence
         for run in list_runs("evaluate", folder):
             if not (run / "track_scores.csv").is_file() or not (run / "parameters.yaml").is_file():
                 continue
-            try:
-                record = yaml.safe_load((run / "parameters.yaml").read_text()) or {}
-            except yaml.YAMLError:
-                continue
+            record = read_mapping(run / "parameters.yaml")
             if (train_run is not None and _same_path(record.get("train_run"), train_run)) or _same_path(record.get("checkpoint"), checkpoint):
                 found.append(run)
     return sorted(set(found), key=lambda p: p.name, reverse=True)
@@ -363,7 +343,7 @@ def find_evaluate_runs(checkpoint: Path, train_run: Path | None, roots: Sequence
 
 def evaluated_data(run: Path) -> tuple[str, str]:
     """``(data_root, subset)`` an evaluation run scored (its ``metrics.json``); empty for runs that predate the record."""
-    about = _read_json(run / "metrics.json").get("about", {}) or {}
+    about = read_mapping(run / "metrics.json").get("about", {}) or {}
     return str(about.get("data_root", "")), str(about.get("subset", ""))
 
 

@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 from stemunet.config import ConfigError
-from stemunet.runs import COMMAND_VARIABLE, execute_notebook, load_parameter_file, parse_value
+from stemunet.runs import COMMAND_VARIABLE, add_parameter_arguments, execute_notebook, parameters_from_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stemunet.run", description=__doc__.splitlines()[0])
     parser.add_argument("notebook", help="notebook name in notebooks/ (explore, train, evaluate, separate, listen)")
-    parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
+    add_parameter_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide Papermill's progress bar")
     parser.add_argument("--notebooks-dir", type=Path, default=None, help="folder holding NOTEBOOK.ipynb (default: the project's notebooks/)")
     args = parser.parse_args(argv)
@@ -30,10 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     import papermill
 
     try:
-        parameters: dict = {}
-        for path in args.parameters_file:
-            parameters.update(load_parameter_file(path))
-        parameters.update({name: parse_value(value, name) for name, value in args.parameter})
+        parameters = parameters_from_arguments(args)
         # The kernel inherits the environment: it records the user's command, not its own.
         os.environ[COMMAND_VARIABLE] = shlex.join(["python", "-m", "stemunet.run", *(sys.argv[1:] if argv is None else argv)])
         run_dir = execute_notebook(notebook, parameters, progress=not args.no_progress, notebooks_dir=args.notebooks_dir)

@@ -257,6 +257,24 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def add_parameter_arguments(parser: Any) -> None:
+    """``-f FILE`` (repeatable) and ``-p NAME VALUE`` (repeatable), as ``stemunet.run`` and ``stemunet.train`` take them."""
+    parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
+
+
+def parameters_from_arguments(args: Any) -> dict[str, Any]:
+    """The parameters :func:`add_parameter_arguments`'s options name: files in order, then ``-p`` values.
+
+    Raises :class:`ConfigError` (or :class:`FileNotFoundError`) naming the file or parameter.
+    """
+    parameters: dict[str, Any] = {}
+    for path in args.parameters_file:
+        parameters.update(load_parameter_file(path))
+    parameters.update({name: parse_value(value, name) for name, value in args.parameter})
+    return parameters
+
+
 def resolve_path_parameters(parameters: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
     """``parameters`` with every path-valued one (:data:`PATH_PARAMETERS`) made absolute against ``base``
     (default: the working directory), ``~`` expanded; keywords such as ``pretrained`` stay as they are."""

@@ -26,20 +26,15 @@ from stemunet.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stemunet.runs import load_parameter_file, parse_value, resolve_path_parameters, start_run
+    from stemunet.runs import add_parameter_arguments, parameters_from_arguments, resolve_path_parameters, start_run
     from stemunet.training import TrainConfig, fit
 
     parser = argparse.ArgumentParser(prog="python -m stemunet.train", description=__doc__.splitlines()[0])
-    parser.add_argument("-f", "--parameters-file", action="append", default=[], help="YAML parameter file (repeatable; later wins)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="one parameter (wins over files)")
+    add_parameter_arguments(parser)
     parser.add_argument("--run-dir", default="", help="write into this folder instead of a new dated one under runs/")
     args = parser.parse_args(argv)
     try:
-        parameters: dict = {}
-        for path in args.parameters_file:
-            parameters.update(load_parameter_file(path))
-        parameters.update({name: parse_value(value, name) for name, value in args.parameter})
-        config = TrainConfig.from_params(resolve_path_parameters(parameters))
+        config = TrainConfig.from_params(resolve_path_parameters(parameters_from_arguments(args)))
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
