@@ -14,7 +14,7 @@ It also checks that the BSSEval decomposition is well-conditioned, as on real mu
 should sit at or above its SDR for every stem, and move by less than 3 dB when the scored excerpt
 starts half a second later (a near-singular reference Gram matrix makes SIR jump). Usage::
 
-    python benchmarks/synthetic_difficulty.py [--tracks 4] [--seconds 12] [--seed 0]
+    python benchmarks/synthetic_difficulty.py [--tracks 4] [--seconds 12] [--seed 0] [--version 2]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks
 from stemunet.evaluation import sisec_medians
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+from stemunet.synthetic import DESIGN_VERSIONS, SyntheticSpec, generate_synthetic_dataset
 
 PUBLISHED = {"MIX": (1.33, 0.67, 1.16, 1.12), "IRM1": (7.3, 6.2, 6.9, 8.5)}
 
@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracks", type=int, default=4, help="number of test tracks to score")
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each track (s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--version", type=int, default=2, choices=DESIGN_VERSIONS, help="the synthetic set's design")
     args = parser.parse_args(argv)
 
-    spec = SyntheticSpec(n_train_tracks=2, n_test_tracks=args.tracks, track_seconds=args.seconds, seed=args.seed)
+    spec = SyntheticSpec(n_train_tracks=2, n_test_tracks=args.tracks, track_seconds=args.seconds, seed=args.seed,
+                         version=args.version)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "set"
         began = time.perf_counter()
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         shifted = sisec_medians(tracks, shift_seconds=0.5)
         print(f"scored in {time.perf_counter() - began:.1f} s", file=sys.stderr)
 
-    print(f"\nsynthetic test set ({args.tracks} tracks x {args.seconds:g} s, seed {args.seed}); dB, median over frames then tracks")
+    print(f"\nsynthetic test set v{args.version} ({args.tracks} tracks x {args.seconds:g} s, seed {args.seed}); dB, median over frames then tracks")
     print(f"{'':<22}" + "".join(f"{stem:>8}" for stem in STEM_NAMES) + f"{'mean':>8}")
     for method in ("MIX", "IRM1"):
         for metric in ("SDR", "SIR", "SAR", "ISR"):

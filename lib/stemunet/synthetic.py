@@ -61,7 +61,9 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal as sp_signal
 
+from stemunet import production
 from stemunet.config import STEM_NAMES
+from stemunet.soundfont import PartSampler, resolve_soundfont, soundfont_digest
 
 __all__ = [
     "STEM_NAMES",
@@ -76,12 +78,19 @@ __all__ = [
     "MANIFEST_NAME",
     "MUSDB_SETUP_NAME",
     "FORMAT_VERSION",
+    "DESIGN_VERSIONS",
 ]
 
 FORMAT_NAME = "stemunet-synthetic-musdb"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bump whenever the generated audio or the layout changes: cached sets are keyed on it.
-2: stems carry a recording's noise floor while they play (BSSEval's SIR, SAR and ISR are meaningful)."""
+2: stems carry a recording's noise floor while they play (BSSEval's SIR, SAR and ISR are meaningful).
+3: the spec names a design (``SyntheticSpec.version``): 1 is the audio format 2 wrote; 2 adds
+sampled (SoundFont) instruments and a production chain."""
+DESIGN_VERSIONS = (1, 2)
+"""``SyntheticSpec.version``: 1 = additive synths, room reverb and noise floors (the first design);
+2 = the default: per song, each part drawn as sampled (a General MIDI SoundFont) or additive, then
+EQ, compression, saturation, delay, automation, hum and bus compression (see stemunet.production)."""
 MANIFEST_NAME = "stemunet_synthetic.json"
 MUSDB_SETUP_NAME = "musdb_setup.yaml"
 """A musdb setup file (JSON, which is YAML) naming this set's validation tracks:
@@ -90,7 +99,8 @@ SUBSETS = ("train", "test")
 _SUBSET_CODES = {"train": 0, "test": 1}
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
 # drums of every song untouched.
-_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR = range(7)
+(_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR,
+ _STREAM_INSTRUMENTS, _STREAM_PRODUCTION) = range(9)
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,12 @@ class SyntheticSpec:
     seed: int = 0
     sample_rate: int = 44100
     validation_fraction: float = 0.2
+    version: int = 2
+    soundfont: str = ""
+
+    # ``version``: the design (DESIGN_VERSIONS); ``soundfont``: the .sf2 file sampled instruments
+    # come from ("" = TimGM6mb.sf2 from pretty_midi; version 2 only). A set's cache name includes
+    # the SoundFont's sha256, so another or an edited file makes another set.
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_train_tracks, int) and self.n_train_tracks >= 0):
@@ -124,6 +140,10 @@ class SyntheticSpec:
             raise ValueError(f"sample_rate must be an int in [8000, 192000], got {self.sample_rate!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+        if self.version not in DESIGN_VERSIONS:
+            raise ValueError(f"version must be one of {DESIGN_VERSIONS}, got {self.version!r}")
+        if not isinstance(self.soundfont, str):
+            raise ValueError(f"soundfont must be a path (str), got {self.soundfont!r}")
         # 12 and 12.0 must name the same set (the cache key is the JSON of the fields).
         object.__setattr__(self, "track_seconds", float(self.track_seconds))
         object.__setattr__(self, "validation_fraction", float(self.validation_fraction))
@@ -458,7 +478,17 @@ def _tom(rng: np.random.Generator, sr: int, freq: float, tau: float) -> np.ndarr
     return _normalise_peak(body + 0.3 * _normalise_peak(noise))
 
 
-def _render_drums(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+# General MIDI drum keys for the sampled kits (bank 128).
+_GM_KICKS, _GM_SNARES, _GM_TOMS = (36, 35), (38, 40), (41, 45, 48)
+_GM_CLOSED_HAT, _GM_OPEN_HAT, _GM_CRASHES, _GM_RIDE = 42, 46, (49, 57), 51
+_GM_SHAKERS = (70, 54, 69)  # maracas, tambourine, cabasa
+_GM_KITS = (0, 0, 8, 16, 24, 25, 32, 40)  # Standard (twice as likely), Room, Power, Electronic, TR-808, Jazz, Brush
+
+
+def _render_drums(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
+                  picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The drum part: additive drum synthesis, or with ``sampler`` the same hits played on a GM
+    drum kit drawn from ``picks``."""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     kick_args = dict(f_start=rng.uniform(100, 220), f_end=rng.uniform(42, 62), tau_pitch=rng.uniform(0.012, 0.05),
@@ -502,10 +532,25 @@ def _render_drums(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
     g_kick, g_snare = 1.0, rng.uniform(0.5, 0.9)
     g_hat, g_crash, g_tom = rng.uniform(0.12, 0.3), rng.uniform(0.12, 0.3), rng.uniform(0.4, 0.7)
     jitter = 0.004 * sr
+    if sampler is not None:
+        kit = int(picks.choice(_GM_KITS))
+        kit_channel = sampler.instrument(kit, drums=True)
+        shaker_key = int(picks.choice(_GM_SHAKERS))
+        keys = {id(kicks[0]): _GM_KICKS[0], id(kicks[1]): _GM_KICKS[int(picks.integers(2))], id(open_hat): _GM_OPEN_HAT,
+                id(crash): int(picks.choice(_GM_CRASHES)), id(ride): _GM_RIDE,
+                **{id(sample): _GM_SNARES[0] if i < 3 else _GM_SNARES[int(picks.integers(2))] for i, sample in enumerate(snares)},
+                **{id(sample): _GM_CLOSED_HAT for sample in hats},
+                **{id(sample): key for sample, key in zip(toms, _GM_TOMS)},
+                **({id(sample): shaker_key for sample in shaker} if shaker is not None else {})}
 
     def hit(sample: np.ndarray, beat: float, pan: float, gain: float) -> None:
         start = plan.sample(beat) + int(rng.normal(0.0, jitter))
-        _add(out, sample, start, pan, gain * float(np.exp(rng.normal(0.0, 0.1))))
+        gain *= float(np.exp(rng.normal(0.0, 0.1)))
+        if sampler is not None:
+            # Cymbals' gains are set for the synthetic kit's loud metal; the kit's samples are balanced.
+            sampler.note(kit_channel, start, sample.size, keys[id(sample)], min(1.0, gain * 1.6))
+        else:
+            _add(out, sample, start, pan, gain)
 
     n_bars = int(math.ceil(plan.n_beats / 4))
     crash_next = plan.drums_from < 4 * n_bars and plan.drums_from > 0
@@ -556,6 +601,12 @@ def _render_drums(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                     hit(sample, beat, hat_pan, g_hat * accent)
     info = {"kick_hz": round(float(kick_args["f_end"]), 1), "cymbals": hat_mode, "shaker": shaker is not None, "half_time": bool(half_time),
             "swing": plan.swing}
+    if sampler is not None:
+        out = sampler.render()
+        info["instrument"] = f"sampled: {sampler.preset_name(kit, drums=True)} kit"
+        del info["kick_hz"]
+    else:
+        info["instrument"] = "additive"
     return out, info
 
 
@@ -585,7 +636,12 @@ def _harmonic_freqs(f0: float, sr: int, limit: int = 200, top_hz: float | None =
     return f0 * np.arange(1, _n_harmonics(f0 * 1.06, sr, limit, top_hz) + 1)
 
 
-def _render_bass(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+_GM_BASSES = (32, 33, 33, 34, 34, 35, 36, 38, 39)  # acoustic, finger, pick, fretless, slap, synth basses
+
+
+def _render_bass(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
+                 picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The bass line: additive synthesis, or with ``sampler`` the same notes on a GM bass drawn from ``picks``."""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     timbre = str(rng.choice(["saw", "square", "sine", "finger"]))
@@ -643,6 +699,13 @@ def _render_bass(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dic
             end = onsets[k + 1] if k + 1 < len(onsets) else chord.length
             events.append((chord.start + onset, max(0.1, (end - onset) * legato), pitch))
 
+    if sampler is not None:
+        program = int(picks.choice(_GM_BASSES))
+        channel = sampler.instrument(program, pan=pan)
+        for beat, length_beats, pitch in events:
+            start = plan.sample(beat) + int(rng.normal(0, 0.003 * sr))
+            sampler.note(channel, start, int(length_beats * plan.spb), pitch, 0.7 * float(np.exp(rng.normal(0, 0.12))))
+        return sampler.render(), {"timbre": f"sampled: {sampler.preset_name(program)}", "pattern": pattern}
     for beat, length_beats, pitch in events:
         start = plan.sample(beat)
         if start >= n:
@@ -695,7 +758,21 @@ def _voicing(plan: _Plan, chord: _Chord, low: int, previous: list[int] | None) -
     return best
 
 
-def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+# General MIDI programs for each role of the "other" part when it is sampled.
+_GM_OTHER = {
+    "pad": (88, 89, 90, 91, 94, 95, 48, 49, 50, 61),  # synth pads, string ensembles, brass section
+    "keys": (0, 0, 1, 2, 4, 5, 7, 11),  # pianos, electric pianos, clavinet, vibraphone
+    "organ": (16, 17, 18, 19),
+    "strum": (24, 25, 26, 27, 46),  # nylon, steel, jazz and clean electric guitars, harp
+    "arp": (8, 9, 10, 12, 13, 80, 81, 104, 108),  # celesta, glockenspiel, music box, marimba, xylophone, leads, sitar, kalimba
+    "guitar": (29, 30),  # overdriven, distortion
+}
+
+
+def _render_other(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
+                  picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The accompaniment: chords and sometimes an arpeggio, each role (primary, secondary)
+    additive or, with ``sampler``, drawn (from ``picks``) to be played on a GM program."""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     primary = str(rng.choice(["pad", "keys", "organ", "strum", "guitar", "guitar"]))
@@ -723,11 +800,28 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                        spread=rng.uniform(0.4, 0.9)),
     }
     guitar = timbres["guitar"]
+    channels: dict[str, int | tuple[int, int]] = {}  # sampled role -> its channel (the guitar: two takes)
+    programs: dict[str, int] = {}
+    if sampler is not None:
+        for role in (primary, secondary):
+            if role != "none" and picks.random() < 0.6:
+                programs[role] = int(picks.choice(_GM_OTHER[role]))
+                if role == "guitar":
+                    channels[role] = (sampler.instrument(programs[role], pan=-guitar["spread"]),
+                                      sampler.instrument(programs[role], pan=guitar["spread"]))
+                else:
+                    channels[role] = sampler.instrument(programs[role], pan=pans.get(role, 0.0))
     cabinet = sp_signal.butter(2, [90.0, min(guitar["cabinet"], 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
 
     def guitar_chord(pitches: list[int], start: int, gate: int, gain: float) -> None:
         """One strum of a double-tracked overdriven guitar: the strings are summed, driven
         through tanh (intermodulation), filtered by a 'cabinet' band-pass; two takes, L and R."""
+        if "guitar" in channels:
+            for take, channel in enumerate(channels["guitar"]):
+                lag = int(rng.normal(0, 0.006 * sr))
+                for j, pitch in enumerate(pitches):
+                    sampler.note(channel, start + lag + int(j * 0.008 * sr), gate, pitch, gain)
+            return
         length = gate + int(0.1 * sr)
         for take in (-1.0, 1.0):
             strings = np.zeros(length)
@@ -746,6 +840,9 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
     timbres["organ"]["drawbars"][0] = max(timbres["organ"]["drawbars"][0], 0.6)
 
     def play(instrument: str, pitch: float, start: int, gate: int, gain: float, pan: float) -> None:
+        if instrument in channels:
+            sampler.note(channels[instrument], start, gate, pitch, gain)
+            return
         f0 = float(_midi_hz(pitch))
         freqs = _harmonic_freqs(f0, sr, limit=120, top_hz=12000.0)
         k = np.arange(1, freqs.size + 1)
@@ -847,7 +944,17 @@ def _render_other(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, di
                     root = voicing[0] - 12 - (voicing[0] - 12 - chord.tones[0]) % 12
                     _play_at(plan, play, instrument, root - (12 if rng.random() < 0.5 else 0), chord.start + onset,
                              dur, gain * 0.45, pans[instrument], rng)
-    return out, {"primary": primary, "secondary": secondary, "rhythm": rhythm, "left_hand": bool(left_hand)}
+    info = {"primary": primary, "secondary": secondary, "rhythm": rhythm, "left_hand": bool(left_hand)}
+    if channels:
+        sampled = sampler.render()
+        # Balance the roles as the additive gains do: the secondary about 0.55 of the primary.
+        additive_rms, sampled_rms = _active_rms(out, sr), _active_rms(sampled, sr)
+        if additive_rms > 0 and sampled_rms > 0:
+            sampled *= additive_rms / sampled_rms * (1.0 / 0.55 if primary in channels else 0.55)
+        out += sampled
+    info["instruments"] = {role: f"sampled: {sampler.preset_name(programs[role])}" if role in channels else "additive"
+                           for role in (primary, secondary) if role != "none"}
+    return out, info
 
 
 def _play_at(plan: _Plan, play, instrument: str, pitch: float, beat: float, length_beats: float, gain: float,
@@ -884,7 +991,14 @@ def _vowel_amplitudes(freqs: np.ndarray, vowel: str, scale: float, singer: float
     return response / k ** tilt
 
 
-def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+_GM_VOICES = (52, 53, 54)  # Choir Aahs, Voice Oohs, Synth Voice
+
+
+def _render_vocals(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
+                   picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The vocal part: a formant-synthesised lead (syllables with consonants and breaths) with
+    sometimes a double or harmony; with ``sampler``, "oohs"/"aahs" backing vocals from a GM
+    voice program (drawn from ``picks``) hold the chords under some of the sung sections."""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     female = rng.random() < 0.5
@@ -1019,6 +1133,23 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
             out[repeat % 2, shift:] += level * feedback ** (repeat - 1) * dry[:n - shift]
     info = {"voice": "female" if female else "male", "lowest_midi": lowest, "backing": backing,
             "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections]}
+    if sampler is not None:
+        program = int(picks.choice(_GM_VOICES))
+        channel = sampler.instrument(program, pan=float(picks.uniform(-0.3, 0.3)))
+        previous = None
+        for chord in plan.chords:
+            voicing = _voicing(plan, chord, lowest + int(picks.integers(-2, 4)), previous)
+            previous = voicing
+            for section_start, section_end in plan.vocal_sections:
+                begin, end = max(chord.start, section_start), min(chord.start + chord.length, section_end)
+                if end - begin >= 1.0 and picks.random() < 0.7:
+                    for pitch in voicing:
+                        sampler.note(channel, plan.sample(begin), int((end - begin) * plan.spb * 0.95), pitch, 0.5)
+        choir = sampler.render()
+        lead_rms, choir_rms = _active_rms(out, sr), _active_rms(choir, sr)
+        if lead_rms > 0 and choir_rms > 0:
+            out += choir * (lead_rms / choir_rms * float(picks.uniform(0.25, 0.5)))
+            info["backing"] = f"{backing} + sampled: {sampler.preset_name(program)}"
     return out, info
 
 
@@ -1069,7 +1200,8 @@ def _gate_silence(stereo: np.ndarray, block: int, threshold: float) -> None:
         tail[:] = 0.0
 
 
-def _add_noise_floor(stereo: np.ndarray, rng: np.random.Generator, level_db: float, block: int = 512) -> None:
+def _add_noise_floor(stereo: np.ndarray, rng: np.random.Generator, level_db: float, block: int = 512,
+                     extra: np.ndarray | None = None) -> None:
     """Add a recording's noise floor where the stem plays: decorrelated stereo noise falling at
     3 dB per octave (pink, like preamp and room noise), ``level_db`` relative to the stem's RMS
     while it plays, in every ``block`` that is not digitally silent (rests stay exact zeros).
@@ -1088,6 +1220,8 @@ def _add_noise_floor(stereo: np.ndarray, rng: np.random.Generator, level_db: flo
     spectrum /= np.sqrt(np.maximum(frequencies, 1.0))  # 1/f power: pink
     noise = sp_fft.irfft(spectrum, n, axis=1)
     noise *= rms * 10.0 ** (level_db / 20.0) / max(float(np.sqrt(np.mean(noise ** 2))), 1e-30)
+    if extra is not None:  # hum, (n,), in dB re the stem's level like the noise
+        noise += rms * extra
     stereo += noise * active
 
 
@@ -1109,6 +1243,26 @@ _STEM_LEVEL_SPREAD_DB = 3.0
 _NOISE_FLOOR_DB = (-60.0, -50.0)
 """Range of each stem's noise floor, dB relative to its RMS while playing (see :func:`_add_noise_floor`)."""
 _REVERB_SEND = {"drums": (0.15, 0.35), "bass": (0.0, 0.0), "other": (0.2, 0.5), "vocals": (0.35, 0.7)}
+# Version 2: the chance that a part is sampled (SoundFont) rather than additive.
+_SAMPLED_SHARE = {"drums": 0.5, "bass": 0.5, "other": 0.7, "vocals": 0.35}
+# Version 2 production chain per stem: high-pass range (Hz) and the chance of each process.
+_HIGH_PASS_HZ = {"drums": (20.0, 50.0), "bass": (25.0, 40.0), "other": (60.0, 180.0), "vocals": (70.0, 140.0)}
+_COMPRESS_SHARE = {"drums": 0.8, "bass": 0.8, "other": 0.5, "vocals": 0.9}
+_SATURATE_SHARE = {"drums": 0.3, "bass": 0.4, "other": 0.25, "vocals": 0.2}
+_DELAY_SHARE = {"drums": 0.1, "bass": 0.0, "other": 0.25, "vocals": 0.4}
+
+
+def _produce_stem(stem: np.ndarray, name: str, plan: _Plan, rng: np.random.Generator) -> dict[str, Any]:
+    """In place, version 2: what a mix engineer does to a stem before the reverb send and the
+    fader: EQ, then sometimes compression, saturation and a tempo-synced delay. Returns the settings."""
+    chain: dict[str, Any] = {"eq": production.equalise(stem, plan.sr, rng, high_pass_hz=_HIGH_PASS_HZ[name])}
+    if rng.random() < _COMPRESS_SHARE[name]:
+        chain["compressor"] = production.compress(stem, plan.sr, rng)
+    if rng.random() < _SATURATE_SHARE[name]:
+        chain["saturation"] = production.saturate(stem, rng)
+    if rng.random() < _DELAY_SHARE[name]:
+        chain["delay"] = production.tempo_delay(stem, plan.sr, plan.spb / plan.sr, rng)
+    return chain
 
 
 def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -1123,17 +1277,26 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
 
     sr, n = spec.sample_rate, spec.n_samples
     plan = _make_plan(spec, stream(_STREAM_PLAN))
-    drums, drums_info = _render_drums(plan, stream(_STREAM_DRUMS))
-    bass, bass_info = _render_bass(plan, stream(_STREAM_BASS))
-    other, other_info = _render_other(plan, stream(_STREAM_OTHER))
-    vocals, vocals_info = _render_vocals(plan, stream(_STREAM_VOCALS))
-    stems = {"drums": drums, "bass": bass, "other": other, "vocals": vocals}
+    renderers = {"drums": _render_drums, "bass": _render_bass, "other": _render_other, "vocals": _render_vocals}
+    part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER, "vocals": _STREAM_VOCALS}
+    stems, part_info = {}, {}
+    picks = stream(_STREAM_INSTRUMENTS) if spec.version >= 2 else None
+    soundfont = resolve_soundfont(spec.soundfont) if picks is not None else None
+    for name in STEM_NAMES:
+        # Version 2: each part sampled or additive, about half of each (the vocals' lead is always
+        # formant-synthesised; "sampled" adds GM choir backing).
+        sampled = picks is not None and picks.random() < _SAMPLED_SHARE[name]
+        sampler = PartSampler(soundfont, sr, n) if sampled else None
+        stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
 
     mix_rng = stream(_STREAM_MIX)
+    producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
     room = _Convolver(_room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8))), n)
-    levels = {}
+    levels, chains = {}, {}
     for name in STEM_NAMES:
         stem = stems[name]
+        if producer is not None:
+            chains[name] = _produce_stem(stem, name, plan, producer)
         low, high = _REVERB_SEND[name]
         send = float(mix_rng.uniform(low, high))
         if send > 0:
@@ -1143,6 +1306,8 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
         levels[name] = round(level_db, 2)
         if rms > 0:
             stem *= 10.0 ** (level_db / 20.0) / rms
+        if producer is not None and producer.random() < 0.7:
+            stem *= production.level_automation(n, sr, 4.0 * plan.spb / sr, producer, depth_db=2.0)
     # Fades, identical for every stem (a linear operation, so the mixture stays their sum).
     fade_in = max(1, int(mix_rng.uniform(0.005, 0.03) * sr))
     fade_out = max(1, int(min(mix_rng.uniform(0.3, 1.5), 0.1 * spec.track_seconds) * sr))
@@ -1154,8 +1319,24 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     for name in STEM_NAMES:
         stems[name] *= ramp
         _gate_silence(stems[name], 512, 1e-5 * float(np.max(np.abs(stems[name]))))  # -100 dB re peak
-        _add_noise_floor(stems[name], floor_rng, float(floor_rng.uniform(*_NOISE_FLOOR_DB)))
+        hum = None
+        if producer is not None and name in ("bass", "other") and producer.random() < 0.3:
+            hum = production.hum(n, sr, producer) * 10.0 ** (float(producer.uniform(-65.0, -50.0)) / 20.0)
+            chains[name]["hum"] = True
+        _add_noise_floor(stems[name], floor_rng, float(floor_rng.uniform(*_NOISE_FLOOR_DB)), extra=hum)
         mixture += stems[name]
+    if producer is not None:
+        # The song's dynamics: sections pushed and pulled, and a glue compressor on the mix bus,
+        # both as one gain curve applied to every stem (so the mixture stays their sum).
+        gain = np.ones(n)
+        if producer.random() < 0.6:
+            gain *= production.level_automation(n, sr, 4.0 * plan.spb / sr, producer, depth_db=2.5)
+        if producer.random() < 0.7:
+            bus, chains["bus_compressor"] = production.bus_gain(mixture * gain, sr, producer)
+            gain *= bus
+        for name in STEM_NAMES:
+            stems[name] *= gain
+        mixture *= gain
     # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
     target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
     rms = float(np.sqrt(np.mean(mixture ** 2)))
@@ -1163,8 +1344,9 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     scale = min(target_rms / max(rms, 1e-12), 0.98 / max(peak, 1e-12))
     result = {name: np.ascontiguousarray((stems[name] * scale).T, dtype=np.float32) for name in STEM_NAMES}
     info = {"bpm": round(plan.bpm, 2), "key": ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][plan.tonic],
-            "mode": plan.mode, "levels_db": levels, "drums": drums_info, "bass": bass_info, "other": other_info,
-            "vocals": vocals_info}
+            "mode": plan.mode, "levels_db": levels, **part_info}
+    if producer is not None:
+        info["production"] = chains
     return result, info
 
 
@@ -1215,11 +1397,20 @@ def _musdb_setup(spec: SyntheticSpec) -> dict[str, Any]:
     }
 
 
+def _samples_of(spec: SyntheticSpec) -> dict[str, str] | None:
+    """Which SoundFont a version-2 set samples its instruments from: file name and sha256 (None for version 1)."""
+    if spec.version < 2:
+        return None
+    path = resolve_soundfont(spec.soundfont)
+    return {"soundfont": path.name, "sha256": soundfont_digest(path)}
+
+
 def _manifest(spec: SyntheticSpec, track_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "spec": asdict(spec),
+        "samples": _samples_of(spec),
         "stems": list(STEM_NAMES),
         "sample_rate": spec.sample_rate,
         "n_samples": spec.n_samples,
@@ -1265,6 +1456,8 @@ def _holds_set(root: Path, spec: SyntheticSpec) -> bool:
     except (OSError, ValueError):
         return False
     if manifest.get("format_version") != FORMAT_VERSION or manifest.get("spec") != asdict(spec):
+        return False
+    if manifest.get("samples") != _samples_of(spec):
         return False
     return all((root / path).is_file() for path in _expected_files(spec))
 
@@ -1355,7 +1548,7 @@ def synthetic_cache_root() -> Path:
 def synthetic_set_name(spec: SyntheticSpec) -> str:
     """Cache folder name of ``spec``'s set: ``musdb-synth-<12 hex digits>``, a hash of the spec and
     the format version (so a new generator version never reuses an old set)."""
-    key = json.dumps({"spec": asdict(spec), "format_version": FORMAT_VERSION}, sort_keys=True)
+    key = json.dumps({"spec": asdict(spec), "format_version": FORMAT_VERSION, "samples": _samples_of(spec)}, sort_keys=True)
     return "musdb-synth-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
