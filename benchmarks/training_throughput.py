@@ -1,14 +1,16 @@
 """Training throughput: what the model consumes, and what the data pipeline can deliver.
 
-For each preset (``seed_card``, ``default``, ``demo``: ``parameters/train_seed_card.yaml``,
-``train.yaml``, ``train_demo.yaml``) it prints
+For each preset (``seed_card``, ``default``, ``demo``, ``pretrained``: ``parameters/train_seed_card.yaml``,
+``train.yaml``, ``train_demo.yaml``, ``train_pretrained.yaml``) it prints
 
 * model: training examples per second (chunks of the preset's ``chunk_seconds``) of full training
   steps (STFT, U-Net forward and backward under the preset's mixed precision, Adam step) on
   random audio, on the available device;
 * data: examples per second the data pipeline alone delivers (``RandomChunkDataset`` with the
   preset's augmentations, through a ``DataLoader``), with and without the RAM cache, with 0 and
-  N worker processes.
+  N worker processes;
+* fresh: examples per second of ``fresh_synthetic`` (every example a newly generated song,
+  :class:`stemunet.datasets.FreshSyntheticChunks`), with 0 and N workers.
 
 Data loading can feed the model when its figure is several times the model's. Usage::
 
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from stemunet.datasets import RandomChunkDataset, list_tracks, resolve_root
+from stemunet.datasets import FreshSyntheticChunks, RandomChunkDataset, list_tracks, resolve_root
 from stemunet.model import count_parameters
 from stemunet.runs import load_parameter_file, parse_value
 from stemunet.config import resolve_device
@@ -43,7 +45,8 @@ from stemunet.training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = {"seed_card": "train_seed_card.yaml", "default": "train.yaml", "demo": "train_demo.yaml"}
+PRESETS = {"seed_card": "train_seed_card.yaml", "default": "train.yaml", "demo": "train_demo.yaml",
+           "pretrained": "train_pretrained.yaml"}
 
 
 def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[float, str]:
@@ -80,13 +83,19 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[
     return batch_size * steps / (time.perf_counter() - began), precision
 
 
-def data_throughput(config: TrainConfig, tracks, *, cache: bool, workers: int, n_batches: int, batch_size: int) -> float:
-    """Examples per second a DataLoader over the preset's augmented random chunks delivers."""
-    dataset = RandomChunkDataset(
-        tracks, config.chunk_seconds, config.stft.sample_rate, config.stft.n_channels,
-        samples_per_epoch=batch_size * (n_batches + 1), seed=0, cache=cache,
-        augmentation=waveform_augmentation(config),
-    )
+def data_throughput(config: TrainConfig, tracks, *, cache: bool, workers: int, n_batches: int, batch_size: int,
+                    fresh: bool = False) -> float:
+    """Examples per second a DataLoader over the preset's augmented random chunks (with ``fresh``:
+    newly generated songs) delivers."""
+    count = batch_size * (n_batches + 1)
+    if fresh:
+        dataset = FreshSyntheticChunks(config.data, config.chunk_seconds, config.stft.sample_rate, config.stft.n_channels,
+                                       count, seed=0, augmentation=waveform_augmentation(config))
+    else:
+        dataset = RandomChunkDataset(
+            tracks, config.chunk_seconds, config.stft.sample_rate, config.stft.n_channels,
+            samples_per_epoch=count, seed=0, cache=cache, augmentation=waveform_augmentation(config),
+        )
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers)
     iterator = iter(loader)
     next(iterator)  # worker start-up is paid once per run, not per batch
@@ -140,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
                                        n_batches=args.data_batches, batch_size=config.batch_size)
                 print(f"  data   {rate:8.1f} examples/s  (cache {'on ' if cache else 'off'}, {workers} workers, "
                       f"{rate / model_rate:5.1f}x the model)")
+        if config.data.musdb_root:
+            continue
+        for workers in sorted({0, args.workers}):
+            rate = data_throughput(config, tracks, cache=False, workers=workers, n_batches=max(1, args.data_batches // 4),
+                                   batch_size=config.batch_size, fresh=True)
+            print(f"  fresh  {rate:8.1f} examples/s  (new songs, {workers} workers, {rate / model_rate:5.1f}x the model)")
     return 0
 
 

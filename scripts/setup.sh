@@ -44,6 +44,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
     fi
     echo "setup: installing stemunet with its test, benchmark and JupyterLab extras"
     .venv/bin/python -m pip install -q -e ".[test,bench,lab]"
+    # The SoundFont renderer of the synthetic set; --no-deps: pyaudio is for live playback only.
+    .venv/bin/python -m pip install -q --no-deps "tinysoundfont>=0.3.7"
     touch "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/python -c 'import torch, stemunet; print("stemunet", stemunet.__version__, "torch", torch.__version__)'))"

@@ -5,6 +5,7 @@ All tests use a tiny set (3 train + 1 test songs of 2 s), generated once per mod
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import replace
@@ -26,7 +27,9 @@ from stemunet.synthetic import (
     read_synthetic_manifest,
     render_track,
     synthetic_cache_root,
+    synthetic_set_name,
 )
+from stemunet.soundfont import PartSampler, SoundFontError, default_soundfont_path
 
 TINY = SyntheticSpec(n_train_tracks=3, n_test_tracks=1, track_seconds=2.0, seed=0)
 
@@ -82,6 +85,77 @@ def test_songs_do_not_depend_on_the_number_of_songs() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Design version 2: sampled and additive instruments, production
+# ---------------------------------------------------------------------------------------------
+
+def test_v2_songs_mix_sampled_and_additive_instruments_and_record_which() -> None:
+    infos = [render_track(TINY, "train", index)[1] for index in range(8)]
+    drums = [info["drums"]["instrument"] for info in infos]
+    basses = [info["bass"]["timbre"] for info in infos]
+    others = [kind for info in infos for kind in info["other"]["instruments"].values()]
+    for kinds in (drums, basses, others):
+        sampled = [kind.startswith("sampled: ") for kind in kinds]
+        assert any(sampled) and not all(sampled), kinds  # neither kind dominates
+    # The sampled ones name the SoundFont's preset, e.g. "sampled: Standard kit", "sampled: Fingered Bass".
+    assert all(len(kind) > len("sampled: ") for kind in drums + basses + others if kind.startswith("sampled"))
+    # Songs mix the two: some song has a sampled and an additive part.
+    assert any(len({str(info[part]).find("sampled") >= 0 for part in ("drums", "bass", "other")}) == 2 for info in infos)
+    # Every stem went through the production chain, recorded per song.
+    for info in infos:
+        assert set(STEM_NAMES) <= set(info["production"])
+        assert all("eq" in info["production"][name] for name in STEM_NAMES)
+    assert any("compressor" in info["production"][name] for info in infos for name in STEM_NAMES)
+
+
+def test_version_1_is_the_additive_design_and_keys_another_set() -> None:
+    stems_v1, info_v1 = render_track(replace(TINY, version=1), "train", 0)
+    stems_v2, _ = render_track(TINY, "train", 0)
+    assert info_v1["drums"]["instrument"] == "additive" and "production" not in info_v1
+    assert all(kind == "additive" for kind in info_v1["other"]["instruments"].values())
+    for stem in STEM_NAMES:
+        assert not np.array_equal(stems_v1[stem], stems_v2[stem]), stem
+    # A cached v1 set is never taken for a v2 set.
+    assert synthetic_set_name(replace(TINY, version=1)) != synthetic_set_name(TINY)
+    with pytest.raises(ValueError, match="version"):
+        SyntheticSpec(version=3)
+
+
+def test_the_soundfont_keys_the_cache_and_a_bad_one_is_refused_naming_it(tmp_path: Path) -> None:
+    own = tmp_path / "my.sf2"
+    shutil.copyfile(default_soundfont_path(), own)
+    spec = replace(TINY, soundfont=str(own))
+    name = synthetic_set_name(spec)
+    assert name != synthetic_set_name(TINY)  # another file, another set
+    with open(own, "ab") as handle:  # the same file, edited: another set again
+        handle.write(b"\0" * 4)
+    assert synthetic_set_name(spec) != name
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(b"RIFF not really a SoundFont")
+    with pytest.raises(SoundFontError, match="broken.sf2"):
+        generate_synthetic_dataset(tmp_path / "set", replace(TINY, soundfont=str(broken)), progress=False)
+    with pytest.raises(SoundFontError, match="missing.sf2: no such"):
+        generate_synthetic_dataset(tmp_path / "set", replace(TINY, soundfont=str(tmp_path / "missing.sf2")), progress=False)
+    assert not (tmp_path / "set").exists()  # refused before any work
+
+
+def test_the_sampler_plays_each_note_when_and_at_the_pitch_asked() -> None:
+    rate = 22050
+    sampler = PartSampler(default_soundfont_path(), rate, rate)
+    piano = sampler.instrument(0)
+    assert sampler.preset_name(0) == "Piano 1" and sampler.preset_name(0, drums=True) == "Standard"
+    sampler.note(piano, rate // 4, rate // 4, 69, 1.0)  # A4 from 0.25 s to 0.5 s
+    out = sampler.render()
+    assert out.shape == (2, rate)
+    assert np.all(out[:, : rate // 4] == 0) and np.max(np.abs(out[:, rate // 4:])) > 0.05
+    note = out.mean(axis=0)[rate // 4: rate // 4 * 2] * np.hanning(rate // 4)
+    spectrum = np.abs(np.fft.rfft(note, 8 * note.size))
+    assert abs(np.argmax(spectrum) * rate / (8 * note.size) - 440.0) < 5.0
+    again = PartSampler(default_soundfont_path(), rate, rate)
+    again.note(again.instrument(0), rate // 4, rate // 4, 69, 1.0)
+    np.testing.assert_array_equal(again.render(), out)  # deterministic
+
+
+# ---------------------------------------------------------------------------------------------
 # Layout and audio invariants
 # ---------------------------------------------------------------------------------------------
 
@@ -114,9 +188,12 @@ def test_manifest(tiny_set: Path) -> None:
     manifest = read_synthetic_manifest(tiny_set)
     assert manifest["spec"] == {
         "n_train_tracks": 3, "n_test_tracks": 1, "track_seconds": 2.0, "seed": 0, "sample_rate": 44100,
-        "validation_fraction": 0.2,
+        "validation_fraction": 0.2, "version": 2, "soundfont": "",
     }
-    assert manifest["format_version"] == synthetic.FORMAT_VERSION
+    assert manifest["format_version"] == synthetic.FORMAT_VERSION == 3
+    # Which samples the sampled instruments came from: the file and its sha256.
+    assert manifest["samples"] == {"soundfont": "TimGM6mb.sf2",
+                                   "sha256": hashlib.sha256(default_soundfont_path().read_bytes()).hexdigest()}
     assert manifest["stems"] == list(STEM_NAMES)
     assert manifest["tracks"] == {"train": ["train_000", "train_001", "train_002"], "test": ["test_000"]}
     assert manifest["validation_tracks"] == ["train_002"]  # round(0.2 * 3) = 1, the last one

@@ -12,7 +12,7 @@ import torch
 
 from stemunet.augment import WaveformAugmentation, add_noise, frequency_mask, random_gain, swap_channels, time_mask
 from stemunet.config import ConfigError
-from stemunet.datasets import RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
+from stemunet.datasets import FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
 from stemunet.separator import Separator
 from stemunet.checkpoints import read_training_checkpoint
 from stemunet.training import (
@@ -384,3 +384,38 @@ def test_a_folder_without_validation_tracks_validates_on_training_tracks(real_mu
     assert "no validation tracks" in loaders.note
     mixture, stems = loaders.train_set[(0, 0)]
     assert stems.shape == (4, 1, 8000) and stems.abs().max() > 0
+
+
+# ---------------------------------------------------------------- fresh synthetic songs
+
+
+def test_fresh_synthetic_examples_are_new_songs_reproducible_from_the_seed(tiny_config):
+    config = tiny_config.replace(fresh_synthetic=True, augment_channel_swap=False)
+    loaders = build_data_loaders(config, progress=False)
+    dataset = loaders.train_set
+    assert isinstance(dataset, FreshSyntheticChunks) and len(dataset) == config.samples_per_epoch
+    assert loaders.train_tracks == ["8 new songs of 1 s per epoch"]
+    assert loaders.valid_tracks  # validation still reads the folder's validation songs
+    mixture, stems = dataset[(0, 0)]
+    assert mixture.shape == (1, 8000) and stems.shape == (4, 1, 8000)
+    torch.testing.assert_close(mixture, stems.sum(dim=0))  # no noise augmentation: the exact sum
+    again_mixture, again_stems = dataset[(0, 0)]
+    torch.testing.assert_close(again_stems, stems, rtol=0, atol=0)
+    other_song = dataset[(0, 1)][1]
+    next_epoch = dataset[(1, 0)][1]
+    assert not torch.equal(other_song, stems) and not torch.equal(next_epoch, stems)
+    # Not a chunk of a folder song: no folder song (train/ holds 3 songs of 3 s) contains it.
+    folder = RandomChunkDataset(list_tracks(resolve_root(config.data, progress=False), "train"), 1.0, 8000, 1, 1)
+    assert all(not torch.equal(stems, folder[(0, index)][1]) for index in range(4))
+
+
+def test_a_run_on_fresh_songs_trains_and_records_it(tmp_path, tiny_config):
+    result = fit(tiny_config.replace(fresh_synthetic=True, epochs=1), tmp_path / "run", progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["train_tracks"] == ["8 new songs of 1 s per epoch"]
+    assert math.isfinite(result.history_frame()["train_loss"].iloc[-1])
+
+
+def test_fresh_synthetic_needs_the_synthetic_set(tmp_path):
+    with pytest.raises(ConfigError, match="fresh_synthetic"):
+        TrainConfig.from_params({**TINY, "fresh_synthetic": True, "musdb_root": str(tmp_path)})

@@ -13,6 +13,7 @@ chunks (:class:`SequentialChunkDataset`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,8 @@ import torch
 from stemunet.audio import AudioError, match_channels, resample
 from stemunet.augment import WaveformAugmentation, apply_waveform_augmentation
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.synthetic import MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
+from stemunet.synthetic import (MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset,
+                                render_track)
 
 SOURCE_NAMES: tuple[str, ...] = ("mixture", *STEM_NAMES)
 """The five streams of a track, in MUSDB18's stream order (mixture first)."""
@@ -46,6 +48,8 @@ def synthetic_spec(data: DataConfig) -> SyntheticSpec:
         n_test_tracks=data.synthetic_test_tracks,
         track_seconds=data.synthetic_seconds,
         seed=data.synthetic_seed,
+        version=data.synthetic_version,
+        soundfont=data.synthetic_soundfont,
     )
 
 
@@ -441,6 +445,54 @@ class RandomChunkDataset(_ChunkSource):
             stems = self.read_chunk(source, rng)
         mixture, stems = apply_waveform_augmentation(stems, rng, self.augmentation, self.sample_rate)
         return mixture, stems
+
+
+class FreshSyntheticChunks(torch.utils.data.Dataset):
+    """Training examples that are each a newly generated synthetic song, one chunk long.
+
+    Instead of chunks of a fixed folder of songs, item ``i`` of epoch ``e`` is the song
+    ``render_track(spec, "train", e * samples_per_epoch + i)`` of a spec ``chunk_seconds`` long
+    (at least 1 s, then cut to the chunk), rendered directly at the model's rate: a run never
+    sees the same song twice, and reproduces its songs from ``seed`` whatever the number of loader
+    workers (items are indexed ``(epoch, i)`` by :class:`EpochSampler`, like
+    :class:`RandomChunkDataset`). The songs follow ``data``'s design version and SoundFont;
+    ``seed`` (the training seed) makes them other songs than the folder's.
+
+    Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_stems, n_channels,
+    chunk_samples)``, float32, at ``sample_rate``; ``augmentation`` applies as for folder chunks
+    (remixing does not: every song is new anyway).
+    """
+
+    def __init__(self, data: DataConfig, chunk_seconds: float, sample_rate: int, n_channels: int,
+                 samples_per_epoch: int, *, seed: int = 0,
+                 augmentation: WaveformAugmentation = WaveformAugmentation()) -> None:
+        self.spec = SyntheticSpec(n_train_tracks=1, n_test_tracks=0, track_seconds=max(1.0, chunk_seconds), seed=seed,
+                                  sample_rate=sample_rate, version=data.synthetic_version,
+                                  soundfont=data.synthetic_soundfont)
+        self.sample_rate = sample_rate
+        self.n_channels = n_channels
+        self.chunk_seconds = chunk_seconds
+        self.chunk_samples = int(round(chunk_seconds * sample_rate))
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+        self.epoch = 0
+        self.augmentation = dataclasses.replace(augmentation, remix=False)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        song, _ = render_track(self.spec, "train", epoch * self.samples_per_epoch + index)
+        # (n_stems, n_samples, 2) -> (n_stems, n_channels, chunk_samples)
+        stems = torch.from_numpy(np.stack([song[name] for name in STEM_NAMES])).transpose(1, 2)[..., :self.chunk_samples]
+        if self.n_channels == 1:
+            stems = stems.mean(dim=1, keepdim=True)
+        rng = np.random.default_rng([self.seed, epoch, index])
+        return apply_waveform_augmentation(stems.contiguous(), rng, self.augmentation, self.sample_rate)
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -68,6 +68,7 @@ TRAINING_KEYS: tuple[str, ...] = (
     "synthetic_train_tracks",
     "synthetic_seconds",
     "synthetic_seed",
+    "synthetic_version",
 )
 TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 

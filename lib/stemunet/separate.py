@@ -618,7 +618,8 @@ def output_files(row: pd.Series) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------
 
 
-CLI_EXCLUDED = ("musdb_root", "synthetic_train_tracks", "synthetic_test_tracks", "synthetic_seconds", "synthetic_seed")
+CLI_EXCLUDED = ("musdb_root", "synthetic_train_tracks", "synthetic_test_tracks", "synthetic_seconds", "synthetic_seed",
+                "synthetic_version", "synthetic_soundfont")
 """:class:`SeparateConfig` parameters the command line leaves out: it separates the files it is given."""
 
 CLI_METAVARS = {"inputs": "INPUT", "output_dir": "OUTDIR", "checkpoint": "RUN_OR_FILE", "stems": "STEM"}

@@ -73,7 +73,9 @@ def _load_bytes(path: Path) -> bytes:
 
 
 def soundfont_digest(path: Path) -> str:
-    """sha256 of a SoundFont's bytes: which samples a synthetic set was rendered from."""
+    """sha256 of a readable SoundFont's bytes: which samples a synthetic set was rendered from.
+    Raises :class:`SoundFontError` naming the file when the renderer cannot load it."""
+    PartSampler(path, 8000, 0)
     return hashlib.sha256(_load_bytes(path)).hexdigest()
 
 

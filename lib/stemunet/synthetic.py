@@ -1405,12 +1405,12 @@ def _samples_of(spec: SyntheticSpec) -> dict[str, str] | None:
     return {"soundfont": path.name, "sha256": soundfont_digest(path)}
 
 
-def _manifest(spec: SyntheticSpec, track_info: dict[str, Any]) -> dict[str, Any]:
+def _manifest(spec: SyntheticSpec, track_info: dict[str, Any], samples: dict[str, str] | None) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "spec": asdict(spec),
-        "samples": _samples_of(spec),
+        "samples": samples,
         "stems": list(STEM_NAMES),
         "sample_rate": spec.sample_rate,
         "n_samples": spec.n_samples,
@@ -1449,7 +1449,7 @@ def _expected_files(spec: SyntheticSpec) -> list[Path]:
             for stem in ("mixture", *STEM_NAMES)]
 
 
-def _holds_set(root: Path, spec: SyntheticSpec) -> bool:
+def _holds_set(root: Path, spec: SyntheticSpec, samples: dict[str, str] | None) -> bool:
     """Whether ``root`` already holds the complete set for ``spec`` (manifest and every file)."""
     try:
         manifest = read_synthetic_manifest(root)
@@ -1457,7 +1457,7 @@ def _holds_set(root: Path, spec: SyntheticSpec) -> bool:
         return False
     if manifest.get("format_version") != FORMAT_VERSION or manifest.get("spec") != asdict(spec):
         return False
-    if manifest.get("samples") != _samples_of(spec):
+    if manifest.get("samples") != samples:
         return False
     return all((root / path).is_file() for path in _expected_files(spec))
 
@@ -1476,8 +1476,9 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
     spec, an older format, an incomplete set, or not a synthetic set at all): delete it first.
     """
     root = Path(root)
+    samples = _samples_of(spec)  # a missing or unreadable SoundFont fails here, before any work
     if root.exists():
-        if _holds_set(root, spec):
+        if _holds_set(root, spec, samples):
             return root
         if not root.is_dir():
             raise ValueError(f"{root} exists and is not a folder; refusing to write a synthetic set there")
@@ -1510,7 +1511,7 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
         for subset in SUBSETS:  # musdb lists a subset's folder even when it holds no track
             (temporary / subset).mkdir(exist_ok=True)
         (temporary / MUSDB_SETUP_NAME).write_text(json.dumps(_musdb_setup(spec), indent=2) + "\n")
-        (temporary / MANIFEST_NAME).write_text(json.dumps(_manifest(spec, track_info), indent=2, sort_keys=True) + "\n")
+        (temporary / MANIFEST_NAME).write_text(json.dumps(_manifest(spec, track_info, samples), indent=2, sort_keys=True) + "\n")
         if progress:
             print(f"\rsynthetic set: {len(jobs)} tracks in {time.perf_counter() - began:.1f} s -> {root}",
                   file=_progress_stream(), flush=True)
@@ -1521,7 +1522,7 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
         except OSError:
             # Another process may have finished the same set first (two workers calling
             # ensure_synthetic_dataset at once); that is as good as ours.
-            if _holds_set(root, spec):
+            if _holds_set(root, spec, samples):
                 shutil.rmtree(temporary, ignore_errors=True)
                 return root
             raise

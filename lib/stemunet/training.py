@@ -47,7 +47,8 @@ from stemunet.augment import WaveformAugmentation, frequency_mask
 from stemunet import distributed
 from stemunet.checkpoints import CheckpointRef, load_separator, read_training_checkpoint, save_model, save_training
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
-from stemunet.datasets import EpochSampler, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
+from stemunet.datasets import (EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks,
+                               resolve_root)
 from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
 from stemunet.model import count_parameters
 from stemunet.separator import Separator
@@ -95,6 +96,7 @@ class TrainConfig(Config):
     valid_chunk_seconds: float = 3.0  # validation tracks are cut into consecutive chunks this long
 
     # Data pipeline and hardware
+    fresh_synthetic: bool = False  # synthetic set only: every training example a newly generated song (never seen twice) instead of a chunk of train/
     cache_audio: bool = True  # decode every track once into RAM (16-bit, at the model's rate)
     num_workers: int = 0  # data loader worker processes; 0 = load in the training process
     cpu_threads: int = 1  # torch's CPU threads during training (1 suits a tiny model); 0 = torch's default, one per core
@@ -110,6 +112,8 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(not (self.fresh_synthetic and self.data.musdb_root),
+                "fresh_synthetic generates synthetic songs: it needs musdb_root empty (the synthetic set)")
         require(self.samples_per_epoch >= 1, f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
@@ -263,7 +267,7 @@ class DataLoaders:
                 "chunk_seconds": dataset.chunk_samples / dataset.sample_rate,
                 "batches": len(loader),
                 "augmentation": ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(dataset.augmentation).items())
-                if isinstance(dataset, RandomChunkDataset) else "none",
+                if isinstance(dataset, (RandomChunkDataset, FreshSyntheticChunks)) else "none",
                 "track_names": ", ".join(tracks),
             })
         return pd.DataFrame(rows, index=["training", "validation"])
@@ -293,16 +297,23 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
         print(f"warning: {note}")
         valid_tracks = train_tracks
     stft = config.stft
-    train_set = RandomChunkDataset(
-        train_tracks,
-        config.chunk_seconds,
-        stft.sample_rate,
-        stft.n_channels,
-        config.samples_per_epoch,
-        seed=config.seed,
-        cache=config.cache_audio,
-        augmentation=waveform_augmentation(config),
-    )
+    if config.fresh_synthetic:
+        train_set = FreshSyntheticChunks(config.data, config.chunk_seconds, stft.sample_rate, stft.n_channels,
+                                         config.samples_per_epoch, seed=config.seed,
+                                         augmentation=waveform_augmentation(config))
+        train_names = [f"{config.samples_per_epoch} new songs of {config.chunk_seconds:g} s per epoch"]
+    else:
+        train_set = RandomChunkDataset(
+            train_tracks,
+            config.chunk_seconds,
+            stft.sample_rate,
+            stft.n_channels,
+            config.samples_per_epoch,
+            seed=config.seed,
+            cache=config.cache_audio,
+            augmentation=waveform_augmentation(config),
+        )
+        train_names = [t.name for t in train_tracks]
     valid_set = SequentialChunkDataset(
         valid_tracks, config.valid_chunk_seconds, stft.sample_rate, stft.n_channels, cache=config.cache_audio
     )
@@ -320,7 +331,7 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
         **loader_options,
     )
     valid = torch.utils.data.DataLoader(valid_set, batch_size=config.batch_size, shuffle=False, **loader_options)
-    return DataLoaders(train, valid, [t.name for t in train_tracks], [t.name for t in valid_tracks], note)
+    return DataLoaders(train, valid, train_names, [t.name for t in valid_tracks], note)
 
 
 def training_example(dataset: RandomChunkDataset, index: int = 0, epoch: int = 0, *, audible: bool = True, tries: int = 64) -> dict[str, torch.Tensor]:
