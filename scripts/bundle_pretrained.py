@@ -18,10 +18,19 @@ import sys
 from pathlib import Path
 
 from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model, separator_from_checkpoint
+from stemunet.soundfont import DEFAULT_SOUNDFONT_NAME
 from stemunet.synthetic import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_BYTES = 10 * 2**20
+
+
+def training_data(train_config: dict) -> str:
+    """What the model learnt from, in words: the synthetic set's format, design and SoundFont."""
+    version = train_config.get("synthetic_version", 1)
+    soundfont = train_config.get("synthetic_soundfont") or DEFAULT_SOUNDFONT_NAME
+    samples = f", sampled instruments from {Path(soundfont).name}" if version >= 2 else ""
+    return f"stemunet synthetic set v{version} (format {FORMAT_VERSION}{samples}; no MUSDB18 audio)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         target,
         train_config=checkpoint.get("train_config", {}),
         recipe=args.recipe,
-        training_data=f"stemunet synthetic set, format {FORMAT_VERSION} (no MUSDB18 audio)",
+        training_data=training_data(checkpoint.get("train_config", {})),
         training_summary=summary,
         trained_commit=checkpoint.get("git_commit"),
     )
