@@ -14,7 +14,7 @@ test_set() {  # the demo recipe's synthetic test set of design $1 (generated whe
 print(resolve_root(DataConfig(synthetic_train_tracks=16, synthetic_test_tracks=4, synthetic_seconds=12.0, synthetic_version=$1), progress=False))"
 }
 for version in 1 2; do
-    if [ ! -f "$OUT/v$version/best.pt" ]; then
+    if [ ! -f "$OUT/v$version/checkpoints/best.pt" ]; then
         echo "== training on synthetic set v$version"
         "$PY" -m stemunet.train -f parameters/train_demo.yaml -p synthetic_version "$version" --run-dir "$OUT/v$version"
     fi

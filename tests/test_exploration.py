@@ -23,7 +23,7 @@ from stemunet.exploration import (
     silent_share,
     spectrum_frequencies,
 )
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
 
 RATE = 44100
 SPEC = SyntheticSpec(n_train_tracks=2, n_test_tracks=1, track_seconds=4.0, seed=3)
@@ -182,6 +182,19 @@ def test_real_musdb18_excerpt_is_listed_analysed_and_its_residual_is_finite(real
     assert exploration.loudness_summary()["silent_share"].between(0, 1).all()
     excerpt = exploration.excerpt("", 1.0, 2.0)
     assert excerpt.stems.shape == (4, 2, 2 * RATE)
+    assert exploration.synthetic_songs().empty  # how a real song was made is not ours to say
+
+
+def test_synthetic_songs_say_which_instruments_were_sampled_and_how_each_stem_was_produced(synthetic_exploration, synthetic_root):
+    songs = synthetic_exploration.synthetic_songs()
+    assert list(songs.index) == [("train", "train_000"), ("train", "train_001"), ("test", "test_000")]
+    manifest = read_synthetic_manifest(synthetic_root)
+    for (_, track), row in songs.iterrows():
+        info = manifest["track_info"][track]
+        assert row["drums"] == info["drums"]["instrument"] and row["bass"] == info["bass"]["timbre"]
+        assert "eq" in row["vocals chain"] and row["bpm"] == info["bpm"]
+    described = " ".join(songs[["drums", "bass", "other"]].to_numpy().ravel())
+    assert "sampled: " in described and "additive" in described
 
 
 # -- bad data ------------------------------------------------------------------------------------

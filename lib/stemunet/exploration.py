@@ -299,6 +299,29 @@ class Exploration:
             })
         return pd.DataFrame(rows).set_index("source")
 
+    def synthetic_songs(self) -> pd.DataFrame:
+        """How each song of a synthetic set was made, from its manifest: tempo, key, the design
+        version, and per part its instruments (``sampled: <SoundFont preset>`` or additive) and the
+        production processes applied. Empty for a real data set."""
+        if not self.synthetic:
+            return pd.DataFrame()
+        manifest = read_synthetic_manifest(self.root)
+        rows = []
+        for subset in ("train", "test"):
+            for name in manifest["tracks"].get(subset, []):
+                info = manifest["track_info"][name]
+                produced = info.get("production", {})
+                rows.append({
+                    "subset": subset, "track": name, "bpm": info["bpm"], "key": f"{info['key']} {info['mode']}",
+                    "drums": info["drums"].get("instrument", "additive"),
+                    "bass": info["bass"]["timbre"],
+                    "other": ", ".join(f"{role}: {kind}" for role, kind in info["other"].get("instruments", {}).items()),
+                    "vocals": f"{info['vocals']['voice']}, backing {info['vocals']['backing']}",
+                    **{f"{stem} chain": ", ".join(sorted(produced.get(stem, {}))) for stem in ("drums", "bass", "other", "vocals")},
+                    "bus compressor": "bus_compressor" in produced,
+                })
+        return pd.DataFrame(rows).set_index(["subset", "track"])
+
     def per_track(self, column: str = "silent_share") -> pd.DataFrame:
         """``loudness[column]`` as a table: one row per analysed track, one column per source."""
         table = self.loudness.pivot(index=["subset", "track"], columns="source", values=column)

@@ -22,6 +22,18 @@ real stems do. So
 with a random tempo (80-160 BPM), key, mode, timbres, stem levels (several dB either way), panning,
 stereo width, a shared room reverb and fades, per song.
 
+Two designs (``SyntheticSpec.version``, :data:`DESIGN_VERSIONS`):
+
+* 1: every part additive (oscillators, wavetables, filtered noise), as described above;
+* 2 (the default): per song, the drums, the bass and each role of the "other" part are drawn as
+  *sampled* (the same notes played by a General MIDI SoundFont through :mod:`stemunet.soundfont`:
+  a GM drum kit, a GM bass, pianos, guitars, organs, strings, brass, pads, mallets) or additive,
+  about half each, recorded per track in the manifest; then every stem goes through a mixing
+  engineer's chain (:mod:`stemunet.production`: EQ, compression, saturation, tempo-synced delay,
+  fader rides, amplifier hum) and the song's dynamics (section rides and a bus compressor) are
+  one gain curve applied to every stem, so the mixture stays their sum. The vocals stay
+  formant-synthesised: GM choir and voice samples sound like the "other" stem's pads.
+
 Layout (what ``musdb.DB(root=..., is_wav=True)`` reads)::
 
     root/
@@ -760,7 +772,9 @@ def _voicing(plan: _Plan, chord: _Chord, low: int, previous: list[int] | None) -
 
 # General MIDI programs for each role of the "other" part when it is sampled.
 _GM_OTHER = {
-    "pad": (88, 89, 90, 91, 94, 95, 48, 49, 50, 61),  # synth pads, string ensembles, brass section
+    # Synth pads, string ensembles, brass section; not the choir (91) and halo (94) pads, voices
+    # that a listener would call vocals.
+    "pad": (88, 89, 90, 92, 93, 95, 48, 49, 50, 61),
     "keys": (0, 0, 1, 2, 4, 5, 7, 11),  # pianos, electric pianos, clavinet, vibraphone
     "organ": (16, 17, 18, 19),
     "strum": (24, 25, 26, 27, 46),  # nylon, steel, jazz and clean electric guitars, harp
@@ -991,14 +1005,11 @@ def _vowel_amplitudes(freqs: np.ndarray, vowel: str, scale: float, singer: float
     return response / k ** tilt
 
 
-_GM_VOICES = (52, 53, 54)  # Choir Aahs, Voice Oohs, Synth Voice
-
-
-def _render_vocals(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
-                   picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """The vocal part: a formant-synthesised lead (syllables with consonants and breaths) with
-    sometimes a double or harmony; with ``sampler``, "oohs"/"aahs" backing vocals from a GM
-    voice program (drawn from ``picks``) hold the chords under some of the sung sections."""
+    sometimes a double or harmony. (GM choir and voice samples are not used: they sound like the
+    pads of the "other" stem, and a model trained with them as vocals lost 1.5 dB of vocals SDR
+    on real music; see the closing note of issue 12.)"""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     female = rng.random() < 0.5
@@ -1133,23 +1144,6 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator, sampler: PartSampler |
             out[repeat % 2, shift:] += level * feedback ** (repeat - 1) * dry[:n - shift]
     info = {"voice": "female" if female else "male", "lowest_midi": lowest, "backing": backing,
             "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections]}
-    if sampler is not None:
-        program = int(picks.choice(_GM_VOICES))
-        channel = sampler.instrument(program, pan=float(picks.uniform(-0.3, 0.3)))
-        previous = None
-        for chord in plan.chords:
-            voicing = _voicing(plan, chord, lowest + int(picks.integers(-2, 4)), previous)
-            previous = voicing
-            for section_start, section_end in plan.vocal_sections:
-                begin, end = max(chord.start, section_start), min(chord.start + chord.length, section_end)
-                if end - begin >= 1.0 and picks.random() < 0.7:
-                    for pitch in voicing:
-                        sampler.note(channel, plan.sample(begin), int((end - begin) * plan.spb * 0.95), pitch, 0.5)
-        choir = sampler.render()
-        lead_rms, choir_rms = _active_rms(out, sr), _active_rms(choir, sr)
-        if lead_rms > 0 and choir_rms > 0:
-            out += choir * (lead_rms / choir_rms * float(picks.uniform(0.25, 0.5)))
-            info["backing"] = f"{backing} + sampled: {sampler.preset_name(program)}"
     return out, info
 
 
@@ -1244,7 +1238,7 @@ _NOISE_FLOOR_DB = (-60.0, -50.0)
 """Range of each stem's noise floor, dB relative to its RMS while playing (see :func:`_add_noise_floor`)."""
 _REVERB_SEND = {"drums": (0.15, 0.35), "bass": (0.0, 0.0), "other": (0.2, 0.5), "vocals": (0.35, 0.7)}
 # Version 2: the chance that a part is sampled (SoundFont) rather than additive.
-_SAMPLED_SHARE = {"drums": 0.5, "bass": 0.5, "other": 0.7, "vocals": 0.35}
+_SAMPLED_SHARE = {"drums": 0.5, "bass": 0.5, "other": 0.7}
 # Version 2 production chain per stem: high-pass range (Hz) and the chance of each process.
 _HIGH_PASS_HZ = {"drums": (20.0, 50.0), "bass": (25.0, 40.0), "other": (60.0, 180.0), "vocals": (70.0, 140.0)}
 _COMPRESS_SHARE = {"drums": 0.8, "bass": 0.8, "other": 0.5, "vocals": 0.9}
@@ -1277,17 +1271,17 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
 
     sr, n = spec.sample_rate, spec.n_samples
     plan = _make_plan(spec, stream(_STREAM_PLAN))
-    renderers = {"drums": _render_drums, "bass": _render_bass, "other": _render_other, "vocals": _render_vocals}
-    part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER, "vocals": _STREAM_VOCALS}
+    renderers = {"drums": _render_drums, "bass": _render_bass, "other": _render_other}
+    part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER}
     stems, part_info = {}, {}
     picks = stream(_STREAM_INSTRUMENTS) if spec.version >= 2 else None
     soundfont = resolve_soundfont(spec.soundfont) if picks is not None else None
-    for name in STEM_NAMES:
-        # Version 2: each part sampled or additive, about half of each (the vocals' lead is always
-        # formant-synthesised; "sampled" adds GM choir backing).
+    for name in ("drums", "bass", "other"):
+        # Version 2: each instrumental part sampled or additive, about half of each.
         sampled = picks is not None and picks.random() < _SAMPLED_SHARE[name]
         sampler = PartSampler(soundfont, sr, n) if sampled else None
         stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
+    stems["vocals"], part_info["vocals"] = _render_vocals(plan, stream(_STREAM_VOCALS))
 
     mix_rng = stream(_STREAM_MIX)
     producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
