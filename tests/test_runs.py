@@ -168,10 +168,12 @@ def test_path_keywords_and_lists_are_resolved_as_paths_or_left_alone(tmp_path):
     from stemunet.runs import resolve_path_parameters
 
     resolved = resolve_path_parameters(
-        {"checkpoint": "pretrained", "runs": ["latest", "runs/a_train", str(tmp_path / "b.pt")], "inputs": ["songs/*.wav"], "epochs": 3},
+        {"checkpoint": "pretrained", "runs": ["latest", "runs/a_train", str(tmp_path / "b.pt")], "inputs": ["songs/*.wav"], "epochs": 3,
+         "synthetic_soundfont": "fonts/big.sf2"},
         base=tmp_path,
     )
     assert resolved == {
+        "synthetic_soundfont": str(tmp_path / "fonts" / "big.sf2"),  # a user's SoundFont, where they typed it
         "checkpoint": "pretrained",
         "runs": ["latest", str(tmp_path / "runs" / "a_train"), str(tmp_path / "b.pt")],
         "inputs": [str(tmp_path / "songs" / "*.wav")],

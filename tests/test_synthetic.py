@@ -378,3 +378,14 @@ def test_sisec_baselines_land_where_they_do_on_musdb18(scored_test_set) -> None:
     assert 0.0 <= float(np.mean(whole["MIX"]["SDR"])) <= 3.0, whole["MIX"]["SDR"]
     assert 5.0 <= float(np.mean(whole["IRM1"]["SDR"])) <= 10.0, whole["IRM1"]["SDR"]
     assert np.all(whole["IRM1"]["SDR"] < 15.0), "no stem trivially easy"
+
+
+def test_the_data_parameters_name_the_design_and_the_soundfont() -> None:
+    from stemunet.config import ConfigError, DataConfig
+    from stemunet.datasets import synthetic_spec
+
+    spec = synthetic_spec(DataConfig(synthetic_version=1, synthetic_soundfont="fonts/big.sf2"))
+    assert (spec.version, spec.soundfont) == (1, "fonts/big.sf2")
+    assert synthetic_spec(DataConfig()).version == 2  # v2 is the default
+    with pytest.raises(ConfigError, match="synthetic_version"):
+        DataConfig(synthetic_version=3)

@@ -1008,8 +1008,8 @@ def _vowel_amplitudes(freqs: np.ndarray, vowel: str, scale: float, singer: float
 def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """The vocal part: a formant-synthesised lead (syllables with consonants and breaths) with
     sometimes a double or harmony. (GM choir and voice samples are not used: they sound like the
-    pads of the "other" stem, and a model trained with them as vocals lost 1.5 dB of vocals SDR
-    on real music; see the closing note of issue 12.)"""
+    pads of the "other" stem; the demo-sized model trained with them as backing vocals scored
+    0.26 dB vocals SDR on stempeg's real excerpt, 0.88 dB without.)"""
     sr, n = plan.sr, plan.n
     out = np.zeros((2, n))
     female = rng.random() < 0.5
