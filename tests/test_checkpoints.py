@@ -151,7 +151,7 @@ def test_the_bundled_model_is_the_default_and_opens_safely(tmp_path):
     checkpoint = read_checkpoint(ref.file)  # weights_only: nothing in it can run
     assert ref.file.stat().st_size <= 10 * 2**20
     assert "optimizer_state" not in checkpoint  # weights and configuration only
-    assert checkpoint["recipe"] == "parameters/train_pretrained.yaml" and "synthetic" in checkpoint["training_data"]
+    assert checkpoint["recipe"] == "parameters/train_pretrained.yaml" and "synthetic set v2" in checkpoint["training_data"]
     assert checkpoint["train_config"]["base_channels"] == checkpoint["separator_config"]["base_channels"]  # its recipe, recorded
     separator = ref.load_separator("cpu")
     stems = separator.separate(torch.randn(2, 22050) * 0.1, 22050)
