@@ -1,6 +1,6 @@
 """Does synthetic set v2 transfer better than v1? One recipe and budget, trained on each design.
 
-    python benchmarks/synthetic_ablation.py [--recipe parameters/train_demo.yaml] [--out DIR]
+    python benchmarks/synthetic_ablation.py [-f parameters/train_demo.yaml] [--out DIR]
         [-p NAME VALUE ...]
 
 Trains the recipe (default: the README demo's, 0.91 M parameters, 16 songs x 12 s, 16 epochs x 96
@@ -27,7 +27,7 @@ from stemunet.checkpoints import CheckpointRef  # noqa: E402
 from stemunet.config import STEM_NAMES  # noqa: E402
 from stemunet.datasets import list_tracks, resolve_root  # noqa: E402
 from stemunet.evaluation import sisec_medians  # noqa: E402
-from stemunet.runs import load_parameter_file, parse_value  # noqa: E402
+from stemunet.runs import add_parameter_arguments, parameters_from_arguments  # noqa: E402
 from stemunet.training import TrainConfig, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +36,11 @@ VERSIONS = (1, 2)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default=str(ROOT / "parameters" / "train_demo.yaml"))
     parser.add_argument("--out", default=str(ROOT / "runs" / "synthetic_ablation"), help="training runs go here (reused when finished)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a recipe parameter (both designs)")
+    add_parameter_arguments(parser)  # the recipe (default: the demo's) and overrides, for both designs
     args = parser.parse_args(argv)
-
-    params = load_parameter_file(Path(args.recipe))
-    params.update({name: parse_value(value, name) for name, value in args.parameter})
+    args.parameters_file = args.parameters_file or [str(ROOT / "parameters" / "train_demo.yaml")]
+    params = parameters_from_arguments(args)
     configs = {version: TrainConfig.from_params({**params, "synthetic_version": version}) for version in VERSIONS}
     models = {}
     for version, config in configs.items():
@@ -64,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((name, f"model trained on v{version}", medians["model"]["SDR"]))
             rows += [(name, method, medians[method]["SDR"]) for method in ("MIX", "IRM1")]
 
-    print(f"recipe: {args.recipe} {' '.join(f'{n}={v}' for n, v in args.parameter)}")
+    print(f"recipe: {' '.join(args.parameters_file)} {' '.join(f'{n}={v}' for n, v in args.parameter)}")
     print(f"SDR dB (BSSEval v4, median over 1 s frames then tracks)\n{'data':<22}{'method':<22}"
           + "".join(f"{stem:>8}" for stem in STEM_NAMES) + f"{'mean':>8}{'d/b/o':>8}")
     for name, method, values in rows:

@@ -300,8 +300,8 @@ class Exploration:
         return pd.DataFrame(rows).set_index("source")
 
     def synthetic_songs(self) -> pd.DataFrame:
-        """How each song of a synthetic set was made, from its manifest: tempo, key, the design
-        version, and per part its instruments (``sampled: <SoundFont preset>`` or additive) and the
+        """How each song of a synthetic set was made, from its manifest: tempo, key, and per part
+        its instruments (``sampled: <SoundFont preset>`` or additive) and the
         production processes applied. Empty for a real data set."""
         if not self.synthetic:
             return pd.DataFrame()

@@ -1277,7 +1277,8 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     picks = stream(_STREAM_INSTRUMENTS) if spec.version >= 2 else None
     soundfont = resolve_soundfont(spec.soundfont) if picks is not None else None
     for name in ("drums", "bass", "other"):
-        # Version 2: each instrumental part sampled or additive, about half of each.
+        # Version 2: each instrumental part sampled or additive (_SAMPLED_SHARE; "other" then
+        # draws each of its roles again, so about 0.4 of its roles are sampled).
         sampled = picks is not None and picks.random() < _SAMPLED_SHARE[name]
         sampler = PartSampler(soundfont, sr, n) if sampled else None
         stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
@@ -1285,6 +1286,7 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
 
     mix_rng = stream(_STREAM_MIX)
     producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
+    seconds_per_bar = 4.0 * plan.spb / sr
     room = _Convolver(_room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8))), n)
     levels, chains = {}, {}
     for name in STEM_NAMES:
@@ -1301,7 +1303,7 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
         if rms > 0:
             stem *= 10.0 ** (level_db / 20.0) / rms
         if producer is not None and producer.random() < 0.7:
-            stem *= production.level_automation(n, sr, 4.0 * plan.spb / sr, producer, depth_db=2.0)
+            stem *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.0)
     # Fades, identical for every stem (a linear operation, so the mixture stays their sum).
     fade_in = max(1, int(mix_rng.uniform(0.005, 0.03) * sr))
     fade_out = max(1, int(min(mix_rng.uniform(0.3, 1.5), 0.1 * spec.track_seconds) * sr))
@@ -1324,7 +1326,7 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
         # both as one gain curve applied to every stem (so the mixture stays their sum).
         gain = np.ones(n)
         if producer.random() < 0.6:
-            gain *= production.level_automation(n, sr, 4.0 * plan.spb / sr, producer, depth_db=2.5)
+            gain *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.5)
         if producer.random() < 0.7:
             bus, chains["bus_compressor"] = production.bus_gain(mixture * gain, sr, producer)
             gain *= bus
