@@ -189,3 +189,20 @@ def test_cli_keeps_the_band_above_11_5_khz_of_a_real_song_and_its_stems_add_up(t
     filtered = np.stack([sf.read(tmp_path / "wiener" / "song" / f"{stem}.wav", dtype="float32")[0].T for stem in ("drums", "bass", "other", "vocals")])
     assert np.abs(filtered - stems).max() > 1e-3  # the options changed the stems
     assert 10 * np.log10(((filtered.sum(axis=0) - mixture) ** 2).sum() / (mixture**2).sum()) < -30
+
+
+def test_postfilter_ablation_scores_each_setting_on_the_real_excerpt(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    torch.manual_seed(0)
+    checkpoint = save_model(Separator(TINY_MONO).eval(), tmp_path / "tiny.pt")
+    command = [sys.executable, "benchmarks/postfilter_ablation.py", str(checkpoint), "--data", "excerpt",
+               "--wiener", "0", "1", "--power", "1", "2", "--device", "cpu"]  # fmt: skip
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): [float(v) for v in line.split("|")[2:-1]] for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line and "setting" not in line}
+    assert set(rows) == {"MIX", "wiener 0, power 1", "wiener 0, power 2", "wiener 1, power 1", "wiener 1, power 2"}
+    assert len(rows["MIX"]) == 6 and rows["wiener 0, power 1"] != rows["wiener 1, power 2"]
