@@ -37,7 +37,7 @@ import torch
 
 from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks, read_stems, resolve_root
-from stemunet.checkpoints import read_checkpoint, separator_from_checkpoint
+from stemunet.checkpoints import load_separator, read_checkpoint, separator_from_checkpoint
 from stemunet.runs import load_parameter_file, new_run_dir, parse_value
 from stemunet.separator import Separator
 from stemunet.training import TrainConfig, fit
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.getloadavg()[0] > (os.cpu_count() or 1):
             print("note: other processes competed for the CPU; the wall time overstates an idle machine's")
         print(result.history_frame().to_string())
-        separator = Separator.load(result.best_checkpoint)
+        separator = load_separator(result.best_checkpoint, "cpu")
 
     root = resolve_root(config.data, progress=False)
     tracks = list_tracks(root, "test")
