@@ -17,7 +17,7 @@ Usage::
     python benchmarks/demo_quality.py -p epochs 10          # with overrides
     python benchmarks/demo_quality.py --run-dir runs/X_train  # score an existing training run's best.pt
 
-The training time printed is that of :func:`stemunet.training.fit` alone (data caching
+The training time printed is that of :func:`stemunet.train.fit` alone (data caching
 included); the demo step (``python -m stemunet.run train -f parameters/train_demo.yaml``) adds
 the kernel start, imports and the notebook's figures, about 10-20 s.
 """
@@ -39,8 +39,8 @@ from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks, read_stems, resolve_root
 from stemunet.checkpoints import load_separator, read_checkpoint, separator_from_checkpoint
 from stemunet.runs import load_parameter_file, new_run_dir, parse_value
-from stemunet.separator import Separator
-from stemunet.training import TrainConfig, fit
+from stemunet.train import fit
+from stemunet.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

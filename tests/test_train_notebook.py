@@ -9,7 +9,6 @@ import nbformat
 
 from stemunet.checkpoints import load_separator
 from stemunet.runs import execute_notebook, load_parameter_file
-from stemunet.separator import Separator
 from stemunet.training import HISTORY_COLUMNS, read_history
 
 ROOT = Path(__file__).resolve().parents[1]

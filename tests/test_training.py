@@ -13,7 +13,6 @@ import torch
 from stemunet.augment import WaveformAugmentation, add_noise, frequency_mask, random_gain, swap_channels, time_mask
 from stemunet.config import ConfigError
 from stemunet.datasets import FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
-from stemunet.separator import Separator
 from stemunet.checkpoints import load_separator, read_training_checkpoint, save_model
 from stemunet.training import (
     HISTORY_COLUMNS,
