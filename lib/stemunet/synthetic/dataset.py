@@ -140,40 +140,18 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
     if root.exists():
         if _holds_set(root, spec, samples):
             return root
-        if not root.is_dir():
-            raise ValueError(f"{root} exists and is not a folder; refusing to write a synthetic set there")
-        if any(root.iterdir()):
-            if is_synthetic_dataset(root):
-                found = read_synthetic_manifest(root)
-                raise ValueError(
-                    f"{root} holds a different or incomplete synthetic set (spec {found.get('spec')}, format "
-                    f"version {found.get('format_version')}); asked for {asdict(spec)}, format version "
-                    f"{FORMAT_VERSION}. Delete the folder or choose another one.")
-            raise ValueError(f"{root} is a non-empty folder that is not a stemunet synthetic set; "
-                             "refusing to write into it")
+        _refuse_to_overwrite(root, spec)
     root.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
     began = time.perf_counter()
     try:
-        track_info = {}
-        jobs = [(subset, index, name) for subset in SUBSETS for index, name in enumerate(spec.track_names(subset))]
-        for number, (subset, index, name) in enumerate(jobs, start=1):
-            stems, info = render_track(spec, subset, index)
-            folder = temporary / subset / name
-            folder.mkdir(parents=True)
-            _write_wav_float(folder / "mixture.wav", _mixture_of(stems), spec.sample_rate)
-            for stem in STEM_NAMES:
-                _write_wav_float(folder / f"{stem}.wav", stems[stem], spec.sample_rate)
-            track_info[name] = info
-            if progress:
-                print(f"\rsynthetic set: {number}/{len(jobs)} tracks ({time.perf_counter() - began:.1f} s)",
-                      end="", file=_progress_stream(), flush=True)
+        track_info = _write_tracks(temporary, spec, progress, began)
         for subset in SUBSETS:  # musdb lists a subset's folder even when it holds no track
             (temporary / subset).mkdir(exist_ok=True)
         (temporary / MUSDB_SETUP_NAME).write_text(json.dumps(_musdb_setup(spec), indent=2) + "\n")
         (temporary / MANIFEST_NAME).write_text(json.dumps(_manifest(spec, track_info, samples), indent=2, sort_keys=True) + "\n")
         if progress:
-            print(f"\rsynthetic set: {len(jobs)} tracks in {time.perf_counter() - began:.1f} s -> {root}",
+            print(f"\rsynthetic set: {len(track_info)} tracks in {time.perf_counter() - began:.1f} s -> {root}",
                   file=_progress_stream(), flush=True)
         try:
             if root.is_dir():
@@ -190,6 +168,40 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
         shutil.rmtree(temporary, ignore_errors=True)
         raise
     return root
+
+
+def _refuse_to_overwrite(root: Path, spec: SyntheticSpec) -> None:
+    """Raise ValueError if ``root`` (which exists and is not ``spec``'s complete set) is a file or
+    a non-empty folder: nothing the user had is overwritten."""
+    if not root.is_dir():
+        raise ValueError(f"{root} exists and is not a folder; refusing to write a synthetic set there")
+    if any(root.iterdir()):
+        if is_synthetic_dataset(root):
+            found = read_synthetic_manifest(root)
+            raise ValueError(
+                f"{root} holds a different or incomplete synthetic set (spec {found.get('spec')}, format "
+                f"version {found.get('format_version')}); asked for {asdict(spec)}, format version "
+                f"{FORMAT_VERSION}. Delete the folder or choose another one.")
+        raise ValueError(f"{root} is a non-empty folder that is not a stemunet synthetic set; "
+                         "refusing to write into it")
+
+
+def _write_tracks(folder: Path, spec: SyntheticSpec, progress: bool, began: float) -> dict[str, Any]:
+    """Render and write every song of ``spec`` under ``folder/<subset>/<name>/``; their manifest info by name."""
+    track_info = {}
+    jobs = [(subset, index, name) for subset in SUBSETS for index, name in enumerate(spec.track_names(subset))]
+    for number, (subset, index, name) in enumerate(jobs, start=1):
+        stems, info = render_track(spec, subset, index)
+        track_folder = folder / subset / name
+        track_folder.mkdir(parents=True)
+        _write_wav_float(track_folder / "mixture.wav", _mixture_of(stems), spec.sample_rate)
+        for stem in STEM_NAMES:
+            _write_wav_float(track_folder / f"{stem}.wav", stems[stem], spec.sample_rate)
+        track_info[name] = info
+        if progress:
+            print(f"\rsynthetic set: {number}/{len(jobs)} tracks ({time.perf_counter() - began:.1f} s)",
+                  end="", file=_progress_stream(), flush=True)
+    return track_info
 
 
 def _progress_stream():

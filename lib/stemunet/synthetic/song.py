@@ -63,8 +63,32 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     def stream(code: int) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, _SUBSET_CODES[subset], index, code])))
 
-    sr, n = spec.sample_rate, spec.n_samples
     plan = _make_plan(spec, stream(_STREAM_PLAN))
+    stems, part_info = _render_parts(spec, plan, stream)
+    mix_rng = stream(_STREAM_MIX)
+    producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
+    seconds_per_bar = 4.0 * plan.spb / spec.sample_rate
+    levels, chains = _place_stems(stems, plan, mix_rng, producer)
+    mixture = _record(stems, spec, mix_rng, stream(_STREAM_NOISE_FLOOR), producer, chains)
+    if producer is not None:
+        _bus_dynamics(stems, mixture, spec.sample_rate, seconds_per_bar, producer, chains)
+    # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
+    target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
+    rms = float(np.sqrt(np.mean(mixture ** 2)))
+    peak = max(float(np.max(np.abs(x))) for x in [mixture, *stems.values()])
+    scale = min(target_rms / max(rms, 1e-12), 0.98 / max(peak, 1e-12))
+    result = {name: np.ascontiguousarray((stems[name] * scale).T, dtype=np.float32) for name in STEM_NAMES}
+    info = {"bpm": round(plan.bpm, 2), "key": ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][plan.tonic],
+            "mode": plan.mode, "levels_db": levels, **part_info}
+    if producer is not None:
+        info["production"] = chains
+    return result, info
+
+
+def _render_parts(spec: SyntheticSpec, plan: _Plan, stream) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The four parts as stereo (2, n) float64 stems and their manifest info; ``stream(code)`` gives
+    the song's random stream ``code``."""
+    sr, n = spec.sample_rate, spec.n_samples
     renderers = {"drums": _render_drums, "bass": _render_bass, "other": _render_other}
     part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER}
     stems, part_info = {}, {}
@@ -77,9 +101,14 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
         sampler = PartSampler(soundfont, sr, n) if sampled else None
         stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
     stems["vocals"], part_info["vocals"] = _render_vocals(plan, stream(_STREAM_VOCALS))
+    return stems, part_info
 
-    mix_rng = stream(_STREAM_MIX)
-    producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
+
+def _place_stems(stems: dict[str, np.ndarray], plan: _Plan, mix_rng: np.random.Generator,
+                 producer: np.random.Generator | None) -> tuple[dict[str, float], dict[str, Any]]:
+    """In place: each stem's production chain (version 2), its send to the song's room, its level
+    and fader rides. Returns the levels (dB) and the chains, by stem."""
+    sr, n = plan.sr, plan.n
     seconds_per_bar = 4.0 * plan.spb / sr
     room = _Convolver(_room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8))), n)
     levels, chains = {}, {}
@@ -98,6 +127,14 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
             stem *= 10.0 ** (level_db / 20.0) / rms
         if producer is not None and producer.random() < 0.7:
             stem *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.0)
+    return levels, chains
+
+
+def _record(stems: dict[str, np.ndarray], spec: SyntheticSpec, mix_rng: np.random.Generator,
+            floor_rng: np.random.Generator, producer: np.random.Generator | None, chains: dict[str, Any]) -> np.ndarray:
+    """In place: fades, silence gating, hum (version 2) and each stem's noise floor while it plays.
+    Returns the mixture (2, n), their sum."""
+    sr, n = spec.sample_rate, spec.n_samples
     # Fades, identical for every stem (a linear operation, so the mixture stays their sum).
     fade_in = max(1, int(mix_rng.uniform(0.005, 0.03) * sr))
     fade_out = max(1, int(min(mix_rng.uniform(0.3, 1.5), 0.1 * spec.track_seconds) * sr))
@@ -105,7 +142,6 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     ramp[:fade_in] = 0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, fade_in))
     ramp[n - fade_out:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, math.pi, fade_out))
     mixture = np.zeros((2, n))
-    floor_rng = stream(_STREAM_NOISE_FLOOR)
     for name in STEM_NAMES:
         stems[name] *= ramp
         _gate_silence(stems[name], 512, 1e-5 * float(np.max(np.abs(stems[name]))))  # -100 dB re peak
@@ -115,29 +151,23 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
             chains[name]["hum"] = True
         _add_noise_floor(stems[name], floor_rng, float(floor_rng.uniform(*_NOISE_FLOOR_DB)), extra=hum)
         mixture += stems[name]
-    if producer is not None:
-        # The song's dynamics: sections pushed and pulled, and a glue compressor on the mix bus,
-        # both as one gain curve applied to every stem (so the mixture stays their sum).
-        gain = np.ones(n)
-        if producer.random() < 0.6:
-            gain *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.5)
-        if producer.random() < 0.7:
-            bus, chains["bus_compressor"] = production.bus_gain(mixture * gain, sr, producer)
-            gain *= bus
-        for name in STEM_NAMES:
-            stems[name] *= gain
-        mixture *= gain
-    # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
-    target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
-    rms = float(np.sqrt(np.mean(mixture ** 2)))
-    peak = max(float(np.max(np.abs(x))) for x in [mixture, *stems.values()])
-    scale = min(target_rms / max(rms, 1e-12), 0.98 / max(peak, 1e-12))
-    result = {name: np.ascontiguousarray((stems[name] * scale).T, dtype=np.float32) for name in STEM_NAMES}
-    info = {"bpm": round(plan.bpm, 2), "key": ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][plan.tonic],
-            "mode": plan.mode, "levels_db": levels, **part_info}
-    if producer is not None:
-        info["production"] = chains
-    return result, info
+    return mixture
+
+
+def _bus_dynamics(stems: dict[str, np.ndarray], mixture: np.ndarray, sr: int, seconds_per_bar: float,
+                  producer: np.random.Generator, chains: dict[str, Any]) -> None:
+    """In place, version 2: the song's dynamics, sections pushed and pulled and a glue compressor on
+    the mix bus, as one gain curve applied to every stem and the mixture (which stays their sum)."""
+    n = mixture.shape[-1]
+    gain = np.ones(n)
+    if producer.random() < 0.6:
+        gain *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.5)
+    if producer.random() < 0.7:
+        bus, chains["bus_compressor"] = production.bus_gain(mixture * gain, sr, producer)
+        gain *= bus
+    for name in STEM_NAMES:
+        stems[name] *= gain
+    mixture *= gain
 
 
 def _mixture_of(stems: dict[str, np.ndarray]) -> np.ndarray:
