@@ -67,11 +67,10 @@ def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str
     stems, part_info = _render_parts(spec, plan, stream)
     mix_rng = stream(_STREAM_MIX)
     producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
-    seconds_per_bar = 4.0 * plan.spb / spec.sample_rate
     levels, chains = _place_stems(stems, plan, mix_rng, producer)
     mixture = _record(stems, spec, mix_rng, stream(_STREAM_NOISE_FLOOR), producer, chains)
     if producer is not None:
-        _bus_dynamics(stems, mixture, spec.sample_rate, seconds_per_bar, producer, chains)
+        _bus_dynamics(stems, mixture, plan, producer, chains)
     # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
     target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
     rms = float(np.sqrt(np.mean(mixture ** 2)))
@@ -154,11 +153,12 @@ def _record(stems: dict[str, np.ndarray], spec: SyntheticSpec, mix_rng: np.rando
     return mixture
 
 
-def _bus_dynamics(stems: dict[str, np.ndarray], mixture: np.ndarray, sr: int, seconds_per_bar: float,
-                  producer: np.random.Generator, chains: dict[str, Any]) -> None:
+def _bus_dynamics(stems: dict[str, np.ndarray], mixture: np.ndarray, plan: _Plan, producer: np.random.Generator,
+                  chains: dict[str, Any]) -> None:
     """In place, version 2: the song's dynamics, sections pushed and pulled and a glue compressor on
     the mix bus, as one gain curve applied to every stem and the mixture (which stays their sum)."""
-    n = mixture.shape[-1]
+    sr, n = plan.sr, plan.n
+    seconds_per_bar = 4.0 * plan.spb / sr
     gain = np.ones(n)
     if producer.random() < 0.6:
         gain *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.5)
