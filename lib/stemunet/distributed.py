@@ -2,9 +2,10 @@
 
 Distributed data parallel (:class:`torch.nn.parallel.DistributedDataParallel`), one process per
 GPU (or, on CPUs, per process asked for), started by ``torchrun`` or, from a notebook, by torch's
-elastic launcher (:func:`stemunet.train.launch`). This module holds the process-group helpers
-only; the launcher lives with the training entry point, above :mod:`stemunet.training`. Each process reads a disjoint share of every epoch's chunks
-(:class:`stemunet.datasets.EpochSampler`), so the global batch is ``batch_size x world_size``;
+elastic launcher (:func:`stemunet.train.launch`; the launcher lives with the training entry
+point, above :mod:`stemunet.training`: this module holds the process-group helpers only). Each
+process reads a disjoint share of every epoch's chunks (:class:`stemunet.datasets.EpochSampler`),
+so the global batch is ``batch_size x world_size``;
 gradients are averaged across processes after every step and BatchNorm statistics are
 synchronised (:class:`torch.nn.SyncBatchNorm`, the ``sync_batchnorm`` option). Rank 0 validates,
 writes the run folder and checkpoints while the others wait; every rank resumes from the same
