@@ -537,6 +537,7 @@ class TrainResult:
 
 
 def run_path(run: Any) -> Path:
+    """The folder of ``run``: a :class:`stemunet.runs.Run` (its ``path``) or a path."""
     return Path(run.path if hasattr(run, "path") else run)
 
 
