@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 
 from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model, separator_from_checkpoint
-from stemunet.files import torch_save_atomic
 from stemunet.config import PostFilterChoice
-from stemunet.soundfont import DEFAULT_SOUNDFONT_NAME
+from stemunet.files import torch_save_atomic
 from stemunet.synthetic import FORMAT_VERSION
+from stemunet.synthetic.soundfont import DEFAULT_SOUNDFONT_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_BYTES = 10 * 2**20
