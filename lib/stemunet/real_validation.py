@@ -462,14 +462,15 @@ def stempeg_excerpt_root(folder: Path) -> Path:
     return folder
 
 
-def sdr_table(rows: Mapping[str, np.ndarray], label: str = "SDR dB") -> list[str]:
+def sdr_table(rows: Mapping[str, np.ndarray], label: str = "SDR dB", width: int = 16) -> list[str]:
     """Lines of a fixed-width table: one row per ``{name: (4,) dB in STEM_NAMES order}``, then
-    its mean over the stems it has (NaN: stem absent) and over drums, bass and other ("d/b/o")."""
-    lines = [f"{label:<16}" + "".join(f"{stem:>9}" for stem in STEM_NAMES) + f"{'mean':>9}{'d/b/o':>9}"]
+    its mean over the stems it has (NaN: stem absent, shown as ``-``) and over drums, bass and
+    other ("d/b/o"); ``width``: characters of the name column."""
+    lines = [f"{label:<{width}}" + "".join(f"{stem:>9}" for stem in STEM_NAMES) + f"{'mean':>9}{'d/b/o':>9}"]
     for name, values in rows.items():
         values = np.asarray(values, dtype=float)
         present = values[~np.isnan(values)]
         mean = float(np.mean(present)) if present.size else float("nan")
         cells = "".join(f"{'-':>9}" if np.isnan(v) else f"{v:9.2f}" for v in values)
-        lines.append(f"{name:<16}{cells}{mean:9.2f}{np.mean(values[:3]):9.2f}")
+        lines.append(f"{name:<{width}}{cells}{mean:9.2f}{np.mean(values[:3]):9.2f}")
     return lines
