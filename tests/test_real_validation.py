@@ -60,6 +60,38 @@ def test_the_mapping_holds_ten_songs_or_more_each_complete_licensed_and_none_res
     assert not any(name in text for name in reserved), "a reserved song is named in the mapping"
 
 
+RESERVED_PROJECTS = [
+    "demos/CapDan/CapDan-ReggaeTry.mmpz",
+    "demos/CapDan/CapDan-ReggaetonTry.mmpz",
+    "demos/CapDan/CapDan-ZeroSumGame-OriginalByZakarra.mmpz",
+    "demos/Momo64-esp.mmpz",
+    "demos/Settel-InnerRecreation.mmpz",
+    "demos/Skiessi/Skiessi-C64.mmpz",
+    "demos/Skiessi/Skiessi-Onion.mmpz",
+    "demos/Jousboxx-BuzzerBeater.mmpz",
+]
+"""lmms-common's files of the eight reserved songs."""
+OTHER_PROJECTS = [
+    "demos/Alf42red-Mauiwowi.mmpz",
+    "demos/CapDan/CapDan-TwilightArea-OriginalByAlf42red.mmpz",
+    "demos/Oglsdl-PpTrip.mmpz",
+    "shorties/Skiessi-222.mmpz",
+    "shorties/Crunk(Demo).mmp",
+]
+
+
+@pytest.mark.parametrize("project", RESERVED_PROJECTS + OTHER_PROJECTS)
+def test_reserved_songs_are_recognised_by_project_file_whatever_the_mapping_calls_them(project):
+    song = ValidationSong(project, "Any", "Name", "Artistic-2.0", "someone", {})
+    assert is_reserved(song) == (project in RESERVED_PROJECTS)
+
+
+@pytest.mark.parametrize("name", RESERVED_SONGS)
+def test_reserved_songs_are_recognised_by_author_and_title(name):
+    author, title = name.split(" - ")
+    assert is_reserved(ValidationSong("demos/renamed.mmpz", author.upper(), f" {title.lower()} ", "Artistic-2.0", "someone", {}))
+
+
 def song_entry(**changes) -> dict:
     entry = {
         "project": "demos/A-B.mmpz",
