@@ -3,10 +3,10 @@
     python scripts/build_real_validation.py OUT --renders RENDERS [--render] [--projects FOLDER]
         [--mapping benchmarks/real_validation_mapping.yaml] [--write-manifest FILE]
 
-1. ``--render``: renders every song of the mapping whose tracks are not yet in ``RENDERS`` with
-   ``lmms rendertracks`` (Debian: ``apt-get install lmms lmms-common``), into
-   ``RENDERS/<project name>/`` (a render is written under a temporary name and renamed when it
-   is complete); seconds per song go to ``RENDERS/render_seconds.json``. Some songs take half an
+1. ``--render``: renders the tracks of each song that ``RENDERS/<project name>/`` lacks (all
+   but those the mapping skips) with ``lmms rendertracks`` (Debian: ``apt-get install lmms
+   lmms-common``); a file moves in when lmms has finished, so an interrupted run resumes where
+   it stopped. Seconds per song go to ``RENDERS/render_seconds.json``; some songs take half an
    hour. Without ``--render``, the tracks must be there already.
 2. Checks the mapping against each project (``--projects``: LMMS's projects folder, Debian's
    by default): every rendered track mapped, none invented.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from stemunet.files import read_mapping, write_json_atomic
 from stemunet.lmms import ProjectError, render_tracks, rendered_tracks
-from stemunet.real_validation import EXCERPT_SECONDS, MANIFEST_NAME, MappingError, build_validation_set, check_rendered, load_mapping
+from stemunet.real_validation import EXCERPT_SECONDS, MANIFEST_NAME, MappingError, build_validation_set, check_rendered, load_mapping, needed_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_PROJECTS = Path("/usr/share/lmms/projects")
@@ -48,23 +48,23 @@ def lmms_version() -> str:
 
 
 def render_missing(songs, projects: Path, renders: Path, timeout_seconds: float) -> dict[str, str]:
-    """Render each song whose folder is missing; ``{song: error}`` for those that failed."""
+    """Render each song's needed tracks (all but the skipped) that ``renders`` lacks; ``{song: error}``
+    for those that failed. Files move in only when lmms has finished, so a render cut short
+    leaves complete files, and the next run renders just what is still missing."""
     times_file = renders / RENDER_SECONDS_NAME
     failed = {}
     for song in songs:
-        final = renders / song.render_folder
-        if final.is_dir():
+        folder = renders / song.render_folder
+        missing = needed_tracks(song) - ({path.name for path in folder.glob("*.wav")} if folder.is_dir() else set())
+        if not missing:
             continue
-        partial = renders / f".{song.render_folder}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        print(f"rendering {song.name} ({song.project})...", file=sys.stderr, flush=True)
+        print(f"rendering {len(missing)} tracks of {song.name} ({song.project})...", file=sys.stderr, flush=True)
         try:
-            seconds = render_tracks(projects / song.project, partial, timeout_seconds=timeout_seconds)
+            seconds = render_tracks(projects / song.project, folder, only=missing, timeout_seconds=timeout_seconds)
         except ProjectError as error:
             failed[song.name] = str(error)
             print(f"error: {error}", file=sys.stderr)
             continue
-        partial.rename(final)
         write_json_atomic(times_file, {**read_mapping(times_file), song.render_folder: round(seconds, 1)})
     return failed
 

@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 
 from stemunet.config import STEM_NAMES, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.lmms import ProjectError, read_project, rendered_tracks
+from stemunet.lmms import ProjectError, project_rendering_only, read_project, rendered_tracks
 from stemunet.real_validation import (
     INFO_NAME,
     MANIFEST_NAME,
@@ -173,6 +173,15 @@ def test_rendered_tracks_lists_song_tracks_then_beat_bassline_tracks_unmuted_wit
         read_project(tmp_path / "broken.mmpz")
 
 
+def test_a_render_cut_short_resumes_with_a_project_that_renders_only_the_missing_tracks(tmp_path):
+    project = tmp_path / "song.mmp"
+    project.write_text(PROJECT_XML)
+    copy = tmp_path / "only.mmp"
+    copy.write_bytes(project_rendering_only(project, {"1_Lead loud.wav", "3_kick01.ogg.wav"}))
+    # rendertracks numbers the copy's files anew, in the original order: lead 1, kick 2
+    assert [(t.file_name, t.source) for t in rendered_tracks(copy)] == [("1_Lead loud.wav", ""), ("2_kick01.ogg.wav", "drums/kick01.ogg")]
+
+
 # ----------------------------------------------------------------------------------------------
 # The builder, on a fake rendered song
 # ----------------------------------------------------------------------------------------------
@@ -243,8 +252,10 @@ def test_the_builder_writes_the_musdb18_hq_layout_whose_mixture_is_the_exact_sum
 def test_a_copy_that_differs_from_its_manifest_is_refused_naming_the_file(tmp_path):
     song = fake_song()
     render_fake_song(tmp_path / "renders" / song.render_folder, seconds=12.0, bass_from=1.0)
+    (tmp_path / "renders" / song.render_folder / "5_voice.wav").unlink()  # skipped: need not be rendered
     root = tmp_path / "set"
-    build_validation_set([song], tmp_path / "renders", root, seconds=10.0)
+    built, failed = build_validation_set([song], tmp_path / "renders", root, seconds=10.0)
+    assert len(built) == 1 and not failed
     manifest = tmp_path / "sha256.txt"
     manifest.write_bytes((root / MANIFEST_NAME).read_bytes())
     extra = root / "test" / "Extra - Track"

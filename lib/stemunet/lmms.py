@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 import zlib
@@ -121,19 +122,61 @@ def rendered_tracks(path: str | Path) -> list[ProjectTrack]:
     return [_describe(track, index, in_bb) for index, (track, in_bb) in enumerate(ordered, start=1)]
 
 
-def render_tracks(project: str | Path, folder: str | Path, *, sample_rate: int = 44100, timeout_seconds: float = 1200.0) -> float:
-    """Render every track of ``project`` into ``folder`` as 32-bit float wavs; returns the seconds taken.
+def project_rendering_only(path: str | Path, file_names: set[str] | frozenset[str]) -> bytes:
+    """The project at ``path`` as plain XML with every rendered track muted except those whose
+    :func:`rendered_tracks` file name is in ``file_names``: ``rendertracks`` on it renders just
+    those (numbered anew from 1, in the same order). Finishes a render that was cut short."""
+    root = read_project(path)
+    song_tracks = root.findall("song/trackcontainer/track")
+    beat_bassline = next((t for t in song_tracks if t.get("type") == BB_TRACK and t.find("bbtrack/trackcontainer") is not None), None)
+    bb_tracks = beat_bassline.findall("bbtrack/trackcontainer/track") if beat_bassline is not None else []
+    ordered = [t for t in song_tracks if _renders(t)] + [t for t in bb_tracks if _renders(t)]
+    for index, track in enumerate(ordered, start=1):
+        if _describe(track, index, False).file_name not in file_names:
+            track.set("muted", "1")
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def render_tracks(
+    project: str | Path,
+    folder: str | Path,
+    *,
+    only: set[str] | frozenset[str] | None = None,
+    sample_rate: int = 44100,
+    timeout_seconds: float = 1800.0,
+) -> float:
+    """Render every track of ``project`` (or those whose file names are in ``only``) into
+    ``folder`` as 32-bit float wavs named as :func:`rendered_tracks` says; returns the seconds taken.
 
     Runs without a display (Qt's ``offscreen`` platform). Raises :class:`ProjectError` naming the
     project when ``lmms`` is missing, fails or runs past ``timeout_seconds``.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    if only is None:
+        _run_lmms(project, folder, sample_rate, timeout_seconds)
+        return time.monotonic() - start
+    wanted = [track for track in rendered_tracks(project) if track.file_name in only]
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as scratch:
+        # A plain-XML copy beside the output; the demos name their samples relative to LMMS's
+        # own sample folder, so the copy plays the same sounds.
+        copy = Path(scratch) / "project.mmp"
+        copy.write_bytes(project_rendering_only(project, set(only)))
+        _run_lmms(copy, Path(scratch), sample_rate, timeout_seconds)
+        for number, track in enumerate(wanted, start=1):
+            rendered = Path(scratch) / f"{number}_{FILENAME_ILLEGAL.sub('', track.name)}.wav"
+            if not rendered.is_file():
+                raise ProjectError(f"{project}: lmms did not write {track.file_name}")
+            rendered.replace(folder / track.file_name)
+    return time.monotonic() - start
+
+
+def _run_lmms(project: str | Path, folder: Path, sample_rate: int, timeout_seconds: float) -> None:
     command = ["lmms", "rendertracks", str(project), "-f", "wav", "-s", str(sample_rate), "-a", "-o", f"{folder}{os.sep}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.insert(1, "--allowroot")  # LMMS refuses to start as root otherwise
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    start = time.monotonic()
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_seconds, env=environment)
     except FileNotFoundError:
@@ -143,4 +186,3 @@ def render_tracks(project: str | Path, folder: str | Path, *, sample_rate: int =
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise ProjectError(f"{project}: lmms exited with status {result.returncode} ({last})")
-    return time.monotonic() - start

@@ -193,8 +193,14 @@ def load_mapping(path: str | Path, *, min_songs: int = MIN_SONGS) -> list[Valida
 # ----------------------------------------------------------------------------------------------
 
 
+def needed_tracks(song: ValidationSong) -> set[str]:
+    """The rendered files the set is made of: every mapped track but the skipped ones."""
+    return {file for file, stem in song.tracks.items() if stem != "skip"}
+
+
 def check_rendered(song: ValidationSong, folder: Path, expected: Sequence[str] | None = None) -> None:
-    """Raise :class:`MappingError` unless ``folder`` holds exactly the mapped tracks' wavs.
+    """Raise :class:`MappingError` unless ``folder`` holds every needed track's wav
+    (:func:`needed_tracks`; skipped tracks need not be rendered) and no track the mapping lacks.
 
     ``expected``: the file names the project renders (:func:`stemunet.lmms.rendered_tracks`),
     when the project is at hand: the mapping must name each of them, no more.
@@ -205,7 +211,7 @@ def check_rendered(song: ValidationSong, folder: Path, expected: Sequence[str] |
     if not folder.is_dir():
         raise MappingError(f"{folder}: no rendered tracks of {song.name} (folder missing)")
     present = {path.name for path in folder.glob("*.wav")}
-    missing, unmapped = sorted(set(song.tracks) - present), sorted(present - set(song.tracks))
+    missing, unmapped = sorted(needed_tracks(song) - present), sorted(present - set(song.tracks))
     if missing or unmapped:
         raise MappingError(f"{folder}: rendered tracks of {song.name} do not match the mapping: missing {missing}, not in the mapping {unmapped}")
 
