@@ -125,8 +125,9 @@ def _squashed(text: str) -> str:
 def is_reserved(song: ValidationSong) -> bool:
     """Whether ``song`` is one of :data:`RESERVED_SONGS` (by author and title, or by project file
     name, ignoring case, spaces and punctuation)."""
-    project = _squashed(song.render_folder)
-    return any(_squashed(reserved) in (_squashed(song.author + song.title), project[: len(_squashed(reserved))]) for reserved in RESERVED_SONGS)
+    by_name, project = _squashed(song.author + song.title), _squashed(song.render_folder)
+    # project files spell "Author-Title[-more]": "CapDan-ZeroSumGame-OriginalByZakarra"
+    return any(by_name == reserved or project.startswith(reserved) for reserved in map(_squashed, RESERVED_SONGS))
 
 
 def _song(entry: Any, where: str) -> ValidationSong:
