@@ -14,7 +14,9 @@ model, SiSEC's MIX (mixture / 4 as every estimate: the floor) and IRM1 (oracle m
 masks, 4096-point STFT: the ceiling of masking), and the model's share of the way from MIX to
 IRM1, on both sets. The LMMS songs have no vocals (their ``vocals.wav`` is silent, which BSSEval
 cannot score): their vocals column is empty and their mean is over drums, bass and other.
-For choosing recipes only: this audio never enters training.
+Their stems are digital synthesis without a recording's noise floor, so BSSEval's SIR, SAR and ISR
+are ill-conditioned on them (IRM1's median SIR falls below 0 dB): the table shows SDR, which is
+not affected; ``--json`` keeps every metric. For choosing recipes only: this audio never enters training.
 """
 
 from __future__ import annotations
