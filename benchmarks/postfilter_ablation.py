@@ -27,22 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
+from stemunet.bsseval import evaluate_methods
+from stemunet.checkpoints import CheckpointRef
+from stemunet.config import STEM_NAMES, DataConfig, PostFilterChoice
+from stemunet.datasets import list_tracks, read_track
+from stemunet.files import read_mapping
+from stemunet.real_validation import stempeg_excerpt_root
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from real_transfer import excerpt_root  # noqa: E402
-
-from stemunet.bsseval import evaluate_methods  # noqa: E402
-from stemunet.checkpoints import CheckpointRef  # noqa: E402
-from stemunet.config import STEM_NAMES, DataConfig, PostFilterChoice  # noqa: E402
-from stemunet.datasets import list_tracks, read_track  # noqa: E402
-from stemunet.files import read_mapping  # noqa: E402
 
 
 def data_tracks(name: str, scratch: Path) -> list:
     """The ``musdb`` test tracks of ``--data NAME``."""
     if name == "excerpt":
-        root = excerpt_root(scratch / "excerpt")
+        root = stempeg_excerpt_root(scratch / "excerpt")
     elif name == "synthetic":
         values = read_mapping(ROOT / "parameters" / "evaluate_demo.yaml")
         data = DataConfig.from_params({k: v for k, v in values.items() if k in DataConfig.parameter_names()})

@@ -20,23 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from stemunet.checkpoints import CheckpointRef
-from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks
 from stemunet.evaluation import sisec_medians
-
-
-def excerpt_root(folder: Path) -> Path:
-    """A MUSDB18 layout folder holding stempeg's real excerpt as its one test track."""
-    import stempeg
-
-    source = Path(stempeg.example_stem_path())
-    for subset in ("train", "test"):
-        (folder / subset).mkdir(parents=True, exist_ok=True)
-        (folder / subset / source.name).symlink_to(source)
-    return folder
+from stemunet.real_validation import STEMPEG_EXCERPT, sdr_table, stempeg_excerpt_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = CheckpointRef.resolve(args.checkpoint)
     separator = checkpoint.load_separator(args.device)
     with tempfile.TemporaryDirectory() as scratch:
-        root = Path(args.musdb_root) if args.musdb_root else excerpt_root(Path(scratch))
+        root = Path(args.musdb_root) if args.musdb_root else stempeg_excerpt_root(Path(scratch))
         tracks = sorted(list_tracks(root, args.subset), key=lambda t: t.name)
         tracks = tracks[: args.max_tracks] if args.max_tracks else tracks
         if not tracks:
@@ -60,11 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         medians = sisec_medians(tracks, separator)
     sdr = {method: medians[method]["SDR"] for method in ("model", "MIX", "IRM1")}
     share = (sdr["model"] - sdr["MIX"]) / (sdr["IRM1"] - sdr["MIX"])
-    where = args.musdb_root or "stempeg's real MUSDB18 excerpt (The Easton Ellises - Falcon 69, 6 s)"
+    where = args.musdb_root or STEMPEG_EXCERPT
     print(f"checkpoint: {checkpoint.file}\ndata: {where}, {len(tracks)} track(s) of {args.subset}/")
-    print(f"{'SDR dB':<16}" + "".join(f"{stem:>9}" for stem in STEM_NAMES) + f"{'mean':>9}{'d/b/o':>9}")
-    for name, values in (*sdr.items(), ("share of IRM1", share)):
-        print(f"{name:<16}" + "".join(f"{v:9.2f}" for v in values) + f"{np.mean(values):9.2f}{np.mean(values[:3]):9.2f}")
+    print("\n".join(sdr_table({**sdr, "share of IRM1": share})))
     print("(share of IRM1: (model - MIX) / (IRM1 - MIX); d/b/o: mean over drums, bass and other)")
     return 0
 

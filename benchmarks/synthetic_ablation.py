@@ -20,16 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_transfer import excerpt_root  # noqa: E402
-
-from stemunet.checkpoints import CheckpointRef  # noqa: E402
-from stemunet.config import STEM_NAMES  # noqa: E402
-from stemunet.datasets import list_tracks, resolve_root  # noqa: E402
-from stemunet.evaluation import sisec_medians  # noqa: E402
-from stemunet.runs import add_parameter_arguments, parameters_from_arguments  # noqa: E402
-from stemunet.train import fit  # noqa: E402
-from stemunet.training import TrainConfig  # noqa: E402
+from stemunet.checkpoints import CheckpointRef
+from stemunet.config import STEM_NAMES
+from stemunet.datasets import list_tracks, resolve_root
+from stemunet.evaluation import sisec_medians
+from stemunet.real_validation import stempeg_excerpt_root
+from stemunet.runs import add_parameter_arguments, parameters_from_arguments
+from stemunet.train import fit
+from stemunet.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = (1, 2)
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        data = {"real excerpt": excerpt_root(Path(scratch))}
+        data = {"real excerpt": stempeg_excerpt_root(Path(scratch))}
         data.update({f"synthetic v{version} test": resolve_root(config.data, progress=False) for version, config in configs.items()})
         for name, root in data.items():
             tracks = list_tracks(root, "test")

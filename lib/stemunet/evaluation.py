@@ -58,6 +58,7 @@ from stemunet.scoring import (
     ScoreResult,
     limit_threads,
     run_score_job,
+    score_track,
     track_medians,
 )
 from stemunet.chunking import overlap_add
@@ -236,6 +237,39 @@ def track_estimates(
     return estimates
 
 
+def sisec_track_medians(
+    tracks: Sequence,
+    separator: Separator | None = None,
+    *,
+    shift_seconds: float = 0.0,
+    stft_config: StftConfig = StftConfig(),
+    chunking: ChunkingConfig = ChunkingConfig(),
+) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """Per track, SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and,
+    given a ``separator``, the model: ``{track: {method: {metric: (4,) dB}}}`` (methods ``MIX``,
+    ``IRM1``, ``model``), each stem's median over its 1 s frames.
+
+    Each track is scored whole (from ``shift_seconds`` on) by :func:`stemunet.scoring.score_track`
+    (the fast BSSEval v4 engine): a stem whose reference is digitally silent over the whole track
+    (the LMMS validation songs' vocals) is left out, as museval cannot score it, and gets NaN.
+    """
+    per_track = {}
+    for track in tracks:
+        mixture, stems, rate = read_track(track)
+        start = int(round(shift_seconds * rate))
+        mixture, stems = mixture[:, start:], stems[..., start:]
+        methods = ("MIX", "irm1", *(("model",) if separator is not None else ()))
+        estimates = track_estimates(separator, mixture, stems, rate, chunking, methods, stft_config)
+        medians = {method: track_medians(store) for method, store in score_track(stems, estimates, rate, track.name).items()}
+        per_track[track.name] = {
+            ("IRM1" if method == "irm1" else method): {
+                metric: np.array([by_stem.get(stem, {}).get(metric, np.nan) for stem in STEM_NAMES]) for metric in ("SDR", "ISR", "SIR", "SAR")
+            }
+            for method, by_stem in medians.items()
+        }
+    return per_track
+
+
 def sisec_medians(
     tracks: Sequence,
     separator: Separator | None = None,
@@ -244,33 +278,26 @@ def sisec_medians(
     stft_config: StftConfig = StftConfig(),
     chunking: ChunkingConfig = ChunkingConfig(),
 ) -> dict[str, dict[str, np.ndarray]]:
-    """SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and, given a
-    ``separator``, the model on ``tracks``, aggregated as SiSEC does: ``{method: {metric: (4,) dB}}``
-    (methods ``MIX``, ``IRM1``, ``model``).
+    """:func:`sisec_track_medians` aggregated as SiSEC does (median over tracks of the per-track
+    medians over frames): ``{method: {metric: (4,) dB}}``; a stem silent in every track is NaN.
 
-    Each track is scored whole (from ``shift_seconds`` on) with :func:`stemunet.bsseval.evaluate_methods`;
-    the per-stem medians over 1 s frames are then medianed over tracks. Used to measure how hard a
-    data set is, whether its BSSEval decomposition is well-conditioned (IRM1's SIR at or above its
-    SDR), and how a checkpoint transfers to real music (``benchmarks/real_transfer.py``).
+    Used to measure how hard a data set is, whether its BSSEval decomposition is well-conditioned
+    (IRM1's SIR at or above its SDR), and how a checkpoint does on real music
+    (``benchmarks/real_transfer.py``, ``benchmarks/real_validation.py``).
     """
-    from stemunet.bsseval import evaluate_methods
+    return median_over_tracks(sisec_track_medians(tracks, separator, shift_seconds=shift_seconds, stft_config=stft_config, chunking=chunking))
 
-    methods = ("MIX", "irm1", *(("model",) if separator is not None else ()))
-    per_track = []
-    for track in tracks:
-        mixture, stems, rate = read_track(track)
-        start = int(round(shift_seconds * rate))
-        mixture, stems = mixture[:, start:], stems[..., start:]
-        estimates = track_estimates(separator, mixture, stems, rate, chunking, methods, stft_config)
-        scores = evaluate_methods(stems.transpose(0, 2, 1), {m: np.asarray(e).transpose(0, 2, 1) for m, e in estimates.items()}, win=rate, hop=rate)
-        per_track.append({
-            ("IRM1" if method == "irm1" else method): {metric: np.nanmedian(values, axis=1) for metric, values in zip(("SDR", "ISR", "SIR", "SAR"), result)}
-            for method, result in scores.items()
-        })
-    return {
-        method: {metric: np.median([t[method][metric] for t in per_track], axis=0) for metric in per_track[0][method]}
-        for method in per_track[0]
-    }
+
+def median_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """``{method: {metric: (4,) dB}}``: the median over tracks of :func:`sisec_track_medians`'s
+    values, NaN (a stem a track lacks) left out; NaN where no track has the stem."""
+    first = next(iter(per_track.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a stem no track has
+        return {
+            method: {metric: np.nanmedian([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
+            for method in first
+        }
 
 
 # ----------------------------------------------------------------------------------------------
