@@ -186,8 +186,9 @@ def test_path_keywords_and_lists_are_resolved_as_paths_or_left_alone(tmp_path):
     [
         ("samples_per_epoch: [16\n", r"bad\.yaml, line 2: .*expected YAML parameters"),
         (b"\x00\x01\xff\xfe binary", r"bad\.yaml: not a text file"),
+        ("epochs: 3\nbatch_size: 2\nepochs: 30\n", r"bad\.yaml, line 3: parameter 'epochs' is set twice \(first on line 1\); keep one"),
     ],
-    ids=["malformed YAML", "binary file"],
+    ids=["malformed YAML", "binary file", "a key set twice"],
 )
 def test_an_unreadable_parameter_file_is_one_line_exit_2_and_no_run_folder(tmp_path, monkeypatch, capsys, content, expected):
     monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))

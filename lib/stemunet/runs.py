@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from stemunet.config import Config, ConfigError
+from stemunet.config import Config, ConfigError, DuplicateKeyError, load_yaml
 from stemunet.files import write_json_atomic, write_text_atomic
 
 RUN_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
@@ -244,9 +244,11 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such parameter file")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (expected YAML parameters)") from None
+    except DuplicateKeyError as error:  # the last would win silently
+        raise ConfigError(f"{path}, line {error.line}: parameter {error.key!r} is set twice (first on line {error.first_line}); keep one") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
