@@ -86,15 +86,15 @@ def die_with_launcher() -> None:
     a job scheduler's timeout, a closed notebook kernel) leaves them running, waiting forever in a
     collective and holding their GPU's memory. ``PR_SET_PDEATHSIG`` makes the parent's death this
     process's SIGKILL; a parent already gone before the call (reparented to init) exits at once.
+    Only for processes a torch launcher started (``TORCHELASTIC_RUN_ID`` set); idempotent.
     """
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or "TORCHELASTIC_RUN_ID" not in os.environ:
         return
     import ctypes
 
-    launcher = os.getppid()
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != launcher:
+    if os.getppid() == 1:  # the launcher died before the call
         os._exit(1)
 
 

@@ -26,6 +26,7 @@ from stemunet.config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
+    distributed.die_with_launcher()  # first: a launcher killed from here on takes this worker with it
     from pathlib import Path
 
     from stemunet.datasets import TrackError
