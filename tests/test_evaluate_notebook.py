@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.runs import execute_notebook, load_parameter_file
 from stemunet.separator import Separator
@@ -23,7 +24,7 @@ def tiny_train_run(tmp_path) -> Path:
     config = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
     run = tmp_path / "2026-01-01T00-00-00_train"
     (run / "checkpoints").mkdir(parents=True)
-    Separator(config).save(run / "checkpoints" / "best.pt")
+    save_model(Separator(config), run / "checkpoints" / "best.pt")
     (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": {**config.to_params(), "epochs": 1}}))
     return run
 

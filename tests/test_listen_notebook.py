@@ -8,6 +8,7 @@ from pathlib import Path
 import soundfile as sf
 import yaml
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.runs import execute_notebook, load_parameter_file
 from stemunet.separator import Separator
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_listen_notebook_compares_a_training_run_with_the_reference(tmp_path):
     train_run = tmp_path / "runs" / "2026-01-01T00-00-00_train"
-    Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))).save(
+    save_model(Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))),
         train_run / "checkpoints" / "best.pt"
     )
     params = {

@@ -54,7 +54,7 @@ from stemunet.audio import (
     open_audio_stream,
     rescale_gain,
 )
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
 from stemunet.files import atomic_path, process_alive, scratch_file, scratch_owner, write_json_atomic
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant
@@ -88,6 +88,7 @@ class SeparateConfig(Config):
 
     data: DataConfig = DataConfig()  # where the default inputs come from (its test tracks)
     chunking: ChunkingConfig = ChunkingConfig()
+    postfilter: PostFilterChoice = PostFilterChoice()
     inputs: tuple[str, ...] = ()  # files, folders (recursive) or globs; empty = the data set's test mixtures
     checkpoint: str = ""  # training run folder, checkpoint file, pretrained or latest; "" = pretrained if bundled, else latest
     output_dir: str = ""  # stems go to <output_dir>/<track>/<stem>.<ext>; "" = <run folder>/stems
@@ -790,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stemunet.checkpoints import CheckpointRef  # the model stack, only once the command line is sound
 
         checkpoint = CheckpointRef.resolve(config.checkpoint)
-        separator = checkpoint.load_separator(config.device)
+        separator = checkpoint.load_separator(config.device, config.postfilter)
         separator.check_segment_seconds(config.chunking.segment_seconds)
     except (ConfigError, FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
         for folder in created:  # made for this job, still empty: not left behind
@@ -799,7 +800,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
-    print(f"device: {separator.device}; output: {output_dir}", file=sys.stderr)
+    postfilter = separator.config.postfilter
+    print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}; output: {output_dir}", file=sys.stderr)
     try:
         with terminate_as_interrupt():
             inputs = discover_inputs(config.inputs, exclude=output_dir)
@@ -814,8 +816,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_summary_csv(summary, args.summary)
     print(summary_text(summary))
     metrics = summary_metrics(summary)
+    speed = f" at {metrics['x_realtime']:g}x real time ({metrics['audio_seconds']:g} s of audio in {metrics['seconds_taken']:g} s)" if metrics["x_realtime"] else ""
     print(
-        f"{metrics['n_separated']} separated, {metrics['n_skipped']} skipped, {metrics['n_failed']} failed; stems in {output_dir}",
+        f"{metrics['n_separated']} separated{speed}, {metrics['n_skipped']} skipped, {metrics['n_failed']} failed; stems in {output_dir}",
         file=sys.stderr,
     )
     return 1 if metrics["n_failed"] else 0
