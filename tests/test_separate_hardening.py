@@ -163,7 +163,7 @@ def test_fewer_stems_with_overwrite_keep_the_others_and_record_which_model_wrote
     monkeypatch.chdir(tmp_path)  # -o relative: source.json still records absolute paths
     source = write_noise(tmp_path / "song.wav")
     torch.manual_seed(1)
-    other_model = Separator(TINY).save(tmp_path / "other.pt")
+    other_model = save_model(Separator(TINY), tmp_path / "other.pt")
     assert cli("song.wav", "-o", "out", checkpoint=checkpoint) == 0
     assert cli("song.wav", "-o", "out", "--stems", "vocals", "--overwrite", checkpoint=other_model) == 0
     folder = tmp_path / "out" / "song"
