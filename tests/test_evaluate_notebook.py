@@ -37,6 +37,7 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
         synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0,
         max_tracks=1, max_seconds=2.0,
         baselines=False,  # museval is the cost; the baselines' path is tested in test_evaluation.py and by nbval
+        wiener_iterations=1, mask_power=0.5,
     )
     run_dir = execute_notebook("evaluate", parameters, runs_dir=tmp_path / "runs", progress=False)
     assert (run_dir / "evaluate.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
@@ -56,5 +57,6 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"model", "about"} and metrics["model"]["all"]["SDR"]["n_tracks"] == 1
     assert metrics["about"]["n_tracks"] == 1 and metrics["about"]["data"] == "synthetic"
+    assert metrics["about"]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5}
     for figure in ("score_boxes.png", "track_scores.png"):
         assert (run_dir / figure).stat().st_size > 10_000

@@ -31,7 +31,7 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
     parameters = load_parameter_file(ROOT / "parameters" / "separate_demo.yaml")
     assert parameters["checkpoint"] == "latest" and parameters["inputs"] == []
     # The small synthetic set every notebook test shares (generated once per session).
-    parameters.update(synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0, two_stems=True)
+    parameters.update(synthetic_train_tracks=4, synthetic_test_tracks=2, synthetic_seconds=6.0, two_stems=True, wiener_iterations=2, mask_power=0.75)
     run_dir = execute_notebook("separate", parameters, runs_dir=runs, progress=False)
     assert (run_dir / "separate.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
 
@@ -46,5 +46,6 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
             assert (info.samplerate, info.channels, info.frames) == (44100, 2, 6 * 44100)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_separated"] == 2 and metrics["n_failed"] == 0 and metrics["audio_seconds"] == 12.0
+    assert metrics["postfilter"] == {"wiener_iterations": 2, "mask_power": 0.75}
     assert (run_dir / "stems.png").stat().st_size > 10_000
     assert (run_dir / "separate.ipynb").is_file()

@@ -416,6 +416,8 @@ def evaluate(
         "failures": failures,
         "scorer": config.scorer,
         "museval_version": _museval_version(),
+        # The model's post-filter as it ran (the run's choice over the checkpoint's own settings).
+        "postfilter": separator.config.postfilter.to_params() if separator is not None else None,
     }
     metrics = metrics_dict(aggregates, about)
     write_text_atomic(out_dir / "track_scores.csv", track_scores.to_csv(index=False))
