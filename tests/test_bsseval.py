@@ -129,3 +129,19 @@ def test_both_scorers_write_the_same_stores(real_excerpt):
             assert a["time"] == b["time"]
             for metric, value in b["metrics"].items():
                 assert float(a["metrics"][metric]) == pytest.approx(float(value), abs=TOLERANCE_DB, nan_ok=True)
+
+
+def test_an_estimate_equal_to_its_reference_scores_with_museval_s_arithmetic():
+    """museval's SDR denominator is the sum of its decomposition's error terms (``_bss_decomp_mtifilt``),
+    not the estimate minus the reference: for an exact estimate it keeps the projections' rounding,
+    about 350-450 dB, and is +inf only in the frames where that rounding cancels exactly (museval adds
+    no epsilon). Ours took the difference directly: +inf in every frame. Now the same sums, in
+    museval's order: a perfect score in every frame, finite or +inf by rounding as museval's."""
+    rng = np.random.default_rng(0)
+    references = np.cumsum(np.cumsum(0.001 * rng.standard_normal((4, 4 * 8000, 2)), axis=1), axis=1)  # low-passed: rounding shows
+    theirs = museval.evaluate(references, references.copy(), win=8000, hop=8000)[0]
+    assert np.isfinite(theirs).any() and ((theirs > 300) | np.isposinf(theirs)).all(), theirs
+    for backend in ("numpy", "cpu"):
+        ours = bsseval.evaluate(references, references.copy(), win=8000, hop=8000, backend=backend)[0]
+        assert ((ours > 300) | np.isposinf(ours)).all(), (backend, ours)
+        assert np.isfinite(ours).any(), (backend, ours)  # the difference taken directly: +inf in every frame

@@ -102,3 +102,66 @@ def test_training_fit_trains_in_this_process_and_leaves_launching_to_the_entry_p
     with pytest.raises(ConfigError, match="stemunet.train.fit"):
         training.fit(TrainConfig.from_params({**TINY, "batch_size": 2, "n_processes": 2}), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+# Issue 20: an epoch that does not divide evenly between the processes hung; killed launchers left workers.
+
+
+def test_every_process_gets_the_same_number_of_items_whatever_the_epoch_size():
+    from stemunet.datasets import EpochSampler
+
+    for n_items in (1, 3, 5, 8):
+        for world_size in (2, 3):
+            shares = [[index for _, index in EpochSampler(n_items, rank=rank, world_size=world_size)] for rank in range(world_size)]
+            assert len({len(share) for share in shares}) == 1, (n_items, world_size, shares)
+            assert sorted({index for share in shares for index in share}) == list(range(n_items))
+            assert [len(EpochSampler(n_items, rank=rank, world_size=world_size)) for rank in range(world_size)] == [len(shares[0])] * world_size
+
+
+def test_torchrun_with_an_odd_epoch_finishes_and_prints_only_the_run_folder(tmp_path):
+    env = {**os.environ, "STEMUNET_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    parameters = {**TINY, "epochs": 1, "samples_per_epoch": 3, "batch_size": 1}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "stemunet.train",
+               *(part for name, value in parameters.items() for part in ("-p", name, str(value)))]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and Path(lines[0]).is_dir(), result.stdout  # no "[Gloo] Rank ..." lines before it
+
+
+def test_workers_do_not_outlive_a_killed_launcher(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "STEMUNET_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    parameters = {**TINY, "epochs": 1000}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "stemunet.train",
+               *(part for name, value in parameters.items() for part in ("-p", name, str(value)))]  # fmt: skip
+    launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def workers() -> list[int]:
+        found = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            except OSError:
+                continue
+            if fields.get("PPid", "").strip() == str(launcher.pid):
+                found.append(int(status.parent.name))
+        return found
+
+    try:
+        deadline = time.monotonic() + 180
+        while not list((tmp_path / "runs").glob("*/parameters.yaml")) and time.monotonic() < deadline:
+            time.sleep(0.5)  # until rank 0 has made the run folder: both workers are in the process group
+        started = workers()
+        assert len(started) == 2, "the workers never started"
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text() for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        survivors = [pid for pid in started if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+        assert not survivors, f"workers {survivors} outlived their launcher"
+    finally:
+        launcher.kill()

@@ -186,8 +186,9 @@ def test_path_keywords_and_lists_are_resolved_as_paths_or_left_alone(tmp_path):
     [
         ("samples_per_epoch: [16\n", r"bad\.yaml, line 2: .*expected YAML parameters"),
         (b"\x00\x01\xff\xfe binary", r"bad\.yaml: not a text file"),
+        ("epochs: 3\nbatch_size: 2\nepochs: 30\n", r"bad\.yaml, line 3: parameter 'epochs' is set twice \(first on line 1\); keep one"),
     ],
-    ids=["malformed YAML", "binary file"],
+    ids=["malformed YAML", "binary file", "a key set twice"],
 )
 def test_an_unreadable_parameter_file_is_one_line_exit_2_and_no_run_folder(tmp_path, monkeypatch, capsys, content, expected):
     monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
@@ -207,3 +208,41 @@ def test_an_unreadable_parameter_value_names_the_parameter(tmp_path, monkeypatch
     error = capsys.readouterr().err
     assert "parameter 'epochs'" in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_names_the_partial_run_and_how_to_continue_it(tmp_path):
+    import signal
+    import time
+
+    body = OPEN_RUN + "import time\n(run.path / 'started').touch()\ntime.sleep(600)\n"
+    notebooks = stand_in_notebook(tmp_path / "notebooks", body)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "STEMUNET_RUNS": str(runs)}
+    command = [sys.executable, "-m", "stemunet.run", "train", "--notebooks-dir", str(notebooks), "--no-progress"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not list(runs.glob("*/started")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert list(runs.glob("*/started")), "the notebook never started"
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group, the kernel too
+    _, stderr = process.communicate(timeout=120)
+    run_dir = list_runs("train", runs)[0]
+    assert process.returncode == 130, stderr
+    runner_lines = [line for line in stderr.splitlines() if "stemunet" in line or line.startswith(("interrupted", "error"))]
+    assert runner_lines and "File " not in "".join(runner_lines), stderr  # no traceback of the runner's own
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted; the partial run is in {run_dir} (continue it: python -m stemunet.run train ... -p resume_from {run_dir})"), stderr
+
+
+def test_a_runner_whose_kernel_cannot_start_leaves_no_run_folder(tmp_path, monkeypatch):
+    import papermill
+
+    def no_kernel(*args, **kwargs):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    notebooks = stand_in_notebook(tmp_path / "notebooks", OPEN_RUN)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        main(["train", "--notebooks-dir", str(notebooks), "--no-progress"])
+    assert not list((tmp_path / "runs").iterdir())

@@ -146,9 +146,10 @@ def test_inputs_that_name_nothing_or_clash_are_reported(tmp_path):
     assert errors[3] == "" and "same output folder" in errors[4]
 
 
-def test_output_folder_is_not_searched_for_inputs(tmp_path):
+def test_track_folders_written_into_the_output_folder_are_not_searched_for_inputs(tmp_path):
     _write(tmp_path / "song.wav", n_samples=100)
     _write(tmp_path / "stems" / "song" / "vocals.wav", n_samples=100)
+    (tmp_path / "stems" / "song" / "source.json").write_text("{}")  # what a separation writes beside its stems
     assert [item.track for item in discover_inputs([str(tmp_path)], exclude=tmp_path / "stems")] == ["song"]
 
 

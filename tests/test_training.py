@@ -418,3 +418,61 @@ def test_a_run_on_fresh_songs_trains_and_records_it(tmp_path, tiny_config):
 def test_fresh_synthetic_needs_the_synthetic_set(tmp_path):
     with pytest.raises(ConfigError, match="fresh_synthetic"):
         TrainConfig.from_params({**TINY, "fresh_synthetic": True, "musdb_root": str(tmp_path)})
+
+
+# ---------------------------------------------------------------- issue 20: the training command's failures
+
+
+def train_cli(*args: str) -> int:
+    from stemunet.train import main
+
+    return main([*(part for name, value in TINY.items() for part in ("-p", name, str(value))), "-p", "cpu_threads", "1", *args])
+
+
+def test_a_folder_holding_a_run_is_never_written_over(tmp_path, capsys):
+    finished = tmp_path / "finished"
+    (finished / "checkpoints").mkdir(parents=True)
+    for name in ("parameters.yaml", "metrics.json", "checkpoints/best.pt", "checkpoints/last.pt"):
+        (finished / name).write_text(f"the finished run's {name}")
+    (tmp_path / "a-file").write_text("not a folder")
+    for run_dir, message in ((finished, "holds a run already"), (tmp_path / "a-file", "is a file, not a folder")):
+        assert train_cli("--run-dir", str(run_dir)) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and message in error, error
+    assert all((finished / name).read_text() == f"the finished run's {name}" for name in ("parameters.yaml", "metrics.json", "checkpoints/best.pt"))
+
+
+def test_a_run_that_cannot_start_is_one_line_and_leaves_no_run_folder(tmp_path, capsys, monkeypatch, fitted):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("STEMUNET_RUNS", str(runs))
+    other_count = tmp_path / "two-process-run" / "checkpoints" / "last.pt"
+    other_count.parent.mkdir(parents=True)
+    torch.save({**read_training_checkpoint(fitted.last_checkpoint), "world_size": 2}, other_count)
+    (tmp_path / "empty-musdb").mkdir()
+    for parameters, message in [
+        (["-p", "resume_from", str(tmp_path / "nowhere")], "nowhere"),
+        (["-p", "resume_from", str(other_count.parent.parent)], "it was trained by 2 process(es), this run has 1"),
+        (["-p", "musdb_root", str(tmp_path / "empty-musdb")], "empty-musdb"),
+    ]:
+        assert train_cli(*parameters) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and message in error, error
+        assert not runs.exists() or not list(runs.iterdir()), list(runs.iterdir())
+
+
+def test_training_refuses_a_track_whose_stems_differ_in_length_as_evaluation_does(tmp_path, tiny_tracks):
+    import shutil
+
+    import soundfile as sf
+
+    from stemunet.datasets import TrackError, read_track_excerpt, track_folder
+
+    folder = tmp_path / "train" / "short bass"
+    shutil.copytree(track_folder(tiny_tracks[0]), folder)
+    bass, rate = sf.read(folder / "bass.wav")
+    sf.write(folder / "bass.wav", bass[: len(bass) // 3], rate)
+    track = list_tracks(tmp_path, "train", "train")[0]
+    with pytest.raises(TrackError, match="differ in length"):
+        read_track_excerpt(track)  # evaluation
+    with pytest.raises(TrackError, match="short bass.*differ in length"):
+        RandomChunkDataset([track], 0.5, 8000, 1, 4)  # training

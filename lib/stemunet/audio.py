@@ -12,17 +12,19 @@ import contextlib
 import dataclasses
 import shutil
 import subprocess
+import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional
 
 from stemunet.files import atomic_path
+
+if TYPE_CHECKING:  # torch is imported where it is used: the separation CLI's --help stays instant
+    import torch
 
 WAV_SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float32": "FLOAT"}
 """``save`` encodings for wav; flac is always 16- or 24-bit (``pcm16``/``pcm24``)."""
@@ -79,6 +81,57 @@ def decode_with_ffmpeg(path: Path, folder: Path) -> Path:
     return target
 
 
+# soundfile's own formats: when it cannot read one, the file is damaged, whatever ffmpeg makes of it.
+SOUNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".rf64", ".w64", ".caf"}
+
+
+@contextlib.contextmanager
+def _unreadable_if_ffmpeg_fails(path: Path, soundfile_error: Exception) -> Iterator[None]:
+    """Inside, an ffmpeg failure on a file of soundfile's own formats is reported as soundfile's
+    error: "ffmpeg could not decode it" would blame a tool the user never asked for."""
+    try:
+        yield
+    except AudioError:
+        if path.suffix.lower() not in SOUNDFILE_SUFFIXES:
+            raise
+        raise AudioError(path, f"not a readable audio file ({soundfile_error})") from None
+
+
+def declared_wav_samples(path: Path) -> int | None:
+    """The frames a RIFF/WAVE file's header declares (its ``data`` chunk size over the frame size).
+
+    ``None`` for other files, for RF64 and for streamed wavs whose header leaves the size open
+    (0 or 0xFFFFFFFF). soundfile reports the frames actually present, so a file cut short reads
+    as a shorter one; comparing the two finds it.
+    """
+    if path.suffix.lower() not in (".wav", ".wave"):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"RIFF" or (handle.read(4) and handle.read(4) != b"WAVE"):
+                return None
+            block_align = None
+            while header := handle.read(8):
+                if len(header) < 8:
+                    return None
+                chunk, size = header[:4], struct.unpack("<I", header[4:])[0]
+                if chunk == b"fmt ":
+                    fmt = handle.read(size)
+                    if len(fmt) < 14:
+                        return None
+                    block_align = struct.unpack("<H", fmt[12:14])[0]
+                    handle.seek(size % 2, 1)
+                elif chunk == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    handle.seek(size + size % 2, 1)  # chunks are padded to an even size
+    except (OSError, struct.error):
+        return None
+    return None
+
+
 def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     """First audio stream of ``path`` through ffmpeg, as ``(n_samples, n_channels)``."""
     with tempfile.TemporaryDirectory(prefix="stemunet-decode-") as folder:
@@ -116,7 +169,8 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
         except (sf.LibsndfileError, RuntimeError, TypeError) as error:
             if shutil.which("ffmpeg") is None:
                 raise AudioError(path, f"not a readable audio file ({error})") from error
-            frames, sample_rate = _read_with_ffmpeg(path)
+            with _unreadable_if_ffmpeg_fails(path, error):
+                frames, sample_rate = _read_with_ffmpeg(path)
     waveform = np.ascontiguousarray(frames.T, dtype=np.float32)
     if waveform.shape[1] == 0:
         raise AudioError(path, "contains no audio samples")
@@ -150,7 +204,7 @@ def save_audio(
         raise ValueError(f"{path}: encoding must be one of {list(WAV_SUBTYPES)}, got {encoding!r}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    if isinstance(waveform, torch.Tensor):
+    if hasattr(waveform, "detach"):  # a torch tensor
         waveform = waveform.detach().cpu().numpy()
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 2:
@@ -205,6 +259,8 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     """
     if orig_rate == new_rate:
         return waveform
+    import torchaudio.functional
+
     return torchaudio.functional.resample(
         waveform,
         orig_rate,
@@ -248,6 +304,7 @@ class AudioStream:
     n_channels: int
     n_samples: int
     _file: sf.SoundFile
+    note: str = ""  # a caveat about the file that does not stop it being read (a truncated wav)
 
     @property
     def seconds(self) -> float:
@@ -293,7 +350,14 @@ def open_audio_stream(path: str | Path) -> Iterator[AudioStream]:
             if readable != path or shutil.which("ffmpeg") is None:
                 raise AudioError(path, f"not a readable audio file ({error})") from error
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stemunet-decode-")))
-            file = stack.enter_context(sf.SoundFile(decode_with_ffmpeg(path, folder)))
+            with _unreadable_if_ffmpeg_fails(path, error):
+                decoded = decode_with_ffmpeg(path, folder)
+            file = stack.enter_context(sf.SoundFile(decoded))
         if file.frames <= 0:
             raise AudioError(path, "contains no audio samples")
-        yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file)
+        note = ""
+        declared = declared_wav_samples(path) if readable == path else None
+        if declared is not None and declared > file.frames:
+            note = (f"truncated: its header declares {declared / file.samplerate:.2f} s, the file holds "
+                    f"{file.frames / file.samplerate:.2f} s (that much was separated)")
+        yield AudioStream(path, int(file.samplerate), int(file.channels), int(file.frames), file, note)

@@ -203,6 +203,15 @@ def _db(numerator, denominator) -> np.ndarray:
     return np.where(denominator == 0, np.inf, values)
 
 
+def _distortion(own, every, reference, estimate):
+    """museval's ``e_spat + e_interf + e_artif`` (``_bss_decomp_mtifilt``), in its order of operations:
+    ``own``/``every`` are the reference's projections on its own and on all references."""
+    e_spat = own - reference
+    e_interf = every - reference - e_spat
+    e_artif = -reference - e_spat - e_interf + estimate
+    return e_spat + e_interf + e_artif
+
+
 def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     """museval's ``pad_or_truncate``: estimates cut or zero-padded to the references' length."""
     n = references.shape[1]
@@ -334,7 +343,13 @@ class ReferenceProjector:
             return energy(signal[..., length:])
 
         true_energy = energy(refs)[None]
-        sdr = _db(true_energy, energy(ests - refs[None]))
+        # museval's SDR denominator is e_spat + e_interf + e_artif, each computed from the projections:
+        # mathematically the estimate minus the reference, but carrying the projections' rounding, so
+        # an estimate equal to its reference scores a large finite SDR (about 300-400 dB), never the
+        # +inf of an exact zero (which is not valid JSON either). The same sums, in its order.
+        head = _distortion(p_own[..., :length], p_all[..., :length], refs[None], ests)
+        tail = _distortion(p_own[..., length:], p_all[..., length:], 0.0, 0.0)  # the filters' tails: s_true = 0
+        sdr = _db(true_energy, energy(head) + energy(tail))
         isr = _db(true_energy, energy(p_own[..., :length] - refs[None]) + energy_past(p_own))
         sir = _db(energy(p_own), energy(p_all - p_own))
         sar = _db(energy(p_all), energy(ests - p_all[..., :length]) + energy_past(p_all))

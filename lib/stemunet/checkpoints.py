@@ -101,12 +101,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's long message names the object it refused as "GLOBAL module.name".
+        # torch's long message names the object it refused as "GLOBAL module.name"; without one the
+        # file is no pickle at all (random bytes, a truncated file), nothing that "could run code".
         named = re.search(r"GLOBAL ([\w.]+)", str(error))
-        reason = f"it names {named.group(1)}" if named else type(error).__name__
+        if named is None:
+            raise CheckpointError(f"{path}: not a readable checkpoint (not a file torch.save wrote, or a damaged one)") from None
         raise CheckpointError(
             f"{path}: refused: it holds Python objects other than tensors and plain values, which could "
-            f"run code; nothing in it was run ({reason})"
+            f"run code; nothing in it was run (it names {named.group(1)})"
         ) from None
     except Exception as error:  # a truncated, text or other non-torch file
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
@@ -166,6 +168,12 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
         separator.load_state_dict(checkpoint["state_dict"])
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
+    # A NaN weight makes every output sample NaN (written as -32768 in 16-bit files): refused here.
+    broken = [key for key, value in checkpoint["state_dict"].items()
+              if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(value.isfinite().all())]  # fmt: skip
+    if broken:
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise CheckpointError(f"{path}: weight {broken[0]}{more} holds NaN or infinite values (did its training diverge?); refused")
     return separator.eval()
 
 
@@ -173,10 +181,13 @@ def load_separator(path: str | Path, device: str | torch.device = "auto", postfi
     """The separator in the checkpoint file ``path``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...).
 
     ``postfilter``: a run's post-filter settings over the ones the checkpoint carries (its own
-    default: -1 keeps the model's).
+    default: -1 keeps the model's). Its ``checkpoint_file`` attribute is the file's absolute path:
+    the separation records which model wrote each stem (:func:`stemunet.separate.model_identity`).
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    return separator_from_checkpoint(read_checkpoint(path), path).to(device).use_postfilter(postfilter)
+    separator = separator_from_checkpoint(read_checkpoint(path), path).to(device).use_postfilter(postfilter)
+    separator.checkpoint_file = Path(path).resolve()
+    return separator
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,7 +240,7 @@ class CheckpointRef:
                 )
             return cls(file, None, PRETRAINED)
         if text in ("", LATEST):
-            return cls._latest(runs_dir)
+            return cls._latest(runs_dir, explicit=text == LATEST)
         path = Path(text).expanduser().resolve()
         if path.is_dir():
             names = ("last.pt",) if resume else ("best.pt", "last.pt")
@@ -244,15 +255,19 @@ class CheckpointRef:
         return cls(path, run if from_run else None, text)
 
     @classmethod
-    def _latest(cls, runs_dir: Path | None) -> CheckpointRef:
+    def _latest(cls, runs_dir: Path | None, *, explicit: bool = True) -> CheckpointRef:
         root = runs_root() if runs_dir is None else Path(runs_dir)
         runs = list_runs("train", root)
         finished = [run for run in runs if run_finished(run) and (run / "checkpoints" / "best.pt").is_file()]
         if not finished:
             unfinished = f" ({len(runs)} training run(s) there did not finish)" if runs else ""
+            # Asked for by name, 'latest' means a run whatever is bundled; by default, it is the fallback
+            # of an installation without a bundled model.
+            fallback = "pretrained (the bundled model), " if explicit and pretrained_file() is not None else ""
+            bundled = "" if explicit else " and no bundled model"
             raise NoTrainingRunError(
-                f"no finished training run in {root}{unfinished} and no bundled model; train one "
-                "(python -m stemunet.run train -f parameters/train_demo.yaml) or name a training run "
+                f"checkpoint {LATEST!r}: no finished training run in {root}{unfinished}{bundled}; train one "
+                f"(python -m stemunet.run train -f parameters/train_demo.yaml) or name {fallback}a training run "
                 "folder or checkpoint file"
             )
         run = finished[-1].resolve()

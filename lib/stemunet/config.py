@@ -38,6 +38,33 @@ class ConfigError(ValueError):
     """A parameter is unknown, of the wrong type or out of range."""
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A YAML mapping sets a key twice (PyYAML would keep the last silently)."""
+
+    def __init__(self, key: Any, first_line: int, mark: yaml.Mark):
+        self.key, self.first_line, self.line = key, first_line, mark.line + 1
+        super().__init__(None, None, f"{key!r} is set twice (first on line {first_line})", mark)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that sets a key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable):
+                if key in lines:
+                    raise DuplicateKeyError(key, lines[key], key_node.start_mark)
+                lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, except that a key set twice raises :class:`DuplicateKeyError` (with its lines)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def _check_type(name: str, value: Any, annotation: Any) -> Any:
     """Return ``value`` converted to ``annotation`` where that is lossless, else raise."""
     origin = typing.get_origin(annotation)
@@ -183,7 +210,10 @@ class Config:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Self:
         path = Path(path)
-        params = yaml.safe_load(path.read_text()) or {}
+        try:
+            params = load_yaml(path.read_text()) or {}
+        except DuplicateKeyError as error:
+            raise ConfigError(f"{path}, line {error.line}: parameter {error.key!r} is set twice (first on line {error.first_line}); keep one") from None
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: expected a mapping of parameter names to values")
         try:

@@ -251,6 +251,21 @@ class TrackExcerpt:
         return self.mixture.shape[-1]
 
 
+def check_equal_lengths(track: musdb.audio.MultiTrack, infos: Sequence[StreamInfo] | None = None) -> None:
+    """:class:`TrackError` if the track's files are missing, unreadable or differ in length.
+
+    A stem shorter than the mixture would silently shorten every score, or cut every training
+    chunk drawn from the track to the shortest stem: evaluation and training both refuse the track.
+    """
+    if infos is None:
+        infos, problems = stream_infos(track)
+        if problems:
+            raise TrackError(track, "; ".join(problems))
+    if len({info.n_samples for info in infos}) > 1:
+        lengths = ", ".join(f"{info.name} {info.n_samples}" for info in infos)
+        raise TrackError(track, f"its files differ in length (samples: {lengths})")
+
+
 def read_track_excerpt(
     track: musdb.audio.MultiTrack,
     start_seconds: float = 0.0,
@@ -272,10 +287,7 @@ def read_track_excerpt(
     mixture_only = not require_stems and names == ["mixture"]
     if problems and not mixture_only:
         raise TrackError(track, "; ".join(problems))
-    if len({info.n_samples for info in infos}) > 1:
-        # A stem shorter than the mixture would silently shorten every score: refuse the track.
-        lengths = ", ".join(f"{info.name} {info.n_samples}" for info in infos)
-        raise TrackError(track, f"its files differ in length (samples: {lengths})")
+    check_equal_lengths(track, infos)
     rate = infos[0].sample_rate
     start = max(0, int(round(start_seconds * rate)))
     n_samples = None if duration_seconds is None else max(0, int(round(duration_seconds * rate)))
@@ -330,6 +342,8 @@ class _ChunkSource(torch.utils.data.Dataset):
     def __init__(self, tracks: list[musdb.audio.MultiTrack], sample_rate: int, n_channels: int, cache: bool):
         if not tracks:
             raise ValueError("no tracks to draw chunks from")
+        for track in tracks:  # as evaluation does: before any chunk is drawn
+            check_equal_lengths(track)
         self.sample_rate = sample_rate
         self.n_channels = n_channels
         self.sources = [_TrackSource(t, *track_length(t)) for t in tracks]
@@ -500,7 +514,10 @@ class EpochSampler(torch.utils.data.Sampler):
 
     Call :meth:`set_epoch` before each epoch. The epoch travels with every index, so persistent
     loader workers draw the right chunks. ``rank``/``world_size`` split an epoch's items between
-    processes (item ``i`` goes to rank ``i % world_size``), for distributed training.
+    processes (item ``i`` goes to rank ``i % world_size``), for distributed training. As torch's
+    ``DistributedSampler`` does, an epoch whose items do not divide evenly is padded with its first
+    items, so every process gets the same number of items, hence of batches: a process with one
+    batch more would wait forever in its gradient all-reduce for the others.
     """
 
     def __init__(self, n_items: int, *, rank: int = 0, world_size: int = 1):
@@ -514,11 +531,16 @@ class EpochSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _indices(self) -> range | list[int]:
+        total = -(-self.n_items // self.world_size) * self.world_size  # the next multiple of world_size
+        indices = [index % self.n_items for index in range(total)] if self.n_items else []
+        return indices[self.rank : total : self.world_size]
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return ((self.epoch, index) for index in range(self.rank, self.n_items, self.world_size))
+        return ((self.epoch, index) for index in self._indices())
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.n_items, self.world_size))
+        return len(self._indices())
 
 
 class SequentialChunkDataset(_ChunkSource):

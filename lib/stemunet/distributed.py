@@ -22,7 +22,11 @@ or ``n_processes: 8`` in the train notebook (:func:`stemunet.train.launch`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +67,50 @@ def init_from_environment() -> ProcessGroup:
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return current()
+    die_with_launcher()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank % torch.cuda.device_count())
-        dist.init_process_group("nccl")
-    else:
-        dist.init_process_group("gloo")
+    with stdout_to_stderr():  # gloo's "[Gloo] Rank ... connected" lines: stdout is for the run folder line
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank % torch.cuda.device_count())
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+        dist.barrier()  # connect now, inside the redirection
     return current()
+
+
+def die_with_launcher() -> None:
+    """On Linux, have the kernel kill this worker when its launcher dies, however it dies.
+
+    torchrun stops its workers when it is stopped cleanly, but a launcher killed outright (SIGKILL,
+    a job scheduler's timeout, a closed notebook kernel) leaves them running, waiting forever in a
+    collective and holding their GPU's memory. ``PR_SET_PDEATHSIG`` makes the parent's death this
+    process's SIGKILL; a parent already gone before the call (reparented to init) exits at once.
+    Only for processes a torch launcher started (``TORCHELASTIC_RUN_ID`` set); idempotent.
+    """
+    if not sys.platform.startswith("linux") or "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the launcher died before the call
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While inside, what anything in this process writes to file descriptor 1 (C++ libraries
+    included) goes to standard error."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def close() -> None:

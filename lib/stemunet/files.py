@@ -13,13 +13,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def scratch_prefix(target: Path) -> str:
+    """``.<name>.<pid>.``: temporary files beside ``target`` carry the id of the process writing them,
+    so a clean-up can tell a crashed run's leftovers from another live process's work in progress."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def scratch_owner(scratch: Path, target: Path) -> int | None:
+    """The process id in the name of a temporary file beside ``target`` (``None``: not recorded)."""
+    rest = scratch.name.removeprefix(f".{target.name}.")
+    owner = rest.split(".", 1)[0]
+    return int(owner) if owner.isdigit() and rest != scratch.name else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -33,7 +55,7 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=scratch_prefix(path), suffix=".part")
     os.close(handle)
     # mkstemp creates the file readable by its owner alone; give it the mode open() would.
     os.chmod(temporary, 0o666 & ~_current_umask())
@@ -67,6 +89,8 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
 
 
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
+    import torch  # here: the modules that only write text stay free of torch
+
     with atomic_path(path) as temporary:
         torch.save(obj, temporary)
     return Path(path)
@@ -76,7 +100,7 @@ def torch_save_atomic(obj: Any, path: str | Path) -> Path:
 def scratch_file(beside: Path) -> Iterator[Path]:
     """A temporary file beside ``beside`` (same disk as the outputs), always deleted afterwards."""
     beside.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".float.part")
+    handle, name = tempfile.mkstemp(dir=beside.parent, prefix=scratch_prefix(beside), suffix=".float.part")
     os.close(handle)
     try:
         yield Path(name)

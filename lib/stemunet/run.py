@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        run_dir = getattr(interrupt, "run_dir", None)
+        where = f"; the partial run is in {run_dir}" if run_dir else ""
+        resume = f" (continue it: python -m stemunet.run train ... -p resume_from {run_dir})" if run_dir and notebook == "train" else ""
+        print(f"interrupted{where}{resume}", file=sys.stderr)
+        return 130
     except papermill.PapermillExecutionError as error:
         print(f"error: notebook {notebook} failed: {error.ename}: {error.evalue}", file=sys.stderr)
         print(f"the failed notebook, with the error, is in {error.run_dir}", file=sys.stderr)

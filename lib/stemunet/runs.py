@@ -14,6 +14,7 @@ notebook as its ``run_dir`` parameter. A notebook run by plain ``papermill`` wit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import os
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from stemunet.config import Config, ConfigError
+from stemunet.config import Config, ConfigError, DuplicateKeyError, load_yaml
 from stemunet.files import write_json_atomic, write_text_atomic
 
 RUN_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
@@ -96,6 +97,45 @@ def new_run_dir(notebook: str, root: Path | None = None, now: dt.datetime | None
         except FileExistsError:
             continue
     raise RuntimeError(f"could not create a run folder for {notebook} in {root}")
+
+
+RUN_FILES = ("parameters.yaml", "metrics.json", "history.csv", "checkpoints")
+"""What a run folder holds once a run has started in it: such a folder is never written over."""
+
+
+def check_new_run_dir(path: str | Path) -> Path:
+    """``path`` as a folder a new run may write into: missing or holding no run.
+
+    Raises :class:`ConfigError` for a file, and for a folder that holds a run (finished or not:
+    continuing one is ``resume_from``, which writes a new run folder).
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"run folder {path}: is a file, not a folder")
+    held = [name for name in RUN_FILES if (path / name).exists()]
+    if held:
+        raise ConfigError(
+            f"run folder {path}: holds a run already ({', '.join(held)}); a run is never written over "
+            f"(continue it with -p resume_from {path}, or name a new folder)"
+        )
+    return path
+
+
+def discard_unstarted_run(path: str | Path, *, created: bool) -> None:
+    """Remove what :func:`start_run` wrote into ``path`` for a run that stopped before its first
+    checkpoint (bad data, a resume that cannot be), so no empty run folder stays behind: the
+    folder itself when this process ``created`` it, else only our files."""
+    import shutil
+
+    path = Path(path)
+    if (path / "checkpoints" / "last.pt").exists() or (path / "checkpoints" / "best.pt").exists():
+        return
+    if created:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    (path / "parameters.yaml").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (path / "checkpoints").rmdir()
 
 
 def list_runs(notebook: str | None = None, root: Path | None = None) -> list[Path]:
@@ -196,7 +236,7 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         config: the notebook's resolved configuration, written to ``parameters.yaml``.
         provenance: more entries for ``parameters.yaml`` (the checkpoint a run used, say).
     """
-    path = Path(run_dir) if run_dir else new_run_dir(notebook)
+    path = check_new_run_dir(run_dir) if run_dir else new_run_dir(notebook)
     path.mkdir(parents=True, exist_ok=True)
     parameters = config.to_params() if config is not None else {}
     record = {
@@ -244,9 +284,11 @@ def load_parameter_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such parameter file")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (expected YAML parameters)") from None
+    except DuplicateKeyError as error:  # the last would win silently
+        raise ConfigError(f"{path}, line {error.line}: parameter {error.key!r} is set twice (first on line {error.first_line}); keep one") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
@@ -355,6 +397,16 @@ def execute_notebook(
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
         sign_notebook(run_dir / f"{notebook}.ipynb")
+        raise
+    except KeyboardInterrupt as interrupt:
+        interrupt.run_dir = run_dir  # the caller says where the partial run is
+        raise
+    except Exception:
+        # The kernel never ran the notebook (it could not start, say): no run folder stays behind.
+        if not any(name.exists() for name in (run_dir / "parameters.yaml", run_dir / "checkpoints")):
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
     sign_notebook(run_dir / f"{notebook}.ipynb")
     return run_dir

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import glob
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -30,16 +31,16 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
-import torch
+
 from stemunet.progress import progress_bar
 
 from stemunet.audio import (
@@ -53,10 +54,14 @@ from stemunet.audio import (
     open_audio_stream,
     rescale_gain,
 )
-from stemunet.checkpoints import CheckpointError, CheckpointRef
-from stemunet.config import STEM_NAMES, ChunkingConfig, PostFilterChoice, Config, ConfigError, DataConfig, check_device
-from stemunet.files import atomic_path, scratch_file, write_json_atomic
-from stemunet.separator import Separator
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
+from stemunet.files import atomic_path, process_alive, scratch_file, scratch_owner, write_json_atomic
+
+if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant
+    import pandas as pd
+    import torch
+
+    from stemunet.separator import Separator
 
 TWO_STEM_NAMES: tuple[str, ...] = ("vocals", "accompaniment")
 """Outputs of the two-stem mode: vocals, and the sum of drums, bass and other."""
@@ -72,8 +77,9 @@ FileFormat = Literal["wav", "flac"]
 
 SUMMARY_COLUMNS = [
     "input", "track", "status", "error", "seconds", "seconds_taken", "x_realtime",
-    "sample_rate", "channels", "gain", "outputs",
+    "sample_rate", "channels", "gain", "outputs", "note",
 ]  # fmt: skip
+"""``note``: what a successful row should still tell (a truncated input, stems of another model kept beside)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,22 +161,20 @@ def track_name(path: str | Path) -> str:
     return name or "track"
 
 
-def _inside(path: Path, folder: Path | None) -> bool:
-    if folder is None:
-        return False
-    try:
-        path.resolve().relative_to(folder)
-        return True
-    except ValueError:
-        return False
+def _written_by_us(folder: Path, output_dir: Path | None) -> bool:
+    """Whether ``folder`` is a track folder a separation wrote: directly inside the output folder,
+    with a :data:`SOURCE_RECORD`. Only those are kept out of a search; the user's own folders inside
+    the output folder (``-o lib`` for ``lib/artist/cd1``) are searched like any other."""
+    return output_dir is not None and folder.resolve().parent == output_dir and (folder / SOURCE_RECORD).is_file()
 
 
 def _folder_audio_files(folder: Path, exclude: Path | None) -> list[Path]:
-    """Audio files under ``folder``, sorted; of a MUSDB18-HQ track folder only the mixture."""
+    """Audio files under ``folder``, sorted; of a MUSDB18-HQ track folder only the mixture; the
+    track folders written into ``exclude`` (the output folder) left out."""
     found = []
     for directory, subdirectories, names in os.walk(folder):
         here = Path(directory)
-        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and not _inside(here / d, exclude))
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") and not _written_by_us(here / d, exclude))
         audio = sorted(name for name in names if is_audio_file(name))
         if any(Path(name).stem.lower() == "mixture" for name in audio):
             audio = [name for name in audio if Path(name).stem.lower() not in _MUSDB_SIBLINGS]
@@ -184,7 +188,8 @@ def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) 
     Args:
         specs: what the user named; a folder or glob picks up the types in :data:`AUDIO_SUFFIXES`
             and ``.stem.mp4``; a file named on its own is taken whatever its type.
-        exclude: a folder never searched (the output folder, so earlier outputs are not re-separated).
+        exclude: the output folder: the track folders written there are not searched, so earlier
+            outputs are not re-separated (its other folders are).
 
     Returns:
         One :class:`InputFile` per file, in the order given (folders and globs sorted), each file
@@ -208,7 +213,7 @@ def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) 
                 match_path = Path(match)
                 if match_path.is_dir():
                     found.extend(_folder_audio_files(match_path, exclude_path))
-                elif is_audio_file(match_path) and not _inside(match_path, exclude_path):
+                elif is_audio_file(match_path) and not _written_by_us(match_path.parent, exclude_path):
                     found.append(match_path)
             if not found:
                 items.append(InputFile(spec, None, "", f"{spec}: the glob matches no audio files"))
@@ -253,6 +258,8 @@ def resolve_inputs(config: SeparateConfig, output_dir: str | Path | None = None)
 
 def inputs_table(inputs: Sequence[InputFile]) -> pd.DataFrame:
     """One row per input: path, track name, and sample rate, channels and seconds where soundfile knows them."""
+    import pandas as pd
+
     rows = []
     for item in inputs:
         row = {"input": str(item.path or item.spec), "track": item.track, "sample_rate": None, "channels": None, "seconds": None, "problem": item.error}
@@ -295,6 +302,7 @@ class SeparatedFile:
     seconds: float
     gain: float  # the rescale policy's factor (1.0: nothing rescaled)
     outputs: dict[str, Path]
+    note: str = ""  # a caveat about the input (a wav shorter than its header says)
 
 
 def _output_blocks(stems: torch.Tensor, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -340,8 +348,8 @@ def separate_file(
     stems go to float32 temporary files and are converted once the peak is known.
 
     Raises:
-        AudioError: unreadable, empty or non-finite input, or more than two channels without
-            ``config.downmix``.
+        AudioError: unreadable, empty or non-finite input, more than two channels without
+            ``config.downmix``, or stems that come out NaN or infinite (a broken model).
         FileExistsError: an output exists and ``config.overwrite`` is false.
     """
     path = Path(path)
@@ -374,6 +382,8 @@ def separate_file(
         )
         peak = 0.0
         for stems in blocks:
+            if not bool(stems.isfinite().all()):
+                raise AudioError(path, "the model's stems hold NaN or infinite samples (is the checkpoint broken?); nothing was written for it")
             for name, audio in _output_blocks(stems, list(outputs)).items():
                 peak = max(peak, float(np.abs(audio).max(initial=0.0)))
                 if integer and config.clipping == "clamp":
@@ -388,12 +398,15 @@ def separate_file(
                 with sf.SoundFile(staging[name]) as source, sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format) as target:
                     for frames in source.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
                         _write(target, apply_clipping_policy(frames, "rescale", peak=peak), outputs[name])
-        result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs))
+        result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs), stream.note)
     return result
 
 
 SOURCE_RECORD = "source.json"
-"""Written beside a track's stems: which input they came from (path, size, time, hash) and which files."""
+"""Written beside a track's stems: the last input separated there (absolute path, size, time, hash),
+every stem file in the folder (``outputs``, absolute) and, per stem file (``stems``, by file name),
+the input and the model (checkpoint file and hash) that wrote it; a run asked for fewer stems leaves the others as
+they were."""
 
 SCRATCH_SUFFIXES = (".part", ".float.part")
 
@@ -402,14 +415,69 @@ class OutputError(OSError):
     """An output cannot be written; the message names the output (not the input) and why."""
 
 
-def input_identity(path: Path) -> dict[str, Any]:
-    """What identifies an input file: absolute path, size, modification time and SHA-256."""
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_identity(path: Path) -> dict[str, Any]:
+    """What identifies an input file: absolute path, size, modification time and SHA-256."""
     stat = path.stat()
-    return {"input": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "sha256": digest.hexdigest()}
+    return {"input": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime, "sha256": file_sha256(path)}
+
+
+def model_identity(separator: Separator) -> dict[str, str | None]:
+    """Which model a separator is: its checkpoint file and that file's SHA-256 (``None`` for one not
+    loaded from a file, see :func:`stemunet.checkpoints.load_separator`)."""
+    file = getattr(separator, "checkpoint_file", None)
+    if file is None or not Path(file).is_file():
+        return {"checkpoint": None, "checkpoint_sha256": None}
+    return {"checkpoint": str(file), "checkpoint_sha256": file_sha256(Path(file))}
+
+
+def _stem_records(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{stem file name: what wrote it}`` from a :data:`SOURCE_RECORD` (older ones list only ``outputs``)."""
+    stems = record.get("stems")
+    if isinstance(stems, dict):
+        return {name: dict(entry) for name, entry in stems.items() if isinstance(entry, dict)}
+    return {Path(old).name: {"file": old, "input": record.get("input"), "sha256": record.get("sha256"), "checkpoint": None,
+                             "checkpoint_sha256": None} for old in record.get("outputs", [])}  # fmt: skip
+
+
+def _kept_stems_note(kept: Mapping[str, Mapping[str, Any]], written: Mapping[str, Any]) -> str:
+    """What the summary says of stems an earlier run wrote beside this one's: those of another
+    input, or of another (or an unrecorded) model. Empty when they match this run's."""
+    other_input = [name for name, entry in kept.items() if entry.get("sha256") != written["sha256"]]
+    other_model = [
+        name for name, entry in kept.items()
+        if name not in other_input and (not entry.get("checkpoint_sha256") or entry.get("checkpoint_sha256") != written["checkpoint_sha256"])
+    ]  # fmt: skip
+    notes = []
+    if other_input:
+        inputs = sorted({str(kept[name].get("input")) for name in other_input})
+        notes.append(f"kept beside them: {', '.join(other_input)} of another input ({', '.join(inputs)})")
+    if other_model:
+        models = sorted({str(kept[name].get("checkpoint") or "not recorded") for name in other_model})
+        notes.append(f"kept beside them: {', '.join(other_model)} from another model ({', '.join(models)})")
+    return "; ".join(notes)
+
+
+def _source_record(track_folder: Path, item_path: Path, outputs: Mapping[str, Path], model: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The new :data:`SOURCE_RECORD` of a track folder once ``outputs`` are written, and the note on
+    the stems an earlier run left there (never deleted: this run was not asked to write them)."""
+    identity = input_identity(item_path)
+    written = {path.name: {"file": str(path.resolve()), "input": identity["input"], "sha256": identity["sha256"], **model}
+               for path in outputs.values()}  # fmt: skip
+    kept = {name: entry for name, entry in _stem_records(_read_source_record(track_folder)).items()
+            if name not in written and (track_folder / name).is_file()}  # fmt: skip
+    note = _kept_stems_note(kept, {"sha256": identity["sha256"], **model})
+    stems = {name: {**entry, "file": str((track_folder / name).resolve())} for name, entry in kept.items()}
+    stems.update(written)
+    record = {**identity, "outputs": [entry["file"] for entry in stems.values()], "stems": stems}
+    return record, note
 
 
 def _read_source_record(track_folder: Path) -> dict[str, Any]:
@@ -426,6 +494,10 @@ def _output_problem(item: InputFile, outputs: Mapping[str, Path], output_dir: Pa
     for target in outputs.values():
         resolved = target.resolve()
         if root not in resolved.parents:
+            link = next((p for p in (target.parent, target) if p.is_symlink()), None)
+            if link is not None:
+                return "failed", (f"{item.path}: {link} in the output folder is a symbolic link to {link.resolve()}, outside "
+                                  f"{output_dir}; outputs are never written through it (remove the link, or choose another -o)")
             return "failed", f"{item.path}: its outputs would land outside {output_dir} ({target}); rename the input"
         if resolved in input_paths:
             return "failed", f"{item.path}: its output {target} is one of the inputs; it is never written over (choose another -o)"
@@ -453,15 +525,23 @@ def _same_input(path: Path, record: Mapping[str, Any]) -> bool:
 
 
 def remove_stale_scratch(track_folder: Path, outputs) -> list[Path]:
-    """Delete scratch files an earlier, killed run left beside these outputs (``.<name>.*.part``)."""
+    """Delete scratch files an earlier, killed run left beside these outputs (``.<name>.<pid>.*.part``).
+
+    Those of a process still running on this machine are its work in progress (another command
+    writing the same track) and stay; names without a process id come from older versions.
+    """
     removed = []
     if not track_folder.is_dir():
         return removed
     for target in outputs:
         for scratch in track_folder.glob(f".{target.name}.*"):
-            if scratch.name.endswith(SCRATCH_SUFFIXES):
-                scratch.unlink(missing_ok=True)
-                removed.append(scratch)
+            if not scratch.name.endswith(SCRATCH_SUFFIXES):
+                continue
+            owner = scratch_owner(scratch, target)
+            if owner is not None and (owner == os.getpid() or process_alive(owner)):
+                continue
+            scratch.unlink(missing_ok=True)
+            removed.append(scratch)
     return removed
 
 
@@ -484,16 +564,21 @@ def separate_files(
         The summary: one row per input with ``input``, ``track``, ``status`` (``ok``, ``skipped``
         when all its outputs exist and ``overwrite`` is off, ``failed``), ``error``, ``seconds``
         of audio, ``seconds_taken``, ``x_realtime`` (seconds of audio per second taken),
-        ``sample_rate``, ``channels``, ``gain`` (the rescale factor) and ``outputs`` (paths).
+        ``sample_rate``, ``channels``, ``gain`` (the rescale factor), ``outputs`` (the paths written)
+        and ``note`` (a truncated input; stems an earlier run wrote beside them, of another input or
+        model: they are kept, and :data:`SOURCE_RECORD` says per stem what wrote it).
     """
+    import pandas as pd
+
     output_dir = Path(output_dir)
+    model = model_identity(separator)
     items = [item if isinstance(item, InputFile) else InputFile(str(item), Path(item), track_name(item)) for item in inputs]
     input_paths = {item.path.resolve() for item in items if item.path is not None}
     rows = []
     bar = progress_bar(items, desc="files", unit="file", disable=not progress)
     for item in bar:
         row: dict[str, Any] = {column: None for column in SUMMARY_COLUMNS}
-        row.update(input=str(item.path or item.spec), track=item.track, status="failed", error=item.error, outputs=[])
+        row.update(input=str(item.path or item.spec), track=item.track, status="failed", error=item.error, outputs=[], note="")
         rows.append(row)
         if item.error or item.path is None:
             continue
@@ -509,11 +594,8 @@ def separate_files(
         started = time.perf_counter()
         try:
             done = separate_file(item.path, outputs, separator, config, progress=progress)
-            stale = [Path(old) for old in _read_source_record(track_folder).get("outputs", []) if Path(old) not in outputs.values()]
-            write_json_atomic(track_folder / SOURCE_RECORD, {**input_identity(item.path), "outputs": [str(p) for p in outputs.values()]})
-            for old_output in stale:  # an earlier, other kind of result (four stems, then two): keep one consistent result
-                if old_output.parent == track_folder:
-                    old_output.unlink(missing_ok=True)
+            record, kept_note = _source_record(track_folder, item.path, outputs, model)
+            write_json_atomic(track_folder / SOURCE_RECORD, record)
         except Exception as error:  # a bad file is reported and the batch goes on
             row["error"] = str(error) if isinstance(error, (AudioError, OutputError)) else f"{item.path}: {type(error).__name__}: {error}"
             if not folder_existed:
@@ -536,6 +618,7 @@ def separate_files(
             channels=done.channels,
             gain=done.gain,
             outputs=[str(p) for p in done.outputs.values()],
+            note="; ".join(note for note in (done.note, kept_note) if note),
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -585,7 +668,8 @@ def check_all_separated(summary: pd.DataFrame) -> None:
     """Raise :class:`RuntimeError` listing the failed inputs, if any (skipped ones are fine)."""
     failed = summary[summary.status == "failed"]
     if len(failed):
-        lines = "\n".join(f"  {row.input}: {row.error}" for row in failed.itertuples())
+        # Most errors name the input first already: it is not printed twice.
+        lines = "\n".join(f"  {row.error if str(row.error).startswith(str(row.input)) else f'{row.input}: {row.error}'}" for row in failed.itertuples())
         raise RuntimeError(f"{len(failed)} of {len(summary)} input(s) failed:\n{lines}")
 
 
@@ -629,11 +713,40 @@ CLI_EXCLUDED = ("musdb_root", "synthetic_train_tracks", "synthetic_test_tracks",
 CLI_METAVARS = {"inputs": "INPUT", "output_dir": "OUTDIR", "checkpoint": "RUN_OR_FILE", "stems": "STEM"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a hint when the inputs went missing for a reason argparse cannot see."""
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> typing.NoReturn:
+        if "INPUT" in message:
+            message += "".join(f"; {hint}" for hint in _missing_input_hints(self.argv))
+        super().error(message)
+
+
+def _missing_input_hints(argv: Sequence[str]) -> list[str]:
+    """Why ``argv`` has no INPUT: a file name that begins with ``-`` (read as an option), or inputs
+    that ``--stems`` took as stem names."""
+    hints = []
+    for position, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("-") and arg != "-" and (Path(arg).exists() or is_audio_file(arg)):
+            hints.append(f"{arg} begins with '-', so it was read as an option: put -- before the inputs (... -- {arg})")
+        if arg == "--stems":
+            names = list(itertools.takewhile(lambda value: not value.startswith("-"), argv[position + 1 :]))
+            taken = [name for name in names if name not in (*STEM_NAMES, *TWO_STEM_NAMES)]
+            if taken:
+                hints.append(f"--stems took {' '.join(taken)} as stem names: put the inputs before --stems, or end its list with -- "
+                             f"(--stems {' '.join(n for n in names if n not in taken) or 'vocals'} -- {' '.join(taken)})")
+    return hints
+
+
 def _parser() -> argparse.ArgumentParser:
     """The command line, derived from :class:`SeparateConfig`'s fields: names, defaults, choices
     and help come from there, so they cannot drift apart. ``inputs`` is positional and
     ``output_dir`` (``-o``) required."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m stemunet.separate",
         description="Separate audio files into drums, bass, other and vocals with a stemunet checkpoint.",
         epilog="Writes OUTDIR/<track>/<stem>.<ext>; exits 1 if any input failed, 2 for a bad command line or checkpoint.",
@@ -664,18 +777,31 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0 all done or skipped, 1 an input failed, 2 usage)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    created: list[Path] = []
     try:
         config = SeparateConfig.from_params({name: getattr(args, name) for name in SeparateConfig.parameter_names() if name not in CLI_EXCLUDED})
+        # Everything the job writes to is checked before the model loads: a bad -o or --summary is
+        # one line now, not an error per input (or a crash) after the whole batch.
+        if not config.output_dir.strip():
+            raise ConfigError("-o is empty: name the folder the stems go to")
+        output_dir = resolve_output_dir(config)
         if args.summary:
             check_writable_file(args.summary)
+        created = prepare_output_dir(output_dir)
+        from stemunet.checkpoints import CheckpointRef  # the model stack, only once the command line is sound
+
         checkpoint = CheckpointRef.resolve(config.checkpoint)
         separator = checkpoint.load_separator(config.device, config.postfilter)
         separator.check_segment_seconds(config.chunking.segment_seconds)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
+    except (ConfigError, FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+        for folder in created:  # made for this job, still empty: not left behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         print(f"error: {error}", file=sys.stderr)
         return 2
-    output_dir = resolve_output_dir(config)
     print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
     postfilter = separator.config.postfilter
     print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}; output: {output_dir}", file=sys.stderr)
@@ -691,9 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143 if isinstance(interrupt, Terminated) else 130
     if args.summary:
         write_summary_csv(summary, args.summary)
-    columns = ["track", "status", "seconds", "x_realtime", "error"]
-    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
-        print(summary[columns].to_string(index=False))
+    print(summary_text(summary))
     metrics = summary_metrics(summary)
     speed = f" at {metrics['x_realtime']:g}x real time ({metrics['audio_seconds']:g} s of audio in {metrics['seconds_taken']:g} s)" if metrics["x_realtime"] else ""
     print(
@@ -701,6 +825,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 1 if metrics["n_failed"] else 0
+
+
+def summary_text(summary: pd.DataFrame) -> str:
+    """The summary as the command line prints it: aligned columns, then each row's error or note
+    unpadded (a long message in one row does not pad every other row with spaces)."""
+    table = summary[["track", "status", "seconds", "x_realtime"]].to_string(index=False).splitlines()
+    messages = [" ".join(str(text) for text in (row.error, row.note) if text) for row in summary.itertuples()]
+    return "\n".join([f"{table[0]}  error / note", *(f"{line}  {message}".rstrip() for line, message in zip(table[1:], messages))])
 
 
 class Terminated(KeyboardInterrupt):
@@ -722,16 +854,47 @@ def terminate_as_interrupt():
 
 
 def check_writable_file(path: str | Path) -> Path:
-    """:class:`ConfigError` unless ``path`` can be written as a file (checked before the batch runs)."""
+    """:class:`ConfigError` unless ``path`` can be written as a file (checked before the batch runs).
+
+    Permission bits do not tell (root passes them; ``/proc`` and read-only mounts refuse anyway):
+    a nameless temporary file is created in its folder and dropped.
+    """
     path = Path(path).expanduser()
     if path.is_dir():
         raise ConfigError(f"--summary {path}: is a folder; name a CSV file")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ConfigError(f"--summary {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"--summary {path}: not writable (permission denied)")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--summary {path}: cannot be written in {folder} ({error.strerror or error})") from None
     return path
+
+
+def prepare_output_dir(output_dir: str | Path) -> list[Path]:
+    """Create the output folder if missing and check that files can be written in it.
+
+    Returns the folders it created, deepest first (the caller removes them if the job stops before
+    any work). Raises :class:`ConfigError` naming the folder: a file, under ``/proc``, read-only.
+    """
+    path = Path(output_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"-o {path}: is a file, not a folder")
+    missing = [folder for folder in [path, *path.parents] if not folder.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        for folder in missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise ConfigError(f"-o {path}: cannot write stems there ({error.strerror or error})") from None
+    return missing
 
 
 if __name__ == "__main__":

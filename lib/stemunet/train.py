@@ -90,7 +90,10 @@ def _worker(parameters: dict[str, Any], run_dir: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stemunet.runs import add_parameter_arguments, parameters_from_arguments, resolve_path_parameters, start_run
+    distributed.die_with_launcher()  # first: a launcher killed from here on takes this worker with it
+    from stemunet.datasets import TrackError
+    from stemunet.runs import (add_parameter_arguments, check_new_run_dir, discard_unstarted_run, parameters_from_arguments,
+                               resolve_path_parameters, start_run)
 
     parser = argparse.ArgumentParser(prog="python -m stemunet.train", description=__doc__.splitlines()[0])
     add_parameter_arguments(parser)
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = TrainConfig.from_params(resolve_path_parameters(parameters_from_arguments(args)))
+        if args.run_dir:
+            check_new_run_dir(args.run_dir)  # a folder holding a run is never written over
     except (ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -107,11 +112,26 @@ def main(argv: list[str] | None = None) -> int:
         if group.distributed:
             config = config.replace(n_processes=1)  # already launched: every process trains
         run_dir = None
+        command = shlex.join(["python", "-m", "stemunet.train", *(sys.argv[1:] if argv is None else argv)])
         if group.is_main:
-            command = shlex.join(["python", "-m", "stemunet.train", *(sys.argv[1:] if argv is None else argv)])
+            created = not (args.run_dir and Path(args.run_dir).expanduser().exists())
             run_dir = start_run("train", args.run_dir, config, world_size=group.world_size, launched_by=command).path
         run_dir = distributed.broadcast(str(run_dir) if run_dir else None)
-        result = fit(config, run_dir, progress=group.is_main)
+        try:
+            result = fit(config, run_dir, progress=group.is_main)
+        except (ConfigError, FileNotFoundError, TrackError, ValueError) as error:  # a resume that cannot be, no data, ...
+            if group.is_main:
+                discard_unstarted_run(run_dir, created=created)
+                print(f"error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            if group.is_main:
+                if (Path(run_dir) / "checkpoints" / "last.pt").exists():
+                    print(f"interrupted; the partial run is in {run_dir} (continue it: {command} -p resume_from {run_dir})", file=sys.stderr)
+                else:
+                    discard_unstarted_run(run_dir, created=created)
+                    print("interrupted before the first epoch ended; nothing was kept", file=sys.stderr)
+            return 130
         if group.is_main:
             from stemunet.plots import plot_loss_curves
 
