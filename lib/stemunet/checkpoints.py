@@ -254,6 +254,16 @@ class CheckpointRef:
         run = finished[-1].resolve()
         return cls(run / "checkpoints" / "best.pt", run, LATEST)
 
+    def pinned(self) -> str:
+        """A reference that names this same checkpoint tomorrow: the absolute run folder (its
+        ``best.pt`` is what ``latest`` picked) or file, or ``pretrained``; never ``latest`` or ``""``,
+        whose meaning changes as new runs finish."""
+        if self.name == PRETRAINED:
+            return PRETRAINED
+        if self.train_run is not None and self.file == self.train_run / "checkpoints" / "best.pt":
+            return str(self.train_run)
+        return str(self.file)
+
     @property
     def label(self) -> str:
         """A short name for tables: the run folder's name (with the file when not ``best.pt``), else the file's."""

@@ -55,6 +55,11 @@ them absolute against the folder the user ran it from, since the notebook's kern
 PATH_KEYWORDS = ("", "pretrained", "latest")
 """Values of path parameters that are not paths (see :mod:`stemunet.checkpoints`)."""
 
+CHECKPOINT_PARAMETERS = ("checkpoint", "runs")
+"""Parameters naming checkpoints (``runs`` a list of them). The runner pins ``latest`` and ``""``
+to the checkpoint they name now (:func:`pin_checkpoint_parameters`), so an executed notebook run
+again uses the same model."""
+
 COMMAND_VARIABLE = "STEMUNET_COMMAND"
 """Environment variable through which the runner tells the notebook's kernel the user's command."""
 
@@ -197,6 +202,12 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         provenance: more entries for ``parameters.yaml`` (the checkpoint a run used, say).
     """
     path = Path(run_dir) if run_dir else new_run_dir(notebook)
+    if (path / "parameters.yaml").is_file():
+        # An executed run notebook run again (Run All in JupyterLab, papermill on it): its folder
+        # is a record and stays as it is; the new run goes beside it and says which one it repeats.
+        provenance = {"reexecutes": str(path.resolve()), **provenance}
+        path = new_run_dir(notebook, path.parent)
+        print(f"{run_dir} is a finished run and stays as it was; this run writes to {path}")
     path.mkdir(parents=True, exist_ok=True)
     parameters = config.to_params() if config is not None else {}
     record = {
@@ -305,6 +316,32 @@ def check_parameters(notebook_path: Path, notebook: str, parameters: dict[str, A
     notebook_config_class(notebook).from_params(config_params)
 
 
+def pin_checkpoint_parameters(notebook_path: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with every checkpoint reference (:data:`CHECKPOINT_PARAMETERS`, given or the
+    notebook's default) that is ``latest`` or ``""`` replaced by what it names now: the absolute
+    training run folder, or ``pretrained``. Raises :class:`FileNotFoundError` (saying what to
+    train) when ``latest`` finds no finished run, before anything runs."""
+    import ast
+
+    import papermill
+
+    from stemunet.checkpoints import LATEST, CheckpointRef
+
+    declared = papermill.inspect_notebook(str(notebook_path))
+    pinned = dict(parameters)
+    for name in CHECKPOINT_PARAMETERS:
+        if name not in declared:
+            continue
+        value = pinned[name] if name in pinned else ast.literal_eval(declared[name]["default"])
+        if isinstance(value, (list, tuple)):
+            entries = [str(v) for v in value] or [""]  # an empty list compares the default checkpoint
+            if any(entry.strip() in ("", LATEST) for entry in entries):
+                pinned[name] = [CheckpointRef.resolve(entry).pinned() if entry.strip() in ("", LATEST) else entry for entry in entries]
+        elif isinstance(value, str) and value.strip() in ("", LATEST):
+            pinned[name] = CheckpointRef.resolve(value).pinned()
+    return pinned
+
+
 def sign_notebook(path: str | Path) -> None:
     """Sign an executed notebook (nbformat's notary, this user's key), so that it opens trusted for
     the user who ran it: widgets, players and HTML outputs render on first view in JupyterLab."""
@@ -339,6 +376,8 @@ def execute_notebook(
     # The kernel runs in notebooks/: paths the user typed are made absolute against where they typed them.
     parameters = resolve_path_parameters(parameters or {})
     check_parameters(source, notebook, parameters)
+    # Recorded in the executed notebook as what they name today: run again, it uses the same model.
+    parameters = pin_checkpoint_parameters(source, parameters)
     run_dir = new_run_dir(notebook, runs_dir)
     parameters["run_dir"] = str(run_dir.resolve())
     try:
