@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +266,19 @@ def test_static_players_embed_at_most_ten_seconds_and_link_the_whole_file(tmp_pa
     html = audio_players({"vocals": long}, rate, files={"vocals": tmp_path / "stems" / "vocals.wav"}, notebook_folder=tmp_path).data
     assert html.count("<audio") == 1 and "href='stems/vocals.wav'" in html
     assert len(html) < 60 * rate * 2 / 10  # ten seconds of MP3, not a minute of WAV
+
+
+def test_static_players_link_only_files_inside_the_run_folder(tmp_path):
+    """Jupyter serves the folder it started in: a link climbing out of the run folder is a 404."""
+    rate = 8000
+    run, cache = tmp_path / "runs" / "2026-01-01T00-00-00_separate", tmp_path / "cache" / "test_000"
+    (run / "stems" / "test_000").mkdir(parents=True)
+    files = {"mixture": cache / "mixture.wav", "vocals": run / "stems" / "test_000" / "vocals.wav"}
+    silence = np.zeros((1, rate), dtype=np.float32)
+    html = audio_players({"mixture": silence, "vocals": silence}, rate, files=files, notebook_folder=run).data
+    assert re.findall(r"href='([^']*)'", html) == ["stems/test_000/vocals.wav"]
+    assert f"<code>{cache / 'mixture.wav'}</code>" in html  # where the whole input is, as text
+    assert html.count("<audio") == 2
 
 
 def test_listen_config_rejects_an_unknown_stem_and_device():

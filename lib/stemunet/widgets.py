@@ -97,12 +97,15 @@ def player_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "") -> str:
+def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "", *, location: str = "") -> str:
     """An HTML ``<audio>`` player with the audio embedded (plays in a saved, trusted notebook without a
-    kernel), and a link to ``link`` (a file beside the notebook) that plays wherever HTML is sanitised."""
+    kernel), and a link to ``link`` (a file beside the notebook) that plays wherever HTML is sanitised;
+    or, for a file elsewhere, its ``location`` as text."""
     data = base64.b64encode(player_bytes(waveform, sample_rate)).decode("ascii")
     player = f"<audio controls preload='none' src='data:{PLAYER_FORMAT[2]};base64,{data}'></audio>"
-    return player + (f"<br><a href='{html.escape(link)}' target='_blank'>{html.escape(Path(link).name)}</a>" if link else "")
+    if link:
+        return player + f"<br><a href='{html.escape(link)}' target='_blank'>{html.escape(Path(link).name)}</a>"
+    return player + (f"<br><code>{html.escape(location)}</code>" if location else "")
 
 
 def audio_players(
@@ -116,17 +119,25 @@ def audio_players(
     """A table of labelled players, one per ``(n_channels, n_samples)`` waveform, at most ``max_seconds`` each.
 
     ``files``: the full-length file behind each name, linked relative to ``notebook_folder`` (the
-    run folder the notebook is saved in), for viewers whose notebook is not trusted.
+    run folder the notebook is saved in), for viewers whose notebook is not trusted. A file outside
+    that folder (a separated input, say) is named as text, not linked: Jupyter serves only the
+    folder it was started in, and a link climbing out of it would lead nowhere.
     """
     from IPython.display import HTML
 
     limit = int(max_seconds * sample_rate)
     rows = []
     for name, waveform in named.items():
-        link = ""
+        link, location = "", ""
         if files and name in files:
-            link = os.path.relpath(files[name], notebook_folder) if notebook_folder is not None else str(files[name])
-        player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link)
+            file = Path(files[name]).resolve()
+            if notebook_folder is None:
+                link = str(files[name])
+            elif file.is_relative_to(Path(notebook_folder).resolve()):
+                link = os.path.relpath(file, Path(notebook_folder).resolve())
+            else:
+                location = str(file)
+        player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link, location=location)
         rows.append(f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td><td>{player}</td></tr>")
     return HTML("<table>" + "".join(rows) + "</table>")
 
