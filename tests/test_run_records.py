@@ -88,3 +88,30 @@ def test_reexecuting_a_run_notebook_leaves_its_folder_byte_identical_and_names_i
     assert [entry["train_run"] for entry in record["compared"]] == [str(first)]
     assert (again / "comparison.json").is_file() and len(list((again / "excerpts").glob("*.wav"))) == 3
     assert os.path.commonpath([again, runs]) == str(runs)
+
+
+def test_evaluate_without_named_data_scores_the_set_the_checkpoint_was_trained_on(runs):
+    from stemunet.evaluation import EvaluateConfig, describe_data
+    from stemunet.runs import data_from_checkpoint
+
+    run = fake_train_run(runs, "2026-01-01T00-00-00_train")
+    trained_on = {"musdb_root": "", "synthetic_train_tracks": 16, "synthetic_test_tracks": 4, "synthetic_seconds": 12.0,
+                  "synthetic_seed": 3, "synthetic_version": 2, "synthetic_soundfont": ""}  # fmt: skip
+    Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))).save(
+        run / "checkpoints" / "best.pt", train_config={**trained_on, "epochs": 3}
+    )
+    picked = data_from_checkpoint("evaluate", {"checkpoint": str(run), "max_seconds": 2.0})
+    assert picked == {"checkpoint": str(run), "max_seconds": 2.0, **{k: v for k, v in trained_on.items() if k.startswith("synthetic_")}}
+    # Data the user named is theirs; other notebooks are left alone.
+    for named in ({"synthetic_seed": 0}, {"musdb_root": "/data/musdb18hq"}):
+        assert data_from_checkpoint("evaluate", {"checkpoint": str(run), **named}) == {"checkpoint": str(run), **named}
+    assert data_from_checkpoint("separate", {"checkpoint": str(run)}) == {"checkpoint": str(run)}
+
+    same = EvaluateConfig.from_params({k: v for k, v in picked.items()})
+    assert describe_data(same, trained_on) == (
+        "Scoring the test tracks of the synthetic set v2 (seed 3: 16 train and 4 test tracks of 12 s): the set this checkpoint was trained on."
+    )
+    assert describe_data(EvaluateConfig(), trained_on).endswith(
+        "; this checkpoint was trained on another: the synthetic set v2 (seed 3: 16 train and 4 test tracks of 12 s)."
+    )
+    assert describe_data(EvaluateConfig(), {}).endswith("the checkpoint does not record the data it was trained on.")

@@ -254,6 +254,14 @@ class CheckpointRef:
         run = finished[-1].resolve()
         return cls(run / "checkpoints" / "best.pt", run, LATEST)
 
+    def training_data(self) -> dict[str, Any]:
+        """The data set parameters (:class:`~stemunet.config.DataConfig`'s names) recorded in the
+        checkpoint's training configuration; empty when it records none (a model from elsewhere)."""
+        from stemunet.config import DataConfig
+
+        recorded = self.read().get("train_config") or {}
+        return {name: recorded[name] for name in DataConfig.parameter_names() if name in recorded}
+
     def pinned(self) -> str:
         """A reference that names this same checkpoint tomorrow: the absolute run folder (its
         ``best.pt`` is what ``latest`` picked) or file, or ``pretrained``; never ``latest`` or ``""``,

@@ -342,6 +342,28 @@ def pin_checkpoint_parameters(notebook_path: Path, parameters: dict[str, Any]) -
     return pinned
 
 
+DATA_FROM_CHECKPOINT = ("evaluate",)
+"""Notebooks that, given neither ``musdb_root`` nor any ``synthetic_*`` parameter, read the
+synthetic set their checkpoint was trained on (:func:`data_from_checkpoint`), not the notebook's
+small default set."""
+
+
+def data_from_checkpoint(notebook: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` plus the synthetic set the (pinned) ``checkpoint`` was trained on, as recorded
+    in the checkpoint, for the notebooks of :data:`DATA_FROM_CHECKPOINT` when the user named no data
+    (``musdb_root`` empty, no ``synthetic_*``); unchanged otherwise, or when the checkpoint records
+    no synthetic set."""
+    from stemunet.checkpoints import CheckpointRef
+
+    named_data = parameters.get("musdb_root") or any(name.startswith("synthetic_") for name in parameters)
+    if notebook not in DATA_FROM_CHECKPOINT or named_data or "checkpoint" not in parameters:
+        return parameters
+    recorded = CheckpointRef.resolve(parameters["checkpoint"]).training_data()
+    if not recorded or recorded.get("musdb_root"):
+        return parameters
+    return {**parameters, **{name: value for name, value in recorded.items() if name.startswith("synthetic_")}}
+
+
 def sign_notebook(path: str | Path) -> None:
     """Sign an executed notebook (nbformat's notary, this user's key), so that it opens trusted for
     the user who ran it: widgets, players and HTML outputs render on first view in JupyterLab."""
@@ -378,6 +400,7 @@ def execute_notebook(
     check_parameters(source, notebook, parameters)
     # Recorded in the executed notebook as what they name today: run again, it uses the same model.
     parameters = pin_checkpoint_parameters(source, parameters)
+    parameters = data_from_checkpoint(notebook, parameters)
     run_dir = new_run_dir(notebook, runs_dir)
     parameters["run_dir"] = str(run_dir.resolve())
     try:

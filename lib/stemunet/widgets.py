@@ -316,7 +316,7 @@ class ListeningWidget:
         """Spectrograms of every player, stacked (a static picture of what the widget shows)."""
         players = self._player_objects()
         figure = plot_stems({p.label: p.waveform for p in players}, players[0].sample_rate, max_frequency=self.max_frequency)
-        figure.suptitle(self.title(), y=1.0)
+        figure.suptitle(self.title())
         return figure
 
     def title(self) -> str:
