@@ -260,6 +260,17 @@ def test_runs_overview_shows_training_parameters_and_scores(real_evaluation, run
     assert len(overview.columns) <= 14  # fits a notebook's width
 
 
+def test_a_ratio_that_measures_no_error_is_shown_as_a_dash():
+    """MIX (mixture / 4) has no artefacts: BSSEval's SAR for it is float noise (~150 dB), not a score."""
+    from stemunet.results import aggregate_table
+
+    rows = [("model", "SAR", 4.2), ("MIX", "SAR", 151.72), ("MIX", "ISR", 2.44), ("model", "ISR", 9.1)]
+    scores = pd.DataFrame([{"method": m, "track": "t", "stem": "vocals", "metric": k, "value": v} for m, k, v in rows])
+    table = aggregate_table(aggregate(scores))
+    assert table.loc[("MIX", "vocals"), "SAR"] == "–" and table.loc[("model", "vocals"), "SAR"] == 4.2
+    assert table.loc[("MIX", "vocals"), "ISR"] == 2.44
+
+
 def test_published_reference_is_labelled_and_separate():
     table = published_reference()
     assert "not comparable with synthetic scores" in table.index.name
