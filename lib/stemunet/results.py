@@ -72,8 +72,9 @@ TRAINING_KEYS: tuple[str, ...] = (
 )
 TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 
-OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "n_fft", "base_channels", "epochs")
-"""The training parameters the runs overview shows (the rest: ``training_table`` of the run)."""
+OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "base_channels", "epochs")
+"""The training parameters the runs overview shows (the rest: ``training_table`` of the run); few,
+so that the table fits a notebook cell beside the scores."""
 
 
 def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
@@ -276,10 +277,10 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         else:
             training = {"train_run": ""}
         row: dict[str, Any] = {
-            "run": run.name,
+            "run": run.name.removesuffix("_evaluate"),  # the time stamp: every row is an evaluation
             "data": Path(parameters.get("musdb_root")).name if parameters.get("musdb_root") else "synthetic",
             "tracks": about.get("n_tracks"),
-            "train_run": training.get("train_run", ""),
+            "train_run": str(training.get("train_run", "")).removesuffix("_train"),
             **{key: training.get(key) for key in OVERVIEW_TRAINING_KEYS},
             "model": _score(metrics, "model", "all"),
             **{stem: _score(metrics, "model", stem) for stem in STEM_NAMES},
@@ -288,7 +289,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         }
         rows.append(row)
     table = pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
-    table.index.name = "evaluation run; SDR dB (SiSEC): model, its stems, MIX, IRM1"
+    table.index.name = "evaluation run"
     return table.round(2)
 
 
