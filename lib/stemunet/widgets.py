@@ -372,15 +372,30 @@ class ListeningWidget:
         return [self._track_dropdown, w.HBox([self._start_slider, self._duration_slider])]
 
     def _watch(self, control: Any, action: Callable[[Any], Any]) -> None:
+        self._watched.append(control)
+
         def on_change(change: dict) -> None:
             if self._syncing:
                 return  # the change came from select() updating the controls
+            self._set_busy(True)
             try:
                 action(change["new"])
             except Exception as error:  # a broken track: say so in the widget, keep it usable
                 self._show_error(error)
+            finally:
+                self._set_busy(False)
 
         control.observe(on_change, names="value")
+
+    def _set_busy(self, busy: bool) -> None:
+        """While a selection is read and separated (seconds): every control disabled, the players
+        hidden and a line saying what is being prepared, so nothing shows an old excerpt under a
+        new title and no second change queues up behind the first."""
+        for control in self._watched:
+            control.disabled = busy
+        self._player_box.layout.visibility = "hidden" if busy else "visible"
+        if busy:
+            self._status.value = "<i>&#8987; working: reading the excerpt and separating it...</i>"
 
     def _sync_controls(self) -> None:
         self._syncing = True
@@ -402,6 +417,7 @@ class ListeningWidget:
 
             self._status = w.HTML()
             self._player_box = w.Box(layout=w.Layout(display="flex", flex_flow="row wrap"))
+            self._watched: list[Any] = []  # the controls a change of selection comes from (_watch)
             self._widget = w.VBox([*self._controls(), self._status, self._player_box])
             self._refresh()
         return self._widget
@@ -450,12 +466,16 @@ class ListeningWidget:
         what it is and where the same content lies."""
         bundle = self.widget._repr_mimebundle_()
         bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
-        bundle["text/plain"] = (
-            f"[{type(self).__name__}: {self.title()}. An interactive player: it shows where the notebook is "
-            "trusted (runs of python -m stemunet.run are, for whoever ran them); the figure and players "
-            "below, and the audio files in the run folder, hold the same excerpt.]"
-        )
+        bundle["text/plain"] = self.saved_note()
         return bundle
+
+    def saved_note(self) -> str:
+        """What a saved notebook shows in place of the live widget, whose controls need a kernel
+        (:func:`stemunet.runs.execute_notebook` puts it there)."""
+        return (
+            f"Live player ({self.title()}): run the notebook (Run All) to choose another track or excerpt "
+            "here. Its saved selection is in this notebook's figure and players and in the audio files of the run folder."
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
