@@ -364,6 +364,37 @@ def data_from_checkpoint(notebook: str, parameters: dict[str, Any]) -> dict[str,
     return {**parameters, **{name: value for name, value in recorded.items() if name.startswith("synthetic_")}}
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def freeze_widgets(path: str | Path) -> int:
+    """Replace every widget in an executed notebook by its saved note, and drop the widget state.
+
+    A saved widget's controls need a kernel: opened without one they show "disconnected" marks and
+    do nothing. In their place the notebook keeps one line (the widget's ``text/plain``, which
+    says to run the notebook: see :meth:`stemunet.widgets.ListeningWidget.saved_note`); the figures
+    and embedded players beside it hold the saved selection. Returns how many were replaced.
+    """
+    import html
+
+    import nbformat
+
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    replaced = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                note = str(data.get("text/plain") or "An interactive widget: run the notebook to use it.").strip()
+                output["data"] = {"text/plain": note, "text/html": f"<p class='stemunet-saved-widget'><i>{html.escape(note)}</i></p>"}
+                replaced += 1
+    if replaced or "widgets" in notebook.metadata:
+        notebook.metadata.pop("widgets", None)
+        nbformat.write(notebook, path)
+    return replaced
+
+
 def sign_notebook(path: str | Path) -> None:
     """Sign an executed notebook (nbformat's notary, this user's key), so that it opens trusted for
     the user who ran it: widgets, players and HTML outputs render on first view in JupyterLab."""
@@ -416,7 +447,9 @@ def execute_notebook(
         )
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
+        freeze_widgets(run_dir / f"{notebook}.ipynb")
         sign_notebook(run_dir / f"{notebook}.ipynb")
         raise
+    freeze_widgets(run_dir / f"{notebook}.ipynb")
     sign_notebook(run_dir / f"{notebook}.ipynb")
     return run_dir

@@ -473,8 +473,8 @@ class ListeningWidget:
         """What a saved notebook shows in place of the live widget, whose controls need a kernel
         (:func:`stemunet.runs.execute_notebook` puts it there)."""
         return (
-            f"Live player ({self.title()}): run the notebook (Run All) to choose another track or excerpt "
-            "here. Its saved selection is in this notebook's figure and players and in the audio files of the run folder."
+            f"Live player ({self.title()}): its controls need a running kernel. Run the notebook (Run All) "
+            "to choose another track or excerpt here; the saved figure shows this selection."
         )
 
     def _ipython_display_(self) -> None:
@@ -485,6 +485,17 @@ class ListeningWidget:
 
 class StemPlayer(ListeningWidget):
     """The mixture and each stem of a data set track (``explore.ipynb``)."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> StemPlayer:
+        """The player an :class:`~stemunet.exploration.ExploreConfig` describes: the tracks of its
+        ``subsets``, its ``track`` (empty: the first), ``start_seconds`` and ``listen_seconds``.
+        Needs nothing but the config, so its notebook cell runs again on its own."""
+        root = resolve_root(config.data)
+        tracks = [track for subset in config.subsets for track in list_tracks(root, subset)]
+        if not tracks:
+            raise FileNotFoundError(f"{root}: no tracks in {list(config.subsets)} to listen to")
+        return cls(tracks, track=config.track, start_seconds=config.start_seconds, duration_seconds=config.listen_seconds)
 
     def _players(self) -> list[Player]:
         excerpt, offset = self.excerpt()
