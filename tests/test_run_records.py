@@ -76,6 +76,7 @@ def test_reexecuting_a_run_notebook_leaves_its_folder_byte_identical_and_names_i
     executed = nbformat.read(listen_run / "listen.ipynb", as_version=4)
     assert executed.metadata["papermill"]["parameters"]["runs"] == [str(first)]  # latest, pinned
     before = folder_digest(listen_run)
+    assert (listen_run / "listen.ipynb").stat().st_mode & 0o222 == 0  # read-only: JupyterLab's autosave skips it
     fake_train_run(runs, "2026-01-02T00-00-00_train")  # a newer run, which "latest" would now pick
 
     # What JupyterLab's Run All does: the executed notebook as it is, its kernel in the run folder.

@@ -406,6 +406,15 @@ def sign_notebook(path: str | Path) -> None:
         NotebookNotary().sign(nbformat.read(path, as_version=4))
 
 
+def keep_as_record(path: str | Path) -> None:
+    """Make an executed run notebook read-only: run again in JupyterLab, its outputs go to a new run
+    folder (:func:`start_run`), and autosave, which skips files it cannot write, leaves this one
+    as it was executed. "Save As" keeps a copy with the new outputs."""
+    path = Path(path)
+    if path.is_file():
+        path.chmod(path.stat().st_mode & ~0o222)
+
+
 def execute_notebook(
     notebook: str,
     parameters: dict[str, Any] | None = None,
@@ -452,4 +461,5 @@ def execute_notebook(
         raise
     freeze_widgets(run_dir / f"{notebook}.ipynb")
     sign_notebook(run_dir / f"{notebook}.ipynb")
+    keep_as_record(run_dir / f"{notebook}.ipynb")
     return run_dir
