@@ -6,7 +6,10 @@ tones; speed does not depend on the content) with random weights:
 * ``seed_card``, ``default``, ``demo``: ``Separator`` of ``parameters/train_seed_card.yaml``'s,
   ``SeparatorConfig()``'s and ``parameters/train_demo.yaml``'s signal path and U-Net, through
   ``Separator.separate`` (resampling to the model's rate and back, overlap-add over
-  ``--segment-seconds`` segments, ``--batch-segments`` at a time);
+  ``--segment-seconds`` segments, ``--batch-segments`` at a time, the band above the model shared
+  among the stems);
+* ``pretrained``: the bundled model (``checkpoint: pretrained``, its trained weights) with its
+  own default post-filter, the same way: what ``python -m stemunet.separate`` runs;
 * ``openunmix``: the ``openunmix`` package's UMX architecture (``OpenUnmix`` x 4 targets, hidden
   512, 16 kHz bandwidth, n_fft 4096 / hop 1024) in its ``Separator`` with the default Wiener step
   (``niter=1``, ``wiener_win_len=300``), the whole track at once as its ``umx`` command does;
@@ -24,8 +27,11 @@ to itself.
 Speed is given as "x real time" (seconds of audio per second of processing; higher is faster)
 and as a ratio to Open-Unmix's.
 
-``--memory-check`` instead separates a 1-minute and a 10-minute file with the default preset
-through the batch path (``stemunet.separate.separate_file``: file in, stems out) and prints the
+``--wiener-iterations`` and ``--mask-power`` set our models' post-filter (default -1: each
+model's own; random-weight presets have none).
+
+``--memory-check`` instead separates a 1-minute and a 10-minute file with ``--memory-method``
+(default: the default preset) through the batch path (``stemunet.separate.separate_file``: file in, stems out) and prints the
 ratio of their peak memory (target: at most 1.5).
 
 Usage::
@@ -52,7 +58,7 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ("seed_card", "default", "demo")
+PRESETS = ("seed_card", "default", "demo", "pretrained")
 METHODS = (*PRESETS, "openunmix", "openunmix_no_wiener", "hdemucs")
 PRESET_FILES = {"seed_card": "parameters/train_seed_card.yaml", "demo": "parameters/train_demo.yaml"}
 SAMPLE_RATE = 44100
@@ -88,6 +94,19 @@ def preset_config(name: str):
         return SeparatorConfig()
     values = yaml.safe_load((ROOT / PRESET_FILES[name]).read_text())
     return SeparatorConfig.from_params({k: v for k, v in values.items() if k in SeparatorConfig.parameter_names()})
+
+
+def preset_separator(name: str, device, args: argparse.Namespace):
+    """The separator of a preset (random weights; the bundled model's own for ``pretrained``) with
+    ``--wiener-iterations`` / ``--mask-power`` over its own post-filter."""
+    from stemunet.checkpoints import CheckpointRef
+    from stemunet.config import PostFilterChoice
+    from stemunet.separator import Separator
+
+    choice = PostFilterChoice(wiener_iterations=args.wiener_iterations, mask_power=args.mask_power)
+    if name == "pretrained":
+        return CheckpointRef.resolve("pretrained").load_separator(device, choice)
+    return Separator(preset_config(name)).to(device).eval().use_postfilter(choice)
 
 
 def _peak_rss_mb() -> float:
@@ -131,8 +150,8 @@ def worker(args: argparse.Namespace) -> dict:
         from stemunet.model import count_parameters
         from stemunet.separator import Separator
 
-        config = preset_config(method)
-        model = Separator(config).to(device).eval()
+        model = preset_separator(method, device, args)
+        config = model.config
         info.update(parameters_m=count_parameters(model) / 1e6, rate=config.stft.sample_rate, channels=config.stft.n_channels)
 
         def run(audio: np.ndarray) -> None:
@@ -209,11 +228,10 @@ def memory_worker(args: argparse.Namespace) -> dict:
     import torch
 
     from stemunet.separate import SeparateConfig, separate_file
-    from stemunet.separator import Separator
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     device = torch.device(args.device)
-    separator = Separator(preset_config("default")).to(device).eval()
+    separator = preset_separator(args.memory_worker, device, args)
     config = SeparateConfig.from_params({"segment_seconds": args.segment_seconds, "overlap": args.overlap, "batch_segments": args.batch_segments})
     with tempfile.TemporaryDirectory() as folder:
         outputs = {name: Path(folder) / f"{name}.wav" for name in config.output_names}
@@ -227,7 +245,8 @@ def memory_worker(args: argparse.Namespace) -> dict:
 def run_worker(mode: str, method: str, input_path: Path, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, f"--{mode}", method, "--input", str(input_path), "--device", args.device,
                "--segment-seconds", str(args.segment_seconds), "--overlap", str(args.overlap),
-               "--batch-segments", str(args.batch_segments), "--repeats", str(args.repeats), "--threads", str(args.threads)]  # fmt: skip
+               "--batch-segments", str(args.batch_segments), "--repeats", str(args.repeats), "--threads", str(args.threads),
+               "--wiener-iterations", str(args.wiener_iterations), "--mask-power", str(args.mask_power)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         return {"method": method, "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
@@ -268,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-segments", type=int, default=4, help="segments per batch (our presets; HDemucs on a GPU)")
     parser.add_argument("--repeats", type=int, default=1, help="timed passes per method; the best is reported")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--memory-check", action="store_true", help="1-minute vs 10-minute peak memory of the default preset")
+    parser.add_argument("--wiener-iterations", type=int, default=-1, help="our models' Wiener EM iterations (-1: each model's own)")
+    parser.add_argument("--mask-power", type=float, default=-1.0, help="our models' mask power (-1: each model's own)")
+    parser.add_argument("--memory-check", action="store_true", help="1-minute vs 10-minute peak memory of --memory-method")
+    parser.add_argument("--memory-method", default="default", choices=list(PRESETS), help="the model of --memory-check")
     parser.add_argument("--short-minutes", type=float, default=1.0)
     parser.add_argument("--long-minutes", type=float, default=10.0)
     parser.add_argument("--json", default="", help="also write the results to this JSON file")
@@ -293,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
             for label, minutes in (("short", args.short_minutes), ("long", args.long_minutes)):
                 path = write_test_input(Path(folder) / f"{label}.wav", minutes * 60)
-                results[label] = run_worker("memory-worker", "default", path, args)
+                results[label] = run_worker("memory-worker", args.memory_method, path, args)
                 r = results[label]
                 if "error" in r:
                     print(f"{minutes:g} min: failed: {r['error']}")

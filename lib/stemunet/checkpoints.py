@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from stemunet import __version__
-from stemunet.config import SeparatorConfig, resolve_device
+from stemunet.config import PostFilterChoice, SeparatorConfig, resolve_device
 from stemunet.files import read_mapping, torch_save_atomic
 from stemunet.runs import git_commit, list_runs, runs_root
 
@@ -169,10 +169,14 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
     return separator.eval()
 
 
-def load_separator(path: str | Path, device: str | torch.device = "auto") -> Separator:
-    """The separator in the checkpoint file ``path``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...)."""
+def load_separator(path: str | Path, device: str | torch.device = "auto", postfilter: PostFilterChoice = PostFilterChoice()) -> Separator:
+    """The separator in the checkpoint file ``path``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...).
+
+    ``postfilter``: a run's post-filter settings over the ones the checkpoint carries (its own
+    default: -1 keeps the model's).
+    """
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    return separator_from_checkpoint(read_checkpoint(path), path).to(device)
+    return separator_from_checkpoint(read_checkpoint(path), path).to(device).use_postfilter(postfilter)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,9 +293,9 @@ class CheckpointRef:
         """The checkpoint dict, opened safely (:func:`read_checkpoint`)."""
         return read_checkpoint(self.file)
 
-    def load_separator(self, device: str | torch.device = "auto") -> Separator:
-        """The separator, in eval mode on ``device``."""
-        return load_separator(self.file, device)
+    def load_separator(self, device: str | torch.device = "auto", postfilter: PostFilterChoice = PostFilterChoice()) -> Separator:
+        """The separator, in eval mode on ``device``, with ``postfilter``'s settings over its own."""
+        return load_separator(self.file, device, postfilter)
 
     def training_summary(self, keys: tuple[str, ...] = (), metric_keys: tuple[str, ...] = ()) -> dict[str, Any]:
         """Parameters (``keys``) and figures (``metric_keys``) of the training behind the checkpoint.

@@ -273,11 +273,43 @@ class ModelConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class PostFilterConfig(Config):
+    """What happens to the U-Net's masks before they are applied (see :mod:`stemunet.postfilter`)."""
+
+    wiener_iterations: int = 0  # EM iterations of the multichannel Wiener post-filter on the complex STFT (0 = off)
+    mask_power: float = 1.0  # masks raised to this power and renormalised to sum to 1 (1 = as the model says)
+
+    def __post_init__(self) -> None:
+        require(0 <= self.wiener_iterations <= 10, f"wiener_iterations must be in 0..10, got {self.wiener_iterations}")
+        require(math.isfinite(self.mask_power) and 0 < self.mask_power <= 8, f"mask_power must be in (0, 8], got {self.mask_power}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PostFilterChoice(Config):
+    """A run's choice of post-filter: each setting, or the model's own (stored in its checkpoint)."""
+
+    wiener_iterations: int = -1  # EM iterations of the multichannel Wiener post-filter (0 = off; -1 = the model's own setting)
+    mask_power: float = -1.0  # masks raised to this power and renormalised (1 = as the model says; -1 = the model's own setting)
+
+    def __post_init__(self) -> None:
+        require(self.wiener_iterations == -1 or 0 <= self.wiener_iterations <= 10, f"wiener_iterations must be -1 (the model's own) or in 0..10, got {self.wiener_iterations}")
+        require(self.mask_power == -1 or (math.isfinite(self.mask_power) and 0 < self.mask_power <= 8), f"mask_power must be -1 (the model's own) or in (0, 8], got {self.mask_power}")
+
+    def applied_to(self, own: PostFilterConfig) -> PostFilterConfig:
+        """``own`` (a model's settings) with this choice's explicit settings in place of its own."""
+        return PostFilterConfig(
+            wiener_iterations=own.wiener_iterations if self.wiener_iterations == -1 else self.wiener_iterations,
+            mask_power=own.mask_power if self.mask_power == -1 else self.mask_power,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class SeparatorConfig(Config):
-    """The model's signal path: STFT settings and network shape."""
+    """The model's signal path: STFT settings, network shape, and its post-filter at separation."""
 
     stft: StftConfig = StftConfig()
     model: ModelConfig = ModelConfig()
+    postfilter: PostFilterConfig = PostFilterConfig()
 
 
 MAX_SEGMENT_SECONDS = 600.0

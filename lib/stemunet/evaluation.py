@@ -61,7 +61,7 @@ from stemunet.scoring import (
     track_medians,
 )
 from stemunet.chunking import overlap_add
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, StftConfig, check_device, require
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
 from stemunet.datasets import dataset_of, list_tracks, read_track, resolve_root
 from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet.results import CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate, metrics_dict, sort_track_scores
@@ -83,6 +83,7 @@ class EvaluateConfig(Config):
 
     data: DataConfig = DataConfig()
     chunking: ChunkingConfig = ChunkingConfig()
+    postfilter: PostFilterChoice = PostFilterChoice()
     checkpoint: str = ""  # training run folder, checkpoint file, pretrained or latest; "" = pretrained if bundled, else latest
     subset: Literal["train", "test"] = "test"  # which part of the data set to score
     max_tracks: int = 0  # score the first N tracks (by name); 0 = all

@@ -19,7 +19,7 @@ import pandas as pd
 
 from stemunet.scoring import METRICS
 from stemunet.checkpoints import CheckpointRef
-from stemunet.config import STEM_NAMES
+from stemunet.config import STEM_NAMES, PostFilterChoice
 from stemunet.files import read_mapping
 from stemunet.runs import list_runs, runs_root
 
@@ -315,11 +315,11 @@ class ComparedRun:
     def train_run(self) -> Path | None:
         return self.source.train_run
 
-    def separator(self, device: str = "auto"):
-        """The :class:`~stemunet.separator.Separator`, loaded on first use."""
+    def separator(self, device: str = "auto", postfilter: PostFilterChoice = PostFilterChoice()):
+        """The :class:`~stemunet.separator.Separator`, loaded on first use, with ``postfilter``'s settings over its own."""
         if self._separator is None:
             self._separator = self.source.load_separator(device)
-        return self._separator
+        return self._separator.use_postfilter(postfilter)
 
 
 def _same_path(a: str | Path | None, b: str | Path | None) -> bool:

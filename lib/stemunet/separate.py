@@ -54,7 +54,7 @@ from stemunet.audio import (
     rescale_gain,
 )
 from stemunet.checkpoints import CheckpointError, CheckpointRef
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
+from stemunet.config import STEM_NAMES, ChunkingConfig, PostFilterChoice, Config, ConfigError, DataConfig, check_device
 from stemunet.files import atomic_path, scratch_file, write_json_atomic
 from stemunet.separator import Separator
 
@@ -82,6 +82,7 @@ class SeparateConfig(Config):
 
     data: DataConfig = DataConfig()  # where the default inputs come from (its test tracks)
     chunking: ChunkingConfig = ChunkingConfig()
+    postfilter: PostFilterChoice = PostFilterChoice()
     inputs: tuple[str, ...] = ()  # files, folders (recursive) or globs; empty = the data set's test mixtures
     checkpoint: str = ""  # training run folder, checkpoint file, pretrained or latest; "" = pretrained if bundled, else latest
     output_dir: str = ""  # stems go to <output_dir>/<track>/<stem>.<ext>; "" = <run folder>/stems
@@ -676,14 +677,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.summary:
             check_writable_file(args.summary)
         checkpoint = CheckpointRef.resolve(config.checkpoint)
-        separator = checkpoint.load_separator(config.device)
+        separator = checkpoint.load_separator(config.device, config.postfilter)
         separator.check_segment_seconds(config.chunking.segment_seconds)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output_dir = resolve_output_dir(config)
     print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
-    print(f"device: {separator.device}; output: {output_dir}", file=sys.stderr)
+    postfilter = separator.config.postfilter
+    print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}; output: {output_dir}", file=sys.stderr)
     try:
         with terminate_as_interrupt():
             inputs = discover_inputs(config.inputs, exclude=output_dir)
@@ -700,8 +702,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pd.option_context("display.max_colwidth", 120, "display.width", 200):
         print(summary[columns].to_string(index=False))
     metrics = summary_metrics(summary)
+    speed = f" at {metrics['x_realtime']:g}x real time ({metrics['audio_seconds']:g} s of audio in {metrics['seconds_taken']:g} s)" if metrics["x_realtime"] else ""
     print(
-        f"{metrics['n_separated']} separated, {metrics['n_skipped']} skipped, {metrics['n_failed']} failed; stems in {output_dir}",
+        f"{metrics['n_separated']} separated{speed}, {metrics['n_skipped']} skipped, {metrics['n_failed']} failed; stems in {output_dir}",
         file=sys.stderr,
     )
     return 1 if metrics["n_failed"] else 0

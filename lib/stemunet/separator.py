@@ -7,7 +7,9 @@ reading and writing).
 
 from __future__ import annotations
 
+import collections
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,8 +22,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stemunet.audio import AudioError, check_channels
 from stemunet.chunking import SampleWindow, overlap_add_stream, resample_stream
-from stemunet.config import MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, SeparatorConfig
+from stemunet.config import MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, PostFilterChoice, SeparatorConfig
 from stemunet.model import UNet
+from stemunet.postfilter import band_shares, shape_masks, share_residual, shares_to_samples, wiener
 from stemunet.stft import Istft, Stft
 
 
@@ -38,6 +41,7 @@ class Separator(nn.Module):
     def __init__(self, config: SeparatorConfig = SeparatorConfig()):
         super().__init__()
         self.config = config
+        self.own_postfilter = config.postfilter  # what the model was saved with; runs may override it
         stft = config.stft
         self.stft = Stft(stft)
         self.istft = Istft(stft)
@@ -105,29 +109,68 @@ class Separator(nn.Module):
                         module[index + 1] = nn.Identity()
         return unet.to(memory_format=torch.channels_last)
 
-    def _separate_with(self, unet: nn.Module, mixture: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with another U-Net (:meth:`inference_unet`): ``(batch, n_channels, n)`` -> ``(batch, n_stems, n_channels, n)``."""
-        mixture_spec = self.stft(mixture)
-        masks = unet(mixture_spec.abs().contiguous(memory_format=torch.channels_last))
-        return self.istft(masks * mixture_spec.unsqueeze(1), mixture.shape[-1])
+    @property
+    def modelled_bins(self) -> int:
+        """Bins the U-Net learns masks for (all of them unless ``max_frequency`` limits the band)."""
+        return self.unet.max_bin or self.config.stft.n_bins
 
-    def _process_for(self, n_channels: int) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``(batch, n_channels, n)`` -> ``(batch, n_stems, n_channels, n)`` for audio of ``n_channels`` (1, 2).
+    def use_postfilter(self, choice: PostFilterChoice) -> Separator:
+        """Take a run's post-filter choice (CLI, notebooks) over this model's own settings; returns ``self``."""
+        self.config = dataclasses.replace(self.config, postfilter=choice.applied_to(self.own_postfilter))
+        return self
 
-        Runs :meth:`inference_unet`. A mono model separates each channel of a stereo input on
-        its own (the channels become batch items, so they share one pass); a stereo model hears
-        a mono input as centred stereo and returns the mean of its two channels.
+    def _inference_masks(self, unet: nn.Module, mixture_spec: torch.Tensor) -> torch.Tensor:
+        """Masks for a mixture of any channel count: ``(batch, c, bins, frames)`` -> ``(batch, n_stems, c, bins, frames)``.
+
+        A mono model masks each channel of a stereo input on its own (the channels become batch
+        items, so they share one pass); a stereo model hears a mono input as centred stereo and
+        its two channels' masks are averaged.
+        """
+        magnitude = mixture_spec.abs()
+        batch, channels = magnitude.shape[:2]
+        if channels == self.n_channels:
+            return unet(magnitude.contiguous(memory_format=torch.channels_last))
+        if self.n_channels == 1:
+            flat = magnitude.reshape(batch * channels, 1, *magnitude.shape[2:])
+            masks = unet(flat.contiguous(memory_format=torch.channels_last))
+            return masks.reshape(batch, channels, *masks.shape[1:]).squeeze(3).transpose(1, 2)
+        stereo = magnitude.expand(-1, 2, -1, -1).contiguous(memory_format=torch.channels_last)
+        return unet(stereo).mean(dim=2, keepdim=True)
+
+    def _process_for(self, with_weights: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The per-segment separation of :meth:`separate_stream`, post-filter included.
+
+        ``(batch, c, n)`` -> ``(batch, n_stems, c, n)`` stems at the model's rate; with
+        ``with_weights``, ``(batch, 2 n_stems, c, n)``: the stems, then each stem's share of the
+        top modelled band per sample (:func:`stemunet.postfilter.band_shares`), by which the
+        band the model did not see is shared once the stems are back at the input's rate.
+        Runs :meth:`inference_unet`.
         """
         unet = self.inference_unet()
+        stft, postfilter = self.config.stft, self.config.postfilter
+        already_shares = self.config.model.mask_activation == "softmax"
+        top_bin, n_bins = self.modelled_bins, stft.n_bins
 
         def process(segments: torch.Tensor) -> torch.Tensor:
-            batch, channels, length = segments.shape
-            if channels == self.n_channels:
-                return self._separate_with(unet, segments)
-            if self.n_channels == 1:
-                stems = self._separate_with(unet, segments.reshape(batch * channels, 1, length))
-                return stems.reshape(batch, channels, -1, length).transpose(1, 2)
-            return self._separate_with(unet, segments.expand(-1, 2, -1)).mean(dim=2, keepdim=True)
+            length = segments.shape[-1]
+            mixture_spec = self.stft(segments)
+            masks = shape_masks(self._inference_masks(unet, mixture_spec), postfilter.mask_power, already_shares=already_shares)
+            shares = None
+            if with_weights or top_bin < n_bins:
+                mixture_power = mixture_spec.real**2 + mixture_spec.imag**2
+                shares = band_shares(masks, mixture_power, top_bin, stft.sample_rate / stft.n_fft, stft.sample_rate / stft.hop_length)
+                if top_bin < n_bins:  # bins the model does not learn: the shares of the band below them
+                    masks = torch.cat([masks[..., :top_bin, :], shares.unsqueeze(-2).expand(-1, -1, -1, n_bins - top_bin, -1)], dim=-2)
+            stems_spec = masks * mixture_spec.unsqueeze(1)
+            if postfilter.wiener_iterations:
+                stems_spec = wiener(stems_spec, mixture_spec, postfilter.wiener_iterations)
+                # What the filter's regularisation left out, shared by the masks: stems still add up.
+                stems_spec = stems_spec + masks * (mixture_spec - stems_spec.sum(dim=1)).unsqueeze(1)
+            stems = self.istft(stems_spec, length)
+            if not with_weights:
+                return stems
+            assert shares is not None
+            return torch.cat([stems, shares_to_samples(shares, length)], dim=1)
 
         return process
 
@@ -170,7 +213,6 @@ class Separator(nn.Module):
             raise AudioError(path, "contains no audio samples")
         check_channels(path, n_channels, downmix=downmix)
         self.check_segment_seconds(chunking.segment_seconds)
-        n_out = 1 if n_channels > 2 else n_channels
         device = self.device
 
         def model_rate_blocks() -> Iterator[torch.Tensor]:
@@ -180,14 +222,25 @@ class Separator(nn.Module):
                     audio = audio.to(device=device, dtype=torch.float32)
                     if audio.ndim != 2 or audio.shape[0] != n_channels:
                         raise ValueError(f"{path}: expected ({n_channels}, n) blocks, got shape {tuple(audio.shape)}")
-                    yield audio.mean(dim=0, keepdim=True) if n_channels > 2 else audio
+                    audio = audio.mean(dim=0, keepdim=True) if n_channels > 2 else audio
+                    pending_input.append(audio)
+                    yield audio
 
             yield from resample_stream(on_device(), sample_rate, self.sample_rate, n_samples)
 
+        # The input as it arrived, held from the oldest sample not yet given back until the newest
+        # read: a few segments, as the overlap-add holds.
+        pending_input: collections.deque[torch.Tensor] = collections.deque()
+        input_window = SampleWindow(iter(pending_input.popleft, None), n_samples)
+
         n_model = -(-n_samples * self.sample_rate // sample_rate)  # ceil, in exact integers: the resampled length
         segment_length = max(1, int(round(chunking.segment_seconds * self.sample_rate)))
+        # At another rate than the model's, the stems come back without the band above the model's
+        # Nyquist frequency (and with the resamplers' roll-off): the separation also returns each
+        # stem's share of its top band, by which that part of the input is shared among the stems.
+        resampled = sample_rate != self.sample_rate
         stems = overlap_add_stream(
-            self._process_for(n_out),
+            self._process_for(with_weights=resampled),
             SampleWindow(model_rate_blocks(), n_model),
             segment_length,
             chunking.overlap,
@@ -195,12 +248,18 @@ class Separator(nn.Module):
             progress=progress,
             description=description or Path(str(path)).name,
         )
-        remaining = n_samples
+        n_stems = len(self.stem_names)
+        position = 0
         for block in resample_stream(stems, self.sample_rate, sample_rate, n_model):
-            block = block[..., :remaining]  # resampling back may add a sample
-            remaining -= block.shape[-1]
-            if block.shape[-1]:
-                yield block.float().cpu()
+            block = block[..., : n_samples - position]  # resampling back may add a sample
+            if not block.shape[-1]:
+                continue
+            if resampled:
+                mixture = input_window.read(position, position + block.shape[-1])
+                input_window.release(position + block.shape[-1])
+                block = share_residual(block[:n_stems], mixture, block[n_stems:])
+            position += block.shape[-1]
+            yield block.float().cpu()
 
     def separate(
         self,

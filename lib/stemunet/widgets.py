@@ -38,7 +38,7 @@ import soundfile as sf
 from matplotlib.figure import Figure
 
 from stemunet.audio import apply_clipping_policy, save_audio
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, check_device
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
 from stemunet.datasets import list_tracks, resolve_root
 from stemunet.datasets import TrackError, dataset_of, TrackExcerpt, read_track_excerpt, stream_infos, track_label
 from stemunet.plots import plot_spectrogram, plot_stems
@@ -57,6 +57,7 @@ class ListenConfig(Config):
     """What ``listen.ipynb`` compares."""
 
     data: DataConfig = DataConfig()
+    postfilter: PostFilterChoice = PostFilterChoice()
     runs: tuple[str, ...] = ()  # training run folders, checkpoint files, pretrained or latest; empty = pretrained if bundled, else latest
     subset: Literal["train", "test"] = "test"  # where the tracks come from
     track: str = ""  # track name; "" = the first of the subset
@@ -521,6 +522,7 @@ class ComparisonPlayer(ListeningWidget):
         stem: str = "vocals",
         device: str = "auto",
         chunking: ChunkingConfig = ChunkingConfig(),
+        postfilter: PostFilterChoice = PostFilterChoice(),
         **selection: Any,
     ):
         if not runs:
@@ -529,6 +531,7 @@ class ComparisonPlayer(ListeningWidget):
         self.device = device
         self.require_stems = False
         self.chunking = chunking
+        self.postfilter = postfilter
         self._check_stem(stem)
         self.stem = stem
         self._estimates: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -543,7 +546,7 @@ class ComparisonPlayer(ListeningWidget):
         if not tracks:
             raise FileNotFoundError(f"{root / config.subset}: no tracks to listen to")
         return cls(
-            tracks, runs, stem=config.stem, device=config.device, track=config.track,
+            tracks, runs, stem=config.stem, device=config.device, postfilter=config.postfilter, track=config.track,
             start_seconds=config.start_seconds, duration_seconds=config.duration_seconds,
         )
 
@@ -566,7 +569,7 @@ class ComparisonPlayer(ListeningWidget):
         excerpt, offset = self.excerpt(CONTEXT_SECONDS)
         key = (str(run.checkpoint), self.track, self.start_seconds, self.duration_seconds)
         if key not in self._estimates:
-            stems = run.separator(self.device).separate(excerpt.mixture, excerpt.sample_rate, self.chunking)
+            stems = run.separator(self.device, self.postfilter).separate(excerpt.mixture, excerpt.sample_rate, self.chunking)
             self._estimates[key] = stems.numpy()[..., self.selection_samples(excerpt, offset)]
             while len(self._estimates) > 8 * len(self.runs):
                 self._estimates.popitem(last=False)
