@@ -117,10 +117,14 @@ def playwright_api():
 
 OVERFLOWING_TABLES = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-OutputArea-output table')).map(table => {
     const cell = table.closest('.jp-OutputArea-output');
+    const line = parseFloat(getComputedStyle(table).lineHeight) || 16;
+    const lines = Math.max(...Array.from(table.querySelectorAll('th, td')).filter(c => c.rowSpan <= 1)
+                                .map(c => c.getBoundingClientRect().height / line), 0);
     return {table: Math.ceil(table.getBoundingClientRect().width), cell: Math.floor(cell.getBoundingClientRect().width),
-            header: (table.querySelector('th') || table).innerText.slice(0, 60)};
-}).filter(size => size.table > size.cell)"""
-"""Tables wider than the output cell holding them (a user would have to scroll sideways)."""
+            lines: Math.round(lines * 10) / 10, header: table.innerText.slice(0, 60)};
+}).filter(size => size.table > size.cell || size.lines > 2.5)"""
+"""Tables wider than the output cell holding them (a user would have to scroll sideways), or squeezed
+into it so far that a header or value runs over more than two lines."""
 
 LOCAL_LINKS = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-Cell a[href]'))
     .filter(a => !a.getAttribute('href').startsWith('#') && new URL(a.href).origin === location.origin)

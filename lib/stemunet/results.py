@@ -72,7 +72,7 @@ TRAINING_KEYS: tuple[str, ...] = (
 )
 TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 
-OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "base_channels", "epochs")
+OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("epochs",)
 """The training parameters the runs overview shows (the rest: ``training_table`` of the run); few,
 so that the table fits a notebook cell beside the scores."""
 
