@@ -118,8 +118,9 @@ def playwright_api():
 OVERFLOWING_TABLES = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-OutputArea-output table')).map(table => {
     const cell = table.closest('.jp-OutputArea-output');
     const line = parseFloat(getComputedStyle(table).lineHeight) || 16;
-    const lines = Math.max(...Array.from(table.querySelectorAll('th, td')).filter(c => c.rowSpan <= 1)
-                                .map(c => c.getBoundingClientRect().height / line), 0);
+    const lines = !table.classList.contains('dataframe') ? 0 :  // data tables; not a layout table of players
+        Math.max(...Array.from(table.querySelectorAll('th, td')).filter(c => c.rowSpan <= 1)
+                     .map(c => c.getBoundingClientRect().height / line), 0);
     return {table: Math.ceil(table.getBoundingClientRect().width), cell: Math.floor(cell.getBoundingClientRect().width),
             lines: Math.round(lines * 10) / 10, header: table.innerText.slice(0, 60)};
 }).filter(size => size.table > size.cell || size.lines > 2.5)"""
