@@ -17,7 +17,7 @@ Usage::
     python benchmarks/demo_quality.py -p epochs 10          # with overrides
     python benchmarks/demo_quality.py --run-dir runs/X_train  # score an existing training run's best.pt
 
-The training time printed is that of :func:`stemunet.training.fit` alone (data caching
+The training time printed is that of :func:`stemunet.train.fit` alone (data caching
 included); the demo step (``python -m stemunet.run train -f parameters/train_demo.yaml``) adds
 the kernel start, imports and the notebook's figures, about 10-20 s.
 """
@@ -37,10 +37,10 @@ import torch
 
 from stemunet.config import STEM_NAMES
 from stemunet.datasets import list_tracks, read_stems, resolve_root
-from stemunet.checkpoints import read_checkpoint, separator_from_checkpoint
+from stemunet.checkpoints import load_separator, read_checkpoint, separator_from_checkpoint
 from stemunet.runs import load_parameter_file, new_run_dir, parse_value
-from stemunet.separator import Separator
-from stemunet.training import TrainConfig, fit
+from stemunet.train import fit
+from stemunet.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.getloadavg()[0] > (os.cpu_count() or 1):
             print("note: other processes competed for the CPU; the wall time overstates an idle machine's")
         print(result.history_frame().to_string())
-        separator = Separator.load(result.best_checkpoint)
+        separator = load_separator(result.best_checkpoint, "cpu")
 
     root = resolve_root(config.data, progress=False)
     tracks = list_tracks(root, "test")

@@ -28,7 +28,8 @@ from stemunet.config import STEM_NAMES  # noqa: E402
 from stemunet.datasets import list_tracks, resolve_root  # noqa: E402
 from stemunet.evaluation import sisec_medians  # noqa: E402
 from stemunet.runs import add_parameter_arguments, parameters_from_arguments  # noqa: E402
-from stemunet.training import TrainConfig, fit  # noqa: E402
+from stemunet.train import fit  # noqa: E402
+from stemunet.training import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = (1, 2)

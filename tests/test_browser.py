@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.runs import execute_notebook, load_parameter_file
 from stemunet.separator import Separator
@@ -44,7 +45,7 @@ def executed_runs(tmp_path_factory) -> Path:
     train_run = runs / "2026-01-01T00-00-00_train"
     (train_run / "checkpoints").mkdir(parents=True)
     config = SeparatorConfig(StftConfig(sample_rate=22050, n_channels=1, n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
-    Separator(config).save(train_run / "checkpoints" / "best.pt")
+    save_model(Separator(config), train_run / "checkpoints" / "best.pt")
     (train_run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": config.to_params()}))
     (train_run / "metrics.json").write_text(json.dumps({"finished": True}))
     evaluate = {**load_parameter_file(ROOT / "parameters" / "evaluate_demo.yaml"), **SMALL_DATA,

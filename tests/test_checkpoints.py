@@ -38,7 +38,7 @@ def fake_train_run(root: Path, stamp: str, separator: Separator, checkpoints=("b
     (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train"}))
     (run / "metrics.json").write_text(json.dumps({"finished": finished}))
     for name in checkpoints:
-        separator.save(run / "checkpoints" / name)
+        save_model(separator, run / "checkpoints" / name)
     return run
 
 
@@ -55,7 +55,7 @@ class RunsACommand:
 def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp_path, separator):
     marker = tmp_path / "payload-ran"
     evil = tmp_path / "evil.pt"
-    checkpoint = {**torch.load(separator.save(tmp_path / "good.pt"), weights_only=True), "note": RunsACommand(marker)}
+    checkpoint = {**torch.load(save_model(separator, tmp_path / "good.pt"), weights_only=True), "note": RunsACommand(marker)}
     torch.save(checkpoint, evil)
     with pytest.raises(CheckpointError, match=r"evil\.pt: refused: .*nothing in it was run"):
         read_checkpoint(evil)
@@ -119,7 +119,7 @@ def test_references_resolve_to_run_folders_files_and_the_newest_finished_run(tmp
     assert CheckpointRef.resolve(newer, resume=True).file.name == "last.pt"
     assert CheckpointRef.resolve(root / "2026-01-04T00-00-00_train").file.name == "last.pt"
     assert CheckpointRef.resolve(root / "2026-01-04T00-00-00_train").label == "2026-01-04T00-00-00_train (last)"
-    loose = separator.save(tmp_path / "elsewhere" / "model.pt")
+    loose = save_model(separator, tmp_path / "elsewhere" / "model.pt")
     ref = CheckpointRef.resolve(str(loose))
     assert (ref.file, ref.train_run, ref.label) == (loose.resolve(), None, "model.pt")
     assert ref.provenance() == {"checkpoint": str(loose.resolve()), "train_run": ""}

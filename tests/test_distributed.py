@@ -15,7 +15,8 @@ import yaml
 from stemunet.checkpoints import read_checkpoint, read_training_checkpoint
 from stemunet.config import ConfigError
 from stemunet.distributed import CrossProcessBatchNorm2d
-from stemunet.training import TrainConfig, fit
+from stemunet.train import fit
+from stemunet.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,3 +94,11 @@ def test_cross_process_batchnorm_is_batchnorm_in_one_process():
     x = torch.randn(4, 3, 5, 6)
     torch.testing.assert_close(crossed(x), plain(x))
     assert set(crossed.state_dict()) == set(plain.state_dict())
+
+
+def test_training_fit_trains_in_this_process_and_leaves_launching_to_the_entry_point(tmp_path):
+    from stemunet import training
+
+    with pytest.raises(ConfigError, match="stemunet.train.fit"):
+        training.fit(TrainConfig.from_params({**TINY, "batch_size": 2, "n_processes": 2}), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

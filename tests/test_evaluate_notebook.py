@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.runs import execute_notebook, load_parameter_file
 from stemunet.separator import Separator
@@ -26,7 +27,7 @@ def tiny_train_run(tmp_path) -> Path:
     run = tmp_path / "2026-01-01T00-00-00_train"
     (run / "checkpoints").mkdir(parents=True)
     # Trained (it says) on the small synthetic set every notebook test shares (generated once per session).
-    Separator(config).save(run / "checkpoints" / "best.pt", train_config={**SMALL_DATA, "synthetic_seed": 0, "synthetic_version": 2, "epochs": 1})
+    save_model(Separator(config), run / "checkpoints" / "best.pt", train_config={**SMALL_DATA, "synthetic_seed": 0, "synthetic_version": 2, "epochs": 1})
     (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": {**config.to_params(), "epochs": 1}}))
     return run
 
@@ -39,6 +40,7 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
         checkpoint=str(tiny_train_run),
         max_tracks=1, max_seconds=2.0,
         baselines=False,  # museval is the cost; the baselines' path is tested in test_evaluation.py and by nbval
+        wiener_iterations=1, mask_power=0.5,
     )
     run_dir = execute_notebook("evaluate", parameters, runs_dir=tmp_path / "runs", progress=False)
     assert (run_dir / "evaluate.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
@@ -61,5 +63,6 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"model", "about"} and metrics["model"]["all"]["SDR"]["n_tracks"] == 1
     assert metrics["about"]["n_tracks"] == 1 and metrics["about"]["data"] == "synthetic"
+    assert metrics["about"]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5}
     for figure in ("score_boxes.png", "track_scores.png"):
         assert (run_dir / figure).stat().st_size > 10_000

@@ -21,7 +21,7 @@ import yaml
 
 from stemunet.scoring import METRICS, score_track, track_medians
 from stemunet.config import STEM_NAMES, ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.checkpoints import CheckpointRef
+from stemunet.checkpoints import CheckpointRef, load_separator, save_model
 from stemunet.datasets import read_track
 from stemunet.evaluation import EvaluateConfig, evaluate, evaluation_tracks, excerpt_bounds, oracle_estimates
 from stemunet.results import TRAINING_KEYS, TRAINING_METRIC_KEYS, aggregate, metrics_dict, published_reference, runs_overview, score_table
@@ -35,7 +35,7 @@ EXCERPT_SECONDS = 2.0
 def make_training_run(folder: Path, config: SeparatorConfig = TINY) -> Path:
     """A fake training run: an untrained tiny separator as checkpoints/best.pt, its parameters."""
     (folder / "checkpoints").mkdir(parents=True)
-    Separator(config).save(folder / "checkpoints" / "best.pt")
+    save_model(Separator(config), folder / "checkpoints" / "best.pt")
     parameters = {**config.to_params(), "epochs": 3, "batch_size": 2, "musdb_root": ""}
     (folder / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": parameters}))
     (folder / "metrics.json").write_text(json.dumps({"finished": True, "best_epoch": 2, "best_valid_loss": 0.5, "n_parameters": 1234}))
@@ -240,7 +240,7 @@ def test_an_unreadable_track_is_reported_and_the_others_scored(tmp_path, train_r
     out = tmp_path / "out"
     out.mkdir()
     with pytest.warns(UserWarning, match="broken: skipped"):
-        result = evaluate(Separator.load(train_run / "checkpoints" / "best.pt"), tracks, config, out, progress=False)
+        result = evaluate(load_separator(train_run / "checkpoints" / "best.pt", "cpu"), tracks, config, out, progress=False)
     assert result.tracks["track"].tolist() == ["good", "broken"]  # the failure is a row of the table too
     assert result.tracks["problem"].tolist()[0] == "" and "bass.wav" in result.tracks["problem"].tolist()[1]
     assert result.failures[0]["track"] == "broken" and "bass.wav" in result.failures[0]["error"]

@@ -206,3 +206,21 @@ def test_postfilter_ablation_scores_each_setting_on_the_real_excerpt(tmp_path):
     rows = {line.split("|")[1].strip(): [float(v) for v in line.split("|")[2:-1]] for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line and "setting" not in line}
     assert set(rows) == {"MIX", "wiener 0, power 1", "wiener 0, power 2", "wiener 1, power 1", "wiener 1, power 2"}
     assert len(rows["MIX"]) == 6 and rows["wiener 0, power 1"] != rows["wiener 1, power 2"]
+
+
+def test_the_bundled_models_post_filter_can_be_set_without_touching_its_weights(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stemunet.checkpoints import CheckpointRef, read_checkpoint
+
+    root = Path(__file__).resolve().parents[1]
+    target = tmp_path / "model.pt"
+    command = [sys.executable, "scripts/bundle_pretrained.py", "pretrained", "--mask-power", "0.6", "--wiener-iterations", "1", "--output", str(target)]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    bundled, rewritten = read_checkpoint(CheckpointRef.resolve("pretrained").file), read_checkpoint(target)
+    assert load_separator(target, "cpu").config.postfilter == PostFilterConfig(wiener_iterations=1, mask_power=0.6)
+    assert all(torch.equal(bundled["state_dict"][k], rewritten["state_dict"][k]) for k in bundled["state_dict"])
+    assert rewritten["training_summary"] == bundled["training_summary"]

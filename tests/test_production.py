@@ -1,11 +1,11 @@
-"""Tests of the synthetic set's production chain (stemunet.production): each process does what a
+"""Tests of the synthetic set's production chain (stemunet.synthetic.production): each process does what a
 mix engineer's would, measurably."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from stemunet import production
+from stemunet.synthetic import production
 
 RATE = 22050
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separator import Separator
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_real_transfer_prints_model_mix_irm1_and_the_models_share(tmp_path):
     torch.manual_seed(0)
-    checkpoint = Separator(SeparatorConfig(StftConfig(sample_rate=22050, n_channels=1, n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))).save(tmp_path / "tiny.pt")
+    checkpoint = save_model(Separator(SeparatorConfig(StftConfig(sample_rate=22050, n_channels=1, n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))), tmp_path / "tiny.pt")
     result = subprocess.run([sys.executable, "benchmarks/real_transfer.py", str(checkpoint), "--device", "cpu"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -13,6 +13,7 @@ import papermill
 import pytest
 import yaml
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.runs import execute_notebook, list_runs, pin_checkpoint_parameters
 from stemunet.separator import Separator
@@ -30,7 +31,7 @@ def fake_train_run(runs: Path, name: str) -> Path:
     """A finished training run holding a tiny untrained separator."""
     run = runs / name
     config = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
-    Separator(config).save(run / "checkpoints" / "best.pt")
+    save_model(Separator(config), run / "checkpoints" / "best.pt")
     (run / "parameters.yaml").write_text(yaml.safe_dump({"notebook": "train", "parameters": config.to_params()}))
     (run / "metrics.json").write_text(json.dumps({"finished": True}))
     return run.resolve()
@@ -98,9 +99,8 @@ def test_evaluate_without_named_data_scores_the_set_the_checkpoint_was_trained_o
     run = fake_train_run(runs, "2026-01-01T00-00-00_train")
     trained_on = {"musdb_root": "", "synthetic_train_tracks": 16, "synthetic_test_tracks": 4, "synthetic_seconds": 12.0,
                   "synthetic_seed": 3, "synthetic_version": 2, "synthetic_soundfont": ""}  # fmt: skip
-    Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))).save(
-        run / "checkpoints" / "best.pt", train_config={**trained_on, "epochs": 3}
-    )
+    save_model(Separator(SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))),
+               run / "checkpoints" / "best.pt", train_config={**trained_on, "epochs": 3})
     picked = data_from_checkpoint("evaluate", {"checkpoint": str(run), "max_seconds": 2.0})
     assert picked == {"checkpoint": str(run), "max_seconds": 2.0, **{k: v for k, v in trained_on.items() if k.startswith("synthetic_")}}
     # Data the user named is theirs; other notebooks are left alone.

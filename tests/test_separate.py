@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from stemunet.checkpoints import save_model
 from stemunet.audio import declared_samples, load_audio
 from stemunet.config import ChunkingConfig, ConfigError, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separate import (
@@ -39,7 +40,7 @@ def separator() -> Separator:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, separator) -> Path:
-    return separator.save(tmp_path_factory.mktemp("model") / "tiny.pt")
+    return save_model(separator, tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
 def _noise(n_channels: int, n_samples: int, amplitude: float = 0.3, seed: int = 0) -> np.ndarray:

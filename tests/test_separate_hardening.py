@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separate import main
 from stemunet.separator import Separator
@@ -24,7 +25,7 @@ TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_c
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    return Separator(TINY).save(tmp_path_factory.mktemp("model") / "tiny.pt")
+    return save_model(Separator(TINY), tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
 def write_noise(path: Path, n_samples: int = 8000, rate: int = 16000, seed: int = 0) -> Path:

@@ -17,6 +17,7 @@ import soundfile as sf
 
 from stemunet.config import STEM_NAMES
 from stemunet import synthetic
+from stemunet.synthetic import dataset as synthetic_dataset
 from stemunet.synthetic import (
     MANIFEST_NAME,
     MUSDB_SETUP_NAME,
@@ -29,7 +30,7 @@ from stemunet.synthetic import (
     synthetic_cache_root,
     synthetic_set_name,
 )
-from stemunet.soundfont import PartSampler, SoundFontError, default_soundfont_path
+from stemunet.synthetic.soundfont import PartSampler, SoundFontError, default_soundfont_path
 
 TINY = SyntheticSpec(n_train_tracks=3, n_test_tracks=1, track_seconds=2.0, seed=0)
 
@@ -300,7 +301,7 @@ def test_fills_an_empty_folder_and_reuses_an_existing_set(tmp_path: Path) -> Non
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = synthetic.render_track
+    real = synthetic_dataset.render_track
     calls = []
 
     def failing(spec, subset, index):
@@ -309,7 +310,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
             raise KeyboardInterrupt
         return real(spec, subset, index)
 
-    monkeypatch.setattr(synthetic, "render_track", failing)
+    monkeypatch.setattr(synthetic_dataset, "render_track", failing)
     with pytest.raises(KeyboardInterrupt):
         generate_synthetic_dataset(tmp_path / "set", replace(TINY, track_seconds=1.0), progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import nbformat
 
+from stemunet.checkpoints import load_separator
 from stemunet.runs import execute_notebook, load_parameter_file
-from stemunet.separator import Separator
 from stemunet.training import HISTORY_COLUMNS, read_history
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def test_train_notebook_with_the_demo_parameters_leaves_a_complete_run_folder(tm
     assert metrics["finished"] and metrics["epochs"] == 2
     assert (run_dir / "loss_curves.png").stat().st_size > 1000
     for name in ("best.pt", "last.pt"):
-        separator = Separator.load(run_dir / "checkpoints" / name)
+        separator = load_separator(run_dir / "checkpoints" / name, "cpu")
         assert separator.sample_rate == 8000 and separator.n_channels == 1
     executed = nbformat.read(run_dir / "train.ipynb", as_version=4)
     outputs = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]

@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from stemunet.checkpoints import load_separator, save_model
 from stemunet.config import ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.datasets import list_tracks
 from stemunet.datasets import read_track_excerpt
@@ -44,7 +45,7 @@ def tiny_separator(seed: int) -> Separator:
 
 def make_training_run(runs_root: Path, stamp: str, seed: int) -> Path:
     run = runs_root / f"{stamp}_train"
-    tiny_separator(seed).save(run / "checkpoints" / "best.pt")
+    save_model(tiny_separator(seed), run / "checkpoints" / "best.pt")
     (run / "metrics.json").write_text('{"finished": true}')
     return run
 
@@ -141,7 +142,7 @@ def test_estimates_come_from_the_right_run(synthetic_root, two_runs):
     context = read_track_excerpt(list_tracks(synthetic_root, "test")[0], 0.0, 4.0)
     players = comparison.players
     for run, (_, waveform, _) in zip(two_runs, players[2:]):
-        expected = Separator.load(run / "checkpoints" / "best.pt").separate(context.mixture, RATE)[3, :, RATE : 3 * RATE]
+        expected = load_separator(run / "checkpoints" / "best.pt", "cpu").separate(context.mixture, RATE)[3, :, RATE : 3 * RATE]
         np.testing.assert_allclose(waveform, expected.numpy(), atol=1e-6)
     assert not np.allclose(players[2][1], players[3][1])
 
@@ -184,7 +185,7 @@ def test_no_training_run_says_so(runs_root):
 
 
 def test_a_bare_checkpoint_file_is_compared_under_its_name(synthetic_root, tmp_path, runs_root):
-    checkpoint = tiny_separator(3).save(tmp_path / "elsewhere" / "model.pt")
+    checkpoint = save_model(tiny_separator(3), tmp_path / "elsewhere" / "model.pt")
     comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(checkpoint)]), duration_seconds=1.0)
     assert comparison.labels[-1] == "vocals estimate: model.pt"
     assert comparison.sdr_labels == ["model.pt: no evaluation of this run found"]

@@ -2,8 +2,10 @@
 
 Distributed data parallel (:class:`torch.nn.parallel.DistributedDataParallel`), one process per
 GPU (or, on CPUs, per process asked for), started by ``torchrun`` or, from a notebook, by torch's
-elastic launcher (:func:`launch`). Each process reads a disjoint share of every epoch's chunks
-(:class:`stemunet.datasets.EpochSampler`), so the global batch is ``batch_size x world_size``;
+elastic launcher (:func:`stemunet.train.launch`; the launcher lives with the training entry
+point, above :mod:`stemunet.training`: this module holds the process-group helpers only). Each
+process reads a disjoint share of every epoch's chunks (:class:`stemunet.datasets.EpochSampler`),
+so the global batch is ``batch_size x world_size``;
 gradients are averaged across processes after every step and BatchNorm statistics are
 synchronised (:class:`torch.nn.SyncBatchNorm`, the ``sync_batchnorm`` option). Rank 0 validates,
 writes the run folder and checkpoints while the others wait; every rank resumes from the same
@@ -15,15 +17,13 @@ Launch::
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d \\
         --rdzv_endpoint HOST:29500 --rdzv_id RUN -m stemunet.train -f parameters/train.yaml  # on each of two
 
-or ``n_processes: 8`` in the train notebook (:func:`launch`).
+or ``n_processes: 8`` in the train notebook (:func:`stemunet.train.launch`).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -176,41 +176,3 @@ def broadcast(value: Any) -> Any:
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
-
-
-# ----------------------------------------------------------------------------------------------
-# Launching from Python (the train notebook's n_processes)
-# ----------------------------------------------------------------------------------------------
-
-
-def launch(parameters: dict[str, Any], run_dir: str | Path, n_processes: int) -> None:
-    """Train with ``n_processes`` processes on this machine through torch's elastic launcher.
-
-    Each worker builds ``TrainConfig.from_params(parameters)`` and trains into ``run_dir`` (rank 0
-    writes). Returns when all have finished; raises if any failed (torch's ``ChildFailedError``
-    names the rank and its error).
-    """
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=n_processes,
-        run_id=f"stemunet-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-        monitor_interval=0.5,
-    )
-    elastic_launch(config, _worker)(dict(parameters), str(run_dir))
-
-
-def _worker(parameters: dict[str, Any], run_dir: str) -> None:
-    """One process of :func:`launch` (module level, so the launcher can start it in a fresh interpreter)."""
-    from stemunet.training import TrainConfig, fit
-
-    group = init_from_environment()
-    try:
-        fit(TrainConfig.from_params(parameters), run_dir, progress=group.is_main)
-    finally:
-        close()

@@ -410,82 +410,19 @@ def evaluate(
     if not tracks:
         raise ValueError("no tracks to evaluate")
     methods = [m for m in config.methods if not (m == "model" and separator is None)]
-    stft_config = separator.config.stft if separator is not None else StftConfig()
     n_workers = resolve_workers(config.n_workers, len(tracks))
-    n_jobs = len(tracks) * len(methods)
     began = time.perf_counter()
-
-    rows: list[dict[str, Any]] = []
-    track_info: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
-
-    def collect(future: Future) -> None:
-        result: ScoreResult = future.result()
-        if result.error:
-            failures.append({"track": result.track, "method": "all", "error": result.error})
-            warnings.warn(f"{result.track}: not scored: {result.error}", stacklevel=3)
-        for method, store in result.stores.items():
-            write_text_atomic(score_file(out_dir, method, result.track), store.json)
-            rows.extend(_frame_rows(method, result.track, store))
-        bar.update(len(methods))
-
-    executor = score_executor(n_workers)
-    bar = progress_bar(total=n_jobs, desc=f"BSSEval v4 ({n_workers} worker{'s' * (n_workers > 1)})", unit="score", disable=not progress)
-    pending: set[Future] = set()
-    try:
-        for track in tracks:
-            bar.set_postfix_str(f"separating {track.name}")
-            try:
-                mixture, stems, rate = read_track(track)
-                seconds = stems.shape[-1] / rate
-                start, stop = excerpt_bounds(stems, rate, config.max_seconds)
-                mixture, stems = mixture[:, start:stop], stems[..., start:stop]
-                estimates = track_estimates(separator, mixture, stems, rate, config.chunking, methods, stft_config)
-            except (AudioError, OSError, ValueError, RuntimeError) as error:
-                failures.append({"track": track.name, "method": "all", "error": f"{type(error).__name__}: {error}"})
-                warnings.warn(f"{track.name}: skipped: {error}", stacklevel=2)
-                bar.update(len(methods))
-                continue
-            track_info.append(
-                {
-                    "track": track.name,
-                    "seconds": round(seconds, 3),
-                    "excerpt_start": round(start / rate, 3),
-                    "excerpt_seconds": round((stop - start) / rate, 3),
-                    "sample_rate": rate,
-                }
-            )
-            bar.set_postfix_str(f"scoring {track.name}")
-            while len(pending) > n_workers:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    collect(future)
-            arrays = {method: np.asarray(estimates[method]) for method in methods}
-            job = ScoreJob(track.name, stems, arrays, rate, STEM_NAMES, start / rate, config.scorer)
-            pending.add(executor.submit(run_score_job, job))
-            del estimates, arrays
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                collect(future)
-    except BaseException:
-        # Interrupted (Ctrl-C, a kernel stop) or failed: do not wait minutes for running museval jobs.
-        stop_workers(executor)
-        raise
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
-        bar.set_postfix_str("")
-        bar.close()
-
-    if not rows:
-        raise RuntimeError(f"no track could be scored: {failures}")
-    track_scores = sort_track_scores(pd.DataFrame(rows, columns=TRACK_SCORE_COLUMNS))
+    scored = _Scored(out_dir, methods)
+    _separate_and_score(separator, tracks, config, n_workers, scored, progress)
+    if not scored.rows:
+        raise RuntimeError(f"no track could be scored: {scored.failures}")
+    track_scores = sort_track_scores(pd.DataFrame(scored.rows, columns=TRACK_SCORE_COLUMNS))
     aggregates = aggregate(track_scores)
     tracks_table = pd.DataFrame(
-        [*({**info, "problem": ""} for info in track_info), *({"track": f["track"], "problem": f["error"]} for f in failures)]
+        [*({**info, "problem": ""} for info in scored.track_info),
+         *({"track": f["track"], "problem": f["error"]} for f in scored.failures)]
     )
+    track_info, failures = scored.track_info, scored.failures
     about = {
         "data": config.data.musdb_root or "synthetic",
         "data_root": dataset_of(tracks[0])[0],  # which set exactly (as the listen widget names it), for matching scores
@@ -502,11 +439,100 @@ def evaluate(
         "failures": failures,
         "scorer": config.scorer,
         "museval_version": _museval_version(),
+        # The model's post-filter as it ran (the run's choice over the checkpoint's own settings).
+        "postfilter": separator.config.postfilter.to_params() if separator is not None else None,
     }
     metrics = metrics_dict(aggregates, about)
     write_text_atomic(out_dir / "track_scores.csv", track_scores.to_csv(index=False))
     write_json_atomic(out_dir / "metrics.json", metrics)
     return EvaluationResult(out_dir, track_scores, aggregates, tracks_table, metrics, failures)
+
+
+@dataclasses.dataclass
+class _Scored:
+    """What an evaluation gathers as its scores come back: museval's median rows (and each track's
+    JSON, written to ``out_dir/scores``), the tracks that were separated, and what failed."""
+
+    out_dir: Path
+    methods: list[str]
+    rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    track_info: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    failures: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def collect(self, future: Future, bar) -> None:
+        """Take in a finished scoring job's result (a failure is warned about, as the caller of evaluate)."""
+        result: ScoreResult = future.result()
+        if result.error:
+            self.failures.append({"track": result.track, "method": "all", "error": result.error})
+            warnings.warn(f"{result.track}: not scored: {result.error}", stacklevel=4)
+        for method, store in result.stores.items():
+            write_text_atomic(score_file(self.out_dir, method, result.track), store.json)
+            self.rows.extend(_frame_rows(method, result.track, store))
+        bar.update(len(self.methods))
+
+
+def _separate_and_score(separator: Separator | None, tracks: list, config: EvaluateConfig, n_workers: int,
+                        scored: _Scored, progress: bool) -> None:
+    """Separate each track here and score it in the worker pool, keeping at most ``n_workers`` + 1
+    jobs in flight; on an interruption the workers are stopped at once."""
+    methods = scored.methods
+    stft_config = separator.config.stft if separator is not None else StftConfig()
+    executor = score_executor(n_workers)
+    bar = progress_bar(total=len(tracks) * len(methods), desc=f"BSSEval v4 ({n_workers} worker{'s' * (n_workers > 1)})",
+                       unit="score", disable=not progress)
+    pending: set[Future] = set()
+    try:
+        for track in tracks:
+            bar.set_postfix_str(f"separating {track.name}")
+            try:
+                job, info = _score_job(separator, track, config, methods, stft_config)
+            except (AudioError, OSError, ValueError, RuntimeError) as error:
+                scored.failures.append({"track": track.name, "method": "all", "error": f"{type(error).__name__}: {error}"})
+                warnings.warn(f"{track.name}: skipped: {error}", stacklevel=3)
+                bar.update(len(methods))
+                continue
+            scored.track_info.append(info)
+            bar.set_postfix_str(f"scoring {track.name}")
+            while len(pending) > n_workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    scored.collect(future, bar)
+            pending.add(executor.submit(run_score_job, job))
+            del job
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                scored.collect(future, bar)
+    except BaseException:
+        # Interrupted (Ctrl-C, a kernel stop) or failed: do not wait minutes for running museval jobs.
+        stop_workers(executor)
+        raise
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)
+        bar.set_postfix_str("")
+        bar.close()
+
+
+def _score_job(separator: Separator | None, track, config: EvaluateConfig, methods: list[str],
+               stft_config: StftConfig) -> tuple[ScoreJob, dict[str, Any]]:
+    """Read ``track``, cut its excerpt and separate it by every method: the scoring job and the
+    track's entry of metrics.json (length, excerpt, rate)."""
+    mixture, stems, rate = read_track(track)
+    seconds = stems.shape[-1] / rate
+    start, stop = excerpt_bounds(stems, rate, config.max_seconds)
+    mixture, stems = mixture[:, start:stop], stems[..., start:stop]
+    estimates = track_estimates(separator, mixture, stems, rate, config.chunking, methods, stft_config)
+    info = {
+        "track": track.name,
+        "seconds": round(seconds, 3),
+        "excerpt_start": round(start / rate, 3),
+        "excerpt_seconds": round((stop - start) / rate, 3),
+        "sample_rate": rate,
+    }
+    arrays = {method: np.asarray(estimates[method]) for method in methods}
+    return ScoreJob(track.name, stems, arrays, rate, STEM_NAMES, start / rate, config.scorer), info
 
 
 def _museval_version() -> str:

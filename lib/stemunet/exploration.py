@@ -465,105 +465,129 @@ def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Explorat
         FileNotFoundError: ``musdb_root`` is not a folder, or holds neither ``train/`` nor ``test/``.
     """
     root = dataset_root(config.data, progress=progress)
-    synthetic = is_synthetic_dataset(root)
-    wav_layout = is_wav_layout(root)
-    problems: list[dict] = []
-    track_rows: list[dict] = []
-    to_analyse: list[tuple[musdb.audio.MultiTrack, list[StreamInfo]]] = []
-    checks: dict[tuple[str, str], dict] = {}
-    usable: list[musdb.audio.MultiTrack] = []
+    survey = _Survey()
     valid_names = validation_track_names(root) if "train" in config.subsets and (root / "train").is_dir() else set()
     for subset in config.subsets:
         if not (root / subset).is_dir():
-            problems.append({"subset": subset, "track": "", "problem": f"no {subset}/ folder in {root}"})
+            survey.problems.append({"subset": subset, "track": "", "problem": f"no {subset}/ folder in {root}"})
             continue
         tracks = list_tracks(root, subset)
         if not tracks:
-            kind = "track folders" if wav_layout else ".stem.mp4 files"
-            problems.append({"subset": subset, "track": "", "problem": f"{root / subset} holds no {kind}"})
+            kind = "track folders" if is_wav_layout(root) else ".stem.mp4 files"
+            survey.problems.append({"subset": subset, "track": "", "problem": f"{root / subset} holds no {kind}"})
         for index, track in enumerate(tracks):
-            infos, missing = stream_infos(track)
-            agreement = stream_agreement(infos)
-            track_problems = missing + consistency_problems(infos)
-            mixture = next((info for info in infos if info.name == "mixture"), infos[0] if infos else None)
-            # Streams of different lengths are analysed over their common part; a missing or
-            # unreadable file, or streams that differ in rate or channels, cannot be summed.
-            readable = not missing and agreement["rates_agree"] and agreement["channels_agree"]
-            analysed = (config.max_tracks == 0 or index < config.max_tracks) and readable
-            track_rows.append({
-                "subset": subset,
-                "split": subset if subset == "test" else ("valid" if track.name in valid_names else "train"),
-                "track": track.name,
-                "duration_seconds": mixture.n_samples / mixture.sample_rate if mixture else np.nan,
-                "sample_rate": mixture.sample_rate if mixture else np.nan,
-                "n_channels": mixture.n_channels if mixture else np.nan,
-                "format": "stem.mp4" if is_stem_file(track) else "wav",
-                "analysed": analysed,
-            })
-            problems.extend({"subset": subset, "track": track.name, "problem": p} for p in track_problems)
-            if not track_problems:
-                usable.append(track)
-            if analysed or track_problems:
-                checks[(subset, track.name)] = {
-                    "subset": subset,
-                    "track": track.name,
-                    "files_present": not missing,
-                    **agreement,
-                    "residual_db": np.nan,
-                    "mixture_peak_db": np.nan,
-                }
-            if analysed:
-                to_analyse.append((track, infos))
-
-    loudness_rows = []
-    frame_db: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
-    spectra: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
-    spectrum_weights: list[int] = []
-    common_rate: int | None = None
-    for track, infos in progress_bar(to_analyse, desc="analysing tracks", disable=not progress):
+            split = subset if subset == "test" else ("valid" if track.name in valid_names else "train")
+            survey.check(subset, split, track, analyse=config.max_tracks == 0 or index < config.max_tracks)
+    loudness = _Loudness(config.silence_threshold_db)
+    for track, infos in progress_bar(survey.to_analyse, desc="analysing tracks", disable=not progress):
         rate = infos[0].sample_rate
         try:
             analysis = analyse_track(track, rate)
         except Exception as error:  # a corrupt file: report it and go on with the others
-            problems.append({"subset": track.subset, "track": track.name, "problem": f"could not be read: {error}"})
+            survey.problems.append({"subset": track.subset, "track": track.name, "problem": f"could not be read: {error}"})
             continue
-        common_rate = common_rate or rate
+        loudness.add(track, rate, analysis)
+        survey.checks[(track.subset, track.name)].update(residual_db=analysis.residual_db, mixture_peak_db=analysis.mixture_peak_db)
+    return Exploration(
+        root=root,
+        synthetic=is_synthetic_dataset(root),
+        silence_threshold_db=config.silence_threshold_db,
+        tracks=pd.DataFrame(survey.track_rows, columns=["subset", "split", "track", "duration_seconds", "sample_rate", "n_channels", "format", "analysed"]),
+        loudness=pd.DataFrame(loudness.rows, columns=["subset", "track", "source", "active_median_db", "silent_share"]),
+        checks=pd.DataFrame(list(survey.checks.values()), columns=CHECK_COLUMNS),
+        problems=_problems_frame(survey.problems),
+        frame_db={name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in loudness.frame_db.items()},
+        spectra=loudness.mean_spectra(),
+        musdb_tracks=survey.usable,
+    )
+
+
+@dataclass
+class _Survey:
+    """What :func:`explore_dataset` learns from the files' headers, track by track: a row per track,
+    the problems, the consistency checks, the usable tracks and those to analyse."""
+
+    track_rows: list[dict] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
+    checks: dict[tuple[str, str], dict] = field(default_factory=dict)
+    usable: list[musdb.audio.MultiTrack] = field(default_factory=list)
+    to_analyse: list[tuple[musdb.audio.MultiTrack, list[StreamInfo]]] = field(default_factory=list)
+
+    def check(self, subset: str, split: str, track: musdb.audio.MultiTrack, *, analyse: bool) -> None:
+        """Read ``track``'s stream headers and check them; queue it for analysis if ``analyse`` and readable."""
+        infos, missing = stream_infos(track)
+        agreement = stream_agreement(infos)
+        track_problems = missing + consistency_problems(infos)
+        mixture = next((info for info in infos if info.name == "mixture"), infos[0] if infos else None)
+        # Streams of different lengths are analysed over their common part; a missing or
+        # unreadable file, or streams that differ in rate or channels, cannot be summed.
+        readable = not missing and agreement["rates_agree"] and agreement["channels_agree"]
+        analysed = analyse and readable
+        self.track_rows.append({
+            "subset": subset,
+            "split": split,
+            "track": track.name,
+            "duration_seconds": mixture.n_samples / mixture.sample_rate if mixture else np.nan,
+            "sample_rate": mixture.sample_rate if mixture else np.nan,
+            "n_channels": mixture.n_channels if mixture else np.nan,
+            "format": "stem.mp4" if is_stem_file(track) else "wav",
+            "analysed": analysed,
+        })
+        self.problems.extend({"subset": subset, "track": track.name, "problem": p} for p in track_problems)
+        if not track_problems:
+            self.usable.append(track)
+        if analysed or track_problems:
+            self.checks[(subset, track.name)] = {
+                "subset": subset,
+                "track": track.name,
+                "files_present": not missing,
+                **agreement,
+                "residual_db": np.nan,
+                "mixture_peak_db": np.nan,
+            }
+        if analysed:
+            self.to_analyse.append((track, infos))
+
+
+@dataclass
+class _Loudness:
+    """The analysed tracks' loudness rows, frame levels (dB) and power spectra, per source."""
+
+    silence_threshold_db: float
+    rows: list[dict] = field(default_factory=list)
+    frame_db: dict[str, list[np.ndarray]] = field(default_factory=lambda: {name: [] for name in SOURCE_NAMES})
+    spectra: dict[str, list[np.ndarray]] = field(default_factory=lambda: {name: [] for name in SOURCE_NAMES})
+    spectrum_weights: list[int] = field(default_factory=list)
+    common_rate: int | None = None
+
+    def add(self, track: musdb.audio.MultiTrack, rate: int, analysis) -> None:
+        """Take in one track's :func:`analyse_track` result (read at ``rate`` Hz)."""
+        self.common_rate = self.common_rate or rate
         for name in SOURCE_NAMES:
             frames = analysis.frame_db[name]
-            active = frames[frames >= config.silence_threshold_db]
-            loudness_rows.append({
+            active = frames[frames >= self.silence_threshold_db]
+            self.rows.append({
                 "subset": track.subset,
                 "track": track.name,
                 "source": name,
                 "active_median_db": float(np.median(active)) if active.size else np.nan,
-                "silent_share": silent_share(frames, config.silence_threshold_db),
+                "silent_share": silent_share(frames, self.silence_threshold_db),
             })
-            frame_db[name].append(frames)
+            self.frame_db[name].append(frames)
             # Tracks at another rate are put on the first track's frequency grid.
-            spectra[name].append(
-                np.interp(spectrum_frequencies(common_rate), spectrum_frequencies(rate), analysis.spectrum_power[name])
+            self.spectra[name].append(
+                np.interp(spectrum_frequencies(self.common_rate), spectrum_frequencies(rate), analysis.spectrum_power[name])
             )
-        spectrum_weights.append(analysis.n_samples_read)
-        checks[(track.subset, track.name)].update(residual_db=analysis.residual_db, mixture_peak_db=analysis.mixture_peak_db)
+        self.spectrum_weights.append(analysis.n_samples_read)
 
-    if spectrum_weights:
-        weights = np.asarray(spectrum_weights, dtype=np.float64)
-        mean_power = {name: np.average(np.stack(parts), axis=0, weights=weights) for name, parts in spectra.items()}
-        spectra_frame = pd.DataFrame(
+    def mean_spectra(self) -> pd.DataFrame:
+        """Each source's power spectrum in dB, averaged over the tracks weighted by their length
+        (rows: frequency in Hz on the first track's grid; columns: sources)."""
+        if not self.spectrum_weights:
+            return pd.DataFrame(columns=list(SOURCE_NAMES), index=pd.Index([], name="frequency_hz"))
+        weights = np.asarray(self.spectrum_weights, dtype=np.float64)
+        mean_power = {name: np.average(np.stack(parts), axis=0, weights=weights) for name, parts in self.spectra.items()}
+        return pd.DataFrame(
             {name: power_db(power) for name, power in mean_power.items()},
-            index=pd.Index(spectrum_frequencies(common_rate), name="frequency_hz"),
+            index=pd.Index(spectrum_frequencies(self.common_rate), name="frequency_hz"),
         )
-    else:
-        spectra_frame = pd.DataFrame(columns=list(SOURCE_NAMES), index=pd.Index([], name="frequency_hz"))
-    return Exploration(
-        root=root,
-        synthetic=synthetic,
-        silence_threshold_db=config.silence_threshold_db,
-        tracks=pd.DataFrame(track_rows, columns=["subset", "split", "track", "duration_seconds", "sample_rate", "n_channels", "format", "analysed"]),
-        loudness=pd.DataFrame(loudness_rows, columns=["subset", "track", "source", "active_median_db", "silent_share"]),
-        checks=pd.DataFrame(list(checks.values()), columns=CHECK_COLUMNS),
-        problems=_problems_frame(problems),
-        frame_db={name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in frame_db.items()},
-        spectra=spectra_frame,
-        musdb_tracks=usable,
-    )

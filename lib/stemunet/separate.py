@@ -569,11 +569,14 @@ def write_summary_csv(summary: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_summary(summary: pd.DataFrame, folder: str | Path, output_dir: str | Path | None = None) -> dict[str, Any]:
-    """Write ``summary.csv`` and ``metrics.json`` (:func:`summary_metrics`) into ``folder``; return the metrics."""
+def write_summary(summary: pd.DataFrame, folder: str | Path, output_dir: str | Path | None = None, separator: Separator | None = None) -> dict[str, Any]:
+    """Write ``summary.csv`` and ``metrics.json`` (:func:`summary_metrics`, and the post-filter
+    ``separator`` ran with) into ``folder``; return the metrics."""
     folder = Path(folder)
     write_summary_csv(summary, folder / "summary.csv")
     metrics = {**summary_metrics(summary), "output_dir": str(output_dir) if output_dir is not None else None}
+    if separator is not None:
+        metrics["postfilter"] = separator.config.postfilter.to_params()
     write_json_atomic(folder / "metrics.json", metrics)
     return metrics
 

@@ -1,8 +1,9 @@
 """``Separator``: waveform -> STFT -> U-Net masks x complex mixture -> ISTFT -> stem waveforms.
 
 A separator describes itself: its checkpoint holds its configuration beside the weights, so
-:meth:`Separator.load` rebuilds it from the file alone (:mod:`stemunet.checkpoints` does the
-reading and writing).
+:func:`stemunet.checkpoints.load_separator` rebuilds it from the file alone
+(:func:`stemunet.checkpoints.save_model` writes it). The arrow points one way: checkpoints build
+separators; a separator knows nothing of files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -303,16 +303,3 @@ class Separator(nn.Module):
             path=path,
         )
         return torch.cat(list(blocks), dim=-1)
-
-    def save(self, path: str | Path, **extra: Any) -> Path:
-        """Write this separator as a model checkpoint (:func:`stemunet.checkpoints.save_model`)."""
-        from stemunet.checkpoints import save_model
-
-        return save_model(self, path, **extra)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Separator:
-        """Rebuild a separator from a checkpoint file alone, in eval mode (:func:`stemunet.checkpoints.load_separator`)."""
-        from stemunet.checkpoints import load_separator
-
-        return load_separator(path, device)

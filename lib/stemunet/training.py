@@ -536,7 +536,8 @@ class TrainResult:
         return pd.DataFrame({"value": [self.metrics.get(key) for key in keys]}, index=keys)
 
 
-def _run_path(run: Any) -> Path:
+def run_path(run: Any) -> Path:
+    """The folder of ``run``: a :class:`stemunet.runs.Run` (its ``path``) or a path."""
     return Path(run.path if hasattr(run, "path") else run)
 
 
@@ -586,15 +587,14 @@ def fit(
     Returns the :class:`TrainResult`; the separator in it holds the *last* epoch's weights
     (``checkpoints/best.pt`` the best epoch's).
 
-    With ``n_processes`` > 1 (and no process group yet) the training runs in that many processes
-    started by torch's elastic launcher (:func:`stemunet.distributed.launch`), and the result is read
-    back from the run folder. Inside a process group (torchrun, or those processes) every process
-    calls this; rank 0 validates and writes, the others wait.
+    This trains in this process. Inside a process group (torchrun, or the processes that
+    :func:`stemunet.train.fit` starts for ``n_processes`` > 1) every process calls this; rank 0
+    validates and writes, the others wait. Outside one, ``n_processes`` > 1 is refused: start
+    those processes with :func:`stemunet.train.fit`.
     """
     if config.n_processes > 1 and not distributed.current().distributed:
-        run_dir = _run_path(run)
-        distributed.launch(config.to_params(), run_dir, config.n_processes)
-        return TrainResult.load(run_dir)
+        raise ConfigError(f"n_processes={config.n_processes}: start the processes with stemunet.train.fit "
+                          "(or torchrun -m stemunet.train); stemunet.training.fit trains in this process")
     threads = torch.get_num_threads()
     if config.cpu_threads > 0:
         torch.set_num_threads(config.cpu_threads)
@@ -602,6 +602,60 @@ def fit(
         return _fit(config, run, loaders=loaders, progress=progress, epoch_callback=epoch_callback)
     finally:
         torch.set_num_threads(threads)
+
+
+@dataclass
+class _Trainee:
+    """What one process trains with: the separator (``unet`` is its U-Net as called in training,
+    wrapped for distributed training), data, optimiser, schedule and gradient scaler."""
+
+    separator: Separator
+    loaders: DataLoaders
+    unet: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None
+
+
+@dataclass
+class _Tally:
+    """What a run has done so far (restored on resume): the history rows, counters, the best epoch."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    global_step: int = 0
+    best_valid_loss: float = math.inf
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    examples_seen: int = 0
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> _Tally:
+        return cls(
+            history=list(checkpoint["history"]),
+            start_epoch=int(checkpoint["epoch"]),
+            global_step=int(checkpoint["global_step"]),
+            best_valid_loss=float(checkpoint.get("best_valid_loss", math.inf)),
+            best_epoch=int(checkpoint.get("best_epoch", 0)),
+            train_seconds=float(checkpoint.get("train_seconds", 0.0)),
+            examples_seen=int(checkpoint.get("examples_seen", 0)),
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """The figures of metrics.json that change every epoch."""
+        last = self.history[-1] if self.history else {}
+        return dict(
+            epochs=len(self.history),
+            best_epoch=self.best_epoch,
+            best_valid_loss=self.best_valid_loss if self.best_epoch else None,
+            final_train_loss=last.get("train_loss"),
+            final_valid_loss=last.get("valid_loss"),
+            train_seconds=round(self.train_seconds, 2),
+            examples_seen=self.examples_seen,
+            train_examples_per_second=round(self.examples_seen / self.train_seconds, 2) if self.train_seconds else None,
+        )
 
 
 def _fit(
@@ -612,7 +666,7 @@ def _fit(
     progress: bool,
     epoch_callback: Callable[[dict[str, Any]], None] | None,
 ) -> TrainResult:
-    run_dir = _run_path(run)
+    run_dir = run_path(run)
     checkpoints = run_dir / "checkpoints"
     group = distributed.current()
     writes = group.is_main  # rank 0 validates and writes; the others train and wait
@@ -624,12 +678,51 @@ def _fit(
         torch.backends.cudnn.benchmark = True  # chunk sizes are fixed: let cuDNN pick its fastest kernels
 
     # Check what would stop a resume before the slow part (loading and caching audio).
-    checkpoint = None
+    checkpoint, resume_path = None, None
     if config.resume_from:
         resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
         checkpoint = read_training_checkpoint(resume_path)
         _check_resumable(checkpoint, config, resume_path)
 
+    trainee = _build_trainee(config, group, device, amp_dtype, loaders, progress)
+    tally = _Tally()
+    if checkpoint is not None:
+        tally = _restore(trainee, checkpoint)
+        # The best epoch may lie before the interruption: carry its checkpoint over.
+        previous_best = resume_path.parent / "best.pt"
+        if writes and previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
+            with atomic_path(checkpoints / "best.pt") as temporary:
+                shutil.copyfile(previous_best, temporary)
+    metrics = _first_metrics(config, trainee, group, tally, resume_path)
+
+    progress = progress and writes
+    epochs = progress_bar(range(tally.start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
+                  initial=tally.start_epoch, total=config.epochs)
+    for epoch in epochs:
+        began = time.perf_counter()
+        train_loss = _train_epoch(trainee, config, group, tally, epoch, began, progress)
+        if not writes:
+            distributed.wait_for_all()  # while rank 0 validates and writes this epoch's files
+            continue
+        record = _validate_and_save(trainee, config, group, tally, metrics, run_dir, epoch, began, train_loss, progress)
+        epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{record['valid_loss']:.4f}", best=tally.best_epoch)
+        distributed.wait_for_all()
+        if epoch_callback is not None:
+            epoch_callback(record)
+    epochs.close()
+
+    if writes:
+        metrics.update(tally.metrics())
+        metrics["finished"] = True
+        write_history(run_dir / "history.csv", tally.history)
+        write_json_atomic(run_dir / "metrics.json", metrics)
+    return TrainResult(run_dir=run_dir, history=tally.history, metrics=metrics, separator=trainee.separator.eval())
+
+
+def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device: torch.device,
+                   amp_dtype: torch.dtype | None, loaders: DataLoaders | None, progress: bool) -> _Trainee:
+    """Seed, build the separator and its data (unless ``loaders`` are given, in one process), and
+    what trains it, on ``device``."""
     seed_everything(config.seed)
     separator = build_separator(config)
     if group.distributed:
@@ -646,38 +739,31 @@ def _fit(
     steps_per_epoch = len(loaders.train)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    return _Trainee(separator, loaders, unet, optimizer, scheduler, scaler, device, amp_dtype)
 
-    history: list[dict[str, Any]] = []
-    start_epoch, global_step = 0, 0
-    best_valid_loss, best_epoch = math.inf, 0
-    train_seconds, examples_seen = 0.0, 0
-    if checkpoint is not None:
-        separator.load_state_dict(checkpoint["state_dict"])
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
-        scheduler.load_state_dict(checkpoint["scheduler_state"])
-        if checkpoint.get("scaler_state") and scaler.is_enabled():
-            scaler.load_state_dict(checkpoint["scaler_state"])
-        if checkpoint.get("rng_state"):
-            set_rng_state(checkpoint["rng_state"])
-        start_epoch = int(checkpoint["epoch"])
-        global_step = int(checkpoint["global_step"])
-        history = list(checkpoint["history"])
-        best_valid_loss = float(checkpoint.get("best_valid_loss", math.inf))
-        best_epoch = int(checkpoint.get("best_epoch", 0))
-        train_seconds = float(checkpoint.get("train_seconds", 0.0))
-        examples_seen = int(checkpoint.get("examples_seen", 0))
-        # The best epoch may lie before the interruption: carry its checkpoint over.
-        previous_best = resume_path.parent / "best.pt"
-        if writes and previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
-            with atomic_path(checkpoints / "best.pt") as temporary:
-                shutil.copyfile(previous_best, temporary)
 
-    metrics: dict[str, Any] = {
-        "epochs": start_epoch,
+def _restore(trainee: _Trainee, checkpoint: dict[str, Any]) -> _Tally:
+    """Put a training checkpoint's weights, optimiser, schedule, scaler and RNG states back; its tally."""
+    trainee.separator.load_state_dict(checkpoint["state_dict"])
+    trainee.optimizer.load_state_dict(checkpoint["optimizer_state"])
+    trainee.scheduler.load_state_dict(checkpoint["scheduler_state"])
+    if checkpoint.get("scaler_state") and trainee.scaler.is_enabled():
+        trainee.scaler.load_state_dict(checkpoint["scaler_state"])
+    if checkpoint.get("rng_state"):
+        set_rng_state(checkpoint["rng_state"])
+    return _Tally.from_checkpoint(checkpoint)
+
+
+def _first_metrics(config: TrainConfig, trainee: _Trainee, group: distributed.ProcessGroup, tally: _Tally,
+                   resume_path: Path | None) -> dict[str, Any]:
+    """metrics.json's figures known before the first epoch (the rest: :meth:`_Tally.metrics`)."""
+    loaders, amp_dtype = trainee.loaders, trainee.amp_dtype
+    return {
+        "epochs": tally.start_epoch,
         "epochs_planned": config.epochs,
         "finished": False,
-        "n_parameters": count_parameters(separator),
-        "device": str(device),
+        "n_parameters": count_parameters(trainee.separator),
+        "device": str(trainee.device),
         "cpu_threads": torch.get_num_threads(),
         "mixed_precision": str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else "off",
         "n_train_tracks": len(loaders.train_tracks),
@@ -685,86 +771,70 @@ def _fit(
         "train_tracks": loaders.train_tracks,
         "valid_tracks": loaders.valid_tracks,
         "data_note": loaders.note,
-        "resumed_from": str(resume_path) if checkpoint is not None else "",
+        "resumed_from": str(resume_path) if resume_path is not None else "",
         "world_size": group.world_size,
         "global_batch_size": config.batch_size * group.world_size,
         "sync_batchnorm": config.sync_batchnorm and group.distributed,
     }
 
-    def update_metrics() -> None:
-        last = history[-1] if history else {}
-        metrics.update(
-            epochs=len(history),
-            best_epoch=best_epoch,
-            best_valid_loss=best_valid_loss if best_epoch else None,
-            final_train_loss=last.get("train_loss"),
-            final_valid_loss=last.get("valid_loss"),
-            train_seconds=round(train_seconds, 2),
-            examples_seen=examples_seen,
-            train_examples_per_second=round(examples_seen / train_seconds, 2) if train_seconds else None,
-        )
 
-    progress = progress and writes
-    epochs = progress_bar(range(start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
-                  initial=start_epoch, total=config.epochs)
-    for epoch in epochs:
-        began = time.perf_counter()
-        loaders.set_epoch(epoch)
-        train_loss, seen = train_one_epoch(
-            separator, loaders.train, optimizer, scheduler, config,
-            epoch=epoch, amp_dtype=amp_dtype, scaler=scaler, progress=progress, unet=unet, rank=group.rank,
-        )
-        loss_sum, seen = distributed.sum_over_processes(train_loss * seen, seen)  # over the global batch
-        train_loss, seen = loss_sum / max(seen, 1), int(seen)
-        train_seconds += time.perf_counter() - began
-        examples_seen += seen
-        global_step += len(loaders.train)
-        if not writes:
-            distributed.wait_for_all()  # while rank 0 validates and writes this epoch's files
-            continue
-        valid_loss = validate(separator, loaders.valid, config, amp_dtype=amp_dtype, progress=progress)
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "valid_loss": valid_loss,
-            "learning_rate": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - began, 3),
-        }
-        history.append(record)
-        improved = valid_loss < best_valid_loss
-        if improved:
-            best_valid_loss, best_epoch = valid_loss, epoch
-        update_metrics()
-        state = {
-            "train_config": config.to_params(),
-            "epoch": epoch,
-            "global_step": global_step,
-            "valid_loss": valid_loss,
-            "best_valid_loss": best_valid_loss,
-            "best_epoch": best_epoch,
-            "history": list(history),
-            "train_seconds": train_seconds,
-            "examples_seen": examples_seen,
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(),
-            "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
-            "rng_state": rng_state(),
-            "world_size": group.world_size,
-        }
-        save_training(separator, checkpoints / "last.pt", **state)
-        if improved:
-            save_model(separator, checkpoints / "best.pt", **state)
-        write_history(run_dir / "history.csv", history)
-        write_json_atomic(run_dir / "metrics.json", metrics)
-        epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}", best=best_epoch)
-        distributed.wait_for_all()
-        if epoch_callback is not None:
-            epoch_callback(record)
-    epochs.close()
+def _train_epoch(trainee: _Trainee, config: TrainConfig, group: distributed.ProcessGroup, tally: _Tally,
+                 epoch: int, began: float, progress: bool) -> float:
+    """One epoch of training in every process; the mean loss over the global batch (the tally counts it)."""
+    loaders = trainee.loaders
+    loaders.set_epoch(epoch)
+    train_loss, seen = train_one_epoch(
+        trainee.separator, loaders.train, trainee.optimizer, trainee.scheduler, config,
+        epoch=epoch, amp_dtype=trainee.amp_dtype, scaler=trainee.scaler, progress=progress, unet=trainee.unet,
+        rank=group.rank,
+    )
+    loss_sum, seen = distributed.sum_over_processes(train_loss * seen, seen)  # over the global batch
+    train_loss, seen = loss_sum / max(seen, 1), int(seen)
+    tally.train_seconds += time.perf_counter() - began
+    tally.examples_seen += seen
+    tally.global_step += len(loaders.train)
+    return train_loss
 
-    if writes:
-        update_metrics()
-        metrics["finished"] = True
-        write_history(run_dir / "history.csv", history)
-        write_json_atomic(run_dir / "metrics.json", metrics)
-    return TrainResult(run_dir=run_dir, history=history, metrics=metrics, separator=separator.eval())
+
+def _validate_and_save(trainee: _Trainee, config: TrainConfig, group: distributed.ProcessGroup, tally: _Tally,
+                       metrics: dict[str, Any], run_dir: Path, epoch: int, began: float, train_loss: float,
+                       progress: bool) -> dict[str, Any]:
+    """Rank 0 after an epoch: validate, then write last.pt (and best.pt if it improved),
+    history.csv and metrics.json. Returns the epoch's history row."""
+    separator, optimizer, scaler = trainee.separator, trainee.optimizer, trainee.scaler
+    valid_loss = validate(separator, trainee.loaders.valid, config, amp_dtype=trainee.amp_dtype, progress=progress)
+    record = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "valid_loss": valid_loss,
+        "learning_rate": optimizer.param_groups[0]["lr"],
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    tally.history.append(record)
+    improved = valid_loss < tally.best_valid_loss
+    if improved:
+        tally.best_valid_loss, tally.best_epoch = valid_loss, epoch
+    metrics.update(tally.metrics())
+    state = {
+        "train_config": config.to_params(),
+        "epoch": epoch,
+        "global_step": tally.global_step,
+        "valid_loss": valid_loss,
+        "best_valid_loss": tally.best_valid_loss,
+        "best_epoch": tally.best_epoch,
+        "history": list(tally.history),
+        "train_seconds": tally.train_seconds,
+        "examples_seen": tally.examples_seen,
+        "optimizer_state": optimizer.state_dict(),
+        "scheduler_state": trainee.scheduler.state_dict(),
+        "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
+        "rng_state": rng_state(),
+        "world_size": group.world_size,
+    }
+    checkpoints = run_dir / "checkpoints"
+    save_training(separator, checkpoints / "last.pt", **state)
+    if improved:
+        save_model(separator, checkpoints / "best.pt", **state)
+    write_history(run_dir / "history.csv", tally.history)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    return record

@@ -623,7 +623,8 @@ class ComparisonPlayer(ListeningWidget):
             "duration_seconds": self.duration_seconds,
             "players": self.labels,
             "runs": [
-                {"label": run.label, "checkpoint": str(run.checkpoint), "train_run": str(run.train_run or ""), "sdr_db": sdr}
+                {"label": run.label, "checkpoint": str(run.checkpoint), "train_run": str(run.train_run or ""), "sdr_db": sdr,
+                 "postfilter": run.separator(self.device, self.postfilter).config.postfilter.to_params()}
                 for run, sdr in zip(self.runs, self.sdr.values())
             ],
         }
