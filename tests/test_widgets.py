@@ -321,7 +321,7 @@ def test_the_saved_text_of_a_widget_says_what_it_is_not_its_repr(synthetic_root)
     player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
     bundle = player.display_bundle()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # the live view
-    assert "VBox(" not in bundle["text/plain"] and bundle["text/plain"].startswith("Live player (train_000, 0.0-1.0 s): run the notebook")
+    assert "VBox(" not in bundle["text/plain"] and bundle["text/plain"].startswith("Live player (train_000, 0.0-1.0 s): its controls need a running kernel. Run the notebook (Run All)")
 
 
 def test_runs_default_to_the_bundled_model(runs_root):
