@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def executed_runs(tmp_path_factory) -> Path:
     listen = {**load_parameter_file(ROOT / "parameters" / "listen_demo.yaml"), **SMALL_DATA,
               "runs": [str(train_run)], "start_seconds": 0.0, "duration_seconds": 2.0}  # fmt: skip
     execute_notebook("listen", listen, runs_dir=runs, progress=False)
+    separate = {**load_parameter_file(ROOT / "parameters" / "separate_demo.yaml"), **SMALL_DATA, "checkpoint": str(train_run)}
+    execute_notebook("separate", separate, runs_dir=runs, progress=False)
+    explore = {**load_parameter_file(ROOT / "parameters" / "explore_demo.yaml"), **SMALL_DATA, "listen_seconds": 2.0}
+    execute_notebook("explore", explore, runs_dir=runs, progress=False)
+    # The source notebooks, as a user opens them from a clone (a folder without "_": not a run).
+    shutil.copytree(ROOT / "notebooks", runs / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return runs
 
 
@@ -99,13 +106,49 @@ def open_run_notebook(page, base: str, token: str, relative: str, screenshot: Pa
     page.screenshot(path=str(screenshot), full_page=True)
 
 
-def test_executed_runs_open_trusted_clean_and_rendered_in_jupyterlab(executed_runs, jupyterlab, tmp_path):
+def playwright_api():
     if CHROMIUM is None:
         pytest.fail("Chromium is not installed (Debian: apt-get install chromium; scripts/test.sh installs it)")
     try:
         from playwright import sync_api
     except ImportError:
         pytest.fail("Playwright is not installed (pip install -e '.[test]'; scripts/test.sh installs it)")
+    return sync_api
+
+
+OVERFLOWING_TABLES = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-OutputArea-output table')).map(table => {
+    const cell = table.closest('.jp-OutputArea-output');
+    const line = parseFloat(getComputedStyle(table).lineHeight) || 16;
+    const lines = !table.classList.contains('dataframe') ? 0 :  // data tables; not a layout table of players
+        Math.max(...Array.from(table.querySelectorAll('th, td')).filter(c => c.rowSpan <= 1)
+                     .map(c => c.getBoundingClientRect().height / line), 0);
+    return {table: Math.ceil(table.getBoundingClientRect().width), cell: Math.floor(cell.getBoundingClientRect().width),
+            lines: Math.round(lines * 10) / 10, header: table.innerText.slice(0, 60)};
+}).filter(size => size.table > size.cell || size.lines > 2.5)"""
+"""Tables wider than the output cell holding them (a user would have to scroll sideways), or squeezed
+into it so far that a header or value runs over more than two lines."""
+
+LOCAL_LINKS = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-Cell a[href]'))
+    .filter(a => !a.getAttribute('href').startsWith('#') && new URL(a.href).origin === location.origin)
+    .map(a => a.href)"""
+"""Links of the notebook into the Jupyter server (JupyterLab rewrites relative ones to /files/...)."""
+
+
+def check_links_and_tables(page, base: str, run_folder: Path, executed_runs: Path) -> None:
+    """Every link resolves to a file inside the run folder that the server serves; no table overflows its cell."""
+    overflowing = page.evaluate(OVERFLOWING_TABLES, VISIBLE)
+    assert overflowing == [], f"{run_folder.name}: tables wider than their cell: {overflowing}"
+    links = page.evaluate(LOCAL_LINKS, VISIBLE)
+    for link in links:
+        path = urllib.parse.unquote(urllib.parse.urlparse(link).path)
+        prefix = f"/files/{run_folder.relative_to(executed_runs)}/"
+        assert path.startswith(prefix), f"{run_folder.name}: a link leaving the run folder: {link}"
+        response = page.request.get(link)
+        assert response.status == 200, f"{run_folder.name}: {link} answers {response.status}"
+
+
+def test_executed_runs_open_trusted_clean_and_rendered_in_jupyterlab(executed_runs, jupyterlab, tmp_path):
+    sync_api = playwright_api()
     base, token = jupyterlab
     listen = next(executed_runs.glob("*_listen")) / "listen.ipynb"
     evaluate = next(executed_runs.glob("*_evaluate")) / "evaluate.ipynb"
@@ -116,10 +159,14 @@ def test_executed_runs_open_trusted_clean_and_rendered_in_jupyterlab(executed_ru
             open_run_notebook(page, base, token, str(listen.relative_to(executed_runs)), tmp_path / "listen.png")
             text = page.inner_text(VISIBLE)
             assert "VBox(children" not in text and "HBox(children" not in text, "a widget shown as its text repr"
-            assert page.locator(f"{VISIBLE} .widget-audio, {VISIBLE} audio").count() >= 6  # live widget + saved players
-            assert page.locator(f"{VISIBLE} img").count() >= 3  # spectrograms, figure
+            # The live widget is saved as one line saying to run the notebook, not as dead controls.
+            assert page.locator(f"{VISIBLE} .jupyter-widgets, {VISIBLE} .widget-audio").count() == 0, "saved widget controls"
+            assert "Live player (" in text and "Run All" in text
+            assert page.locator(f"{VISIBLE} audio").count() >= 3  # the saved players
+            assert page.locator(f"{VISIBLE} img").count() >= 1  # the figure
             assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0, "an error box"
             assert page.locator(".jp-mod-dirty").count() == 0, "opened as modified"
+            check_links_and_tables(page, base, listen.parent, executed_runs)
 
             page.close()
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -129,5 +176,54 @@ def test_executed_runs_open_trusted_clean_and_rendered_in_jupyterlab(executed_ru
             assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0, "an error box"
             assert page.locator(".jp-mod-dirty").count() == 0, "opened as modified"
             assert page.locator(f"{VISIBLE} table").count() >= 5  # the score tables render
+            check_links_and_tables(page, base, evaluate.parent, executed_runs)
+
+            for run_folder in (next(executed_runs.glob("*_separate")), next(executed_runs.glob("*_explore"))):
+                notebook = run_folder / f"{run_folder.name.split('_', 1)[1]}.ipynb"
+                page.close()
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                open_run_notebook(page, base, token, str(notebook.relative_to(executed_runs)), tmp_path / f"{notebook.stem}.png")
+                text = page.inner_text(VISIBLE)
+                assert "PosixPath(" not in text, f"{notebook.name}: a stray return value"
+                assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0, f"{notebook.name}: an error box"
+                assert page.locator(f"{VISIBLE} .jupyter-widgets").count() == 0, f"{notebook.name}: saved widget controls"
+                assert page.locator(f"{VISIBLE} table").count() >= 2
+                check_links_and_tables(page, base, run_folder, executed_runs)
+                if notebook.stem == "separate":
+                    assert page.locator(f"{VISIBLE} a[href*='stems/']").count() >= 1  # the written stems are linked
+        finally:
+            browser.close()
+
+
+def kernel_idle(base: str, token: str, path: str) -> bool:
+    """Whether the notebook at ``path`` (relative to the server's root) has a started, idle kernel."""
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as response:
+        sessions = json.load(response)
+    return any(s.get("path") == path and (s.get("kernel") or {}).get("execution_state") == "idle" for s in sessions)
+
+
+def test_source_notebooks_stay_unmodified_when_their_kernel_starts(executed_runs, jupyterlab, tmp_path):
+    """JupyterLab stores the kernel's language_info as soon as it connects: a notebook that lacks
+    some of it turns modified, and autosave rewrites a tracked file."""
+    sync_api = playwright_api()
+    base, token = jupyterlab
+    sources = sorted((executed_runs / "notebooks").glob("*.ipynb"))
+    assert len(sources) == 5
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for source in sources:
+                before = source.read_bytes()
+                relative = str(source.relative_to(executed_runs))
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                open_run_notebook(page, base, token, relative, tmp_path / f"source-{source.stem}.png")
+                deadline = time.monotonic() + 90
+                while not kernel_idle(base, token, relative):
+                    assert time.monotonic() < deadline, f"{source.name}: its kernel did not start"
+                    time.sleep(0.5)
+                page.wait_for_timeout(3000)  # kernel info reaches the page, metadata is compared
+                assert page.locator(".jp-mod-dirty").count() == 0, f"{source.name} turned modified when its kernel started"
+                page.close()
+                assert source.read_bytes() == before
         finally:
             browser.close()

@@ -49,3 +49,5 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
     assert metrics["postfilter"] == {"wiener_iterations": 2, "mask_power": 0.75}
     assert (run_dir / "stems.png").stat().st_size > 10_000
     assert (run_dir / "separate.ipynb").is_file()
+    shown = (run_dir / "separate.ipynb").read_text()
+    assert "PosixPath(" not in shown, "a cell shows a return value nobody asked for"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,24 @@ def test_live_widget_follows_select_and_its_controls_change_the_selection(synthe
     assert widget is comparison.widget
 
 
+def test_while_a_selection_is_prepared_the_controls_are_disabled_and_the_old_players_hidden(synthetic_root, two_runs):
+    comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), duration_seconds=1.0)
+    comparison.widget
+    controls = [comparison._track_dropdown, comparison._start_slider, comparison._duration_slider, comparison._stem_dropdown]
+    seen = []
+    separate = comparison._players
+
+    def observed_players():  # the slow part (reading and separating): what the user sees meanwhile
+        seen.append(([c.disabled for c in controls], comparison._player_box.layout.visibility, comparison._status.value))
+        return separate()
+
+    comparison._players = observed_players
+    comparison._start_slider.value = 1.0  # what a drag does
+    assert seen == [([True] * 4, "hidden", seen[0][2])] and "working" in seen[0][2]
+    assert [c.disabled for c in controls] == [False] * 4 and comparison._player_box.layout.visibility == "visible"
+    assert comparison._status.value == "<i>vocals of test_000, 1.0-2.0 s</i>"
+
+
 def test_stem_player_controls_change_track_and_excerpt(synthetic_root):
     player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
     player.widget
@@ -268,6 +287,19 @@ def test_static_players_embed_at_most_ten_seconds_and_link_the_whole_file(tmp_pa
     assert len(html) < 60 * rate * 2 / 10  # ten seconds of MP3, not a minute of WAV
 
 
+def test_static_players_link_only_files_inside_the_run_folder(tmp_path):
+    """Jupyter serves the folder it started in: a link climbing out of the run folder is a 404."""
+    rate = 8000
+    run, cache = tmp_path / "runs" / "2026-01-01T00-00-00_separate", tmp_path / "cache" / "test_000"
+    (run / "stems" / "test_000").mkdir(parents=True)
+    files = {"mixture": cache / "mixture.wav", "vocals": run / "stems" / "test_000" / "vocals.wav"}
+    silence = np.zeros((1, rate), dtype=np.float32)
+    html = audio_players({"mixture": silence, "vocals": silence}, rate, files=files, notebook_folder=run).data
+    assert re.findall(r"href='([^']*)'", html) == ["stems/test_000/vocals.wav"]
+    assert f"<code>{cache / 'mixture.wav'}</code>" in html  # where the whole input is, as text
+    assert html.count("<audio") == 2
+
+
 def test_listen_config_rejects_an_unknown_stem_and_device():
     with pytest.raises(ConfigError, match="stem"):
         ListenConfig.from_params({"stem": "guitar"})
@@ -289,7 +321,7 @@ def test_the_saved_text_of_a_widget_says_what_it_is_not_its_repr(synthetic_root)
     player = StemPlayer(list_tracks(synthetic_root, "train"), duration_seconds=1.0)
     bundle = player.display_bundle()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # the live view
-    assert "VBox(" not in bundle["text/plain"] and "interactive player" in bundle["text/plain"]
+    assert "VBox(" not in bundle["text/plain"] and bundle["text/plain"].startswith("Live player (train_000, 0.0-1.0 s): its controls need a running kernel. Run the notebook (Run All)")
 
 
 def test_runs_default_to_the_bundled_model(runs_root):

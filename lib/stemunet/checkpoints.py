@@ -273,6 +273,24 @@ class CheckpointRef:
         run = finished[-1].resolve()
         return cls(run / "checkpoints" / "best.pt", run, LATEST)
 
+    def training_data(self) -> dict[str, Any]:
+        """The data set parameters (:class:`~stemunet.config.DataConfig`'s names) recorded in the
+        checkpoint's training configuration; empty when it records none (a model from elsewhere)."""
+        from stemunet.config import DataConfig
+
+        recorded = self.read().get("train_config") or {}
+        return {name: recorded[name] for name in DataConfig.parameter_names() if name in recorded}
+
+    def pinned(self) -> str:
+        """A reference that names this same checkpoint tomorrow: the absolute run folder (its
+        ``best.pt`` is what ``latest`` picked) or file, or ``pretrained``; never ``latest`` or ``""``,
+        whose meaning changes as new runs finish."""
+        if self.name == PRETRAINED:
+            return PRETRAINED
+        if self.train_run is not None and self.file == self.train_run / "checkpoints" / "best.pt":
+            return str(self.train_run)
+        return str(self.file)
+
     @property
     def label(self) -> str:
         """A short name for tables: the run folder's name (with the file when not ``best.pt``), else the file's."""

@@ -113,6 +113,29 @@ class EvaluateConfig(Config):
 # ----------------------------------------------------------------------------------------------
 
 
+def _data_label(data: dict[str, Any]) -> str:
+    if data.get("musdb_root"):
+        return f"the MUSDB18 folder {data['musdb_root']}"
+    return (f"the synthetic set v{data['synthetic_version']} (seed {data['synthetic_seed']}: {data['synthetic_train_tracks']} "
+            f"train and {data['synthetic_test_tracks']} test tracks of {data['synthetic_seconds']:g} s)")
+
+
+def describe_data(config: EvaluateConfig, trained_on: dict[str, Any]) -> str:
+    """One line saying which data set is scored and whether the checkpoint was trained on it.
+
+    ``trained_on``: the data parameters recorded in the checkpoint
+    (:meth:`~stemunet.checkpoints.CheckpointRef.training_data`; empty: unknown).
+    """
+    scored = config.data.to_params()
+    line = f"Scoring the {config.subset} tracks of {_data_label(scored)}"
+    if not trained_on:
+        return line + "; the checkpoint does not record the data it was trained on."
+    compared = ("musdb_root",) if scored["musdb_root"] else tuple(scored)  # a MUSDB18 folder is the set, whatever synthetic_* say
+    if all(trained_on.get(name) == scored[name] for name in compared if name in trained_on):
+        return line + ": the set this checkpoint was trained on."
+    return line + f"; this checkpoint was trained on another: {_data_label({**scored, **trained_on})}."
+
+
 def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True) -> list:
     """The ``musdb`` tracks to score: ``config.subset``, the first ``max_tracks`` by name.
 

@@ -88,7 +88,7 @@ def plot_score_boxes(
                                     ha="center", va="top", fontsize=7, arrowprops=None)
                         ax.scatter([position], [top], marker="^", color=METHOD_COLOURS.get(method, "#333333"),
                                    s=30, clip_on=False, zorder=4)
-            ax.set_xticks(positions, [SHORT_LABELS.get(m, m) for m in methods], rotation=30, fontsize=8)
+            ax.set_xticks(positions, [SHORT_LABELS.get(m, m) for m in methods], rotation=30, fontsize=9)
             ax.grid(axis="y", alpha=0.3)
             if row == 0:
                 ax.set_title(stem)
@@ -118,8 +118,9 @@ def plot_track_scores(
     tracks += sorted(set(scores["track"]) - set(tracks))
     y = {track: i for i, track in enumerate(tracks)}
     panels = [*stems, "all"]
+    # Sized for the notebook's 72-dpi inline figures: 10-point text is 10 pixels high on screen.
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(2.4 * len(panels) + 2.5, 0.32 * len(tracks) + 1.6), sharey=True, squeeze=False
+        1, len(panels), figsize=(2.4 * len(panels) + 2.5, 0.4 * len(tracks) + 1.9), sharey=True, squeeze=False
     )
     for ax, stem in zip(axes[0], panels):
         cell = scores[scores["stem"] == stem]
@@ -136,8 +137,9 @@ def plot_track_scores(
         ax.set_title("mean of stems" if stem == "all" else stem)
         ax.set_xlabel(f"{metric} (dB)")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_yticks(range(len(tracks)), tracks, fontsize=8)
+    axes[0, 0].set_yticks(range(len(tracks)), tracks, fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=len(methods), fontsize=8, bbox_to_anchor=(0.5, 1.0))
-    figure.tight_layout(rect=(0, 0, 1, 0.93 if len(tracks) > 3 else 0.85))
+    legend_rows = 2 if len(methods) > 2 else 1
+    figure.legend(handles, labels, loc="upper center", ncol=-(-len(methods) // legend_rows), fontsize=10, bbox_to_anchor=(0.5, 1.0))
+    figure.tight_layout(rect=(0, 0, 1, 1 - (0.22 * legend_rows + 0.15) / figure.get_figheight()))
     return figure

@@ -27,13 +27,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import musdb
 import numpy as np
 import pandas as pd
 from stemunet.progress import progress_bar
 
-from stemunet.config import Config, ConfigError, DataConfig
+from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig
 from stemunet.datasets import (
     SOURCE_NAMES,
     StreamInfo,
@@ -300,27 +301,45 @@ class Exploration:
         return pd.DataFrame(rows).set_index("source")
 
     def synthetic_songs(self) -> pd.DataFrame:
-        """How each song of a synthetic set was made, from its manifest: tempo, key, and per part
-        its instruments (``sampled: <SoundFont preset>`` or additive) and the
-        production processes applied. Empty for a real data set."""
-        if not self.synthetic:
-            return pd.DataFrame()
-        manifest = read_synthetic_manifest(self.root)
+        """How each song of a synthetic set was played, from its manifest: tempo, key, and per part
+        its instruments (the General MIDI preset's name when sampled from the SoundFont, else
+        ``additive``). Empty for a real data set. How each stem was mixed: :meth:`synthetic_production`."""
         rows = []
-        for subset in ("train", "test"):
-            for name in manifest["tracks"].get(subset, []):
-                info = manifest["track_info"][name]
-                produced = info.get("production", {})
-                rows.append({
-                    "subset": subset, "track": name, "bpm": info["bpm"], "key": f"{info['key']} {info['mode']}",
-                    "drums": info["drums"].get("instrument", "additive"),
-                    "bass": info["bass"]["timbre"],
-                    "other": ", ".join(f"{role}: {kind}" for role, kind in info["other"].get("instruments", {}).items()),
-                    "vocals": f"{info['vocals']['voice']}, backing {info['vocals']['backing']}",
-                    **{f"{stem} chain": ", ".join(sorted(produced.get(stem, {}))) for stem in ("drums", "bass", "other", "vocals")},
-                    "bus compressor": "bus_compressor" in produced,
-                })
-        return pd.DataFrame(rows).set_index(["subset", "track"])
+        for subset, name, info in self._synthetic_track_infos():
+            rows.append({
+                "subset": subset, "track": name, "bpm": info["bpm"], "key": f"{info['key']} {info['mode']}",
+                "drums": _instrument(info["drums"].get("instrument", "additive")),
+                "bass": info["bass"]["timbre"],
+                "other": ", ".join(f"{role}: {_instrument(kind)}" for role, kind in info["other"].get("instruments", {}).items()),
+                "vocals": f"{info['vocals']['voice']}, {info['vocals']['backing']}",
+            })
+        return pd.DataFrame(rows).set_index(["subset", "track"]) if rows else pd.DataFrame()
+
+    def synthetic_production(self) -> pd.DataFrame:
+        """Which mixing processes each song's stems went through: one column per process (EQ,
+        compressor, saturation, delay, hum), holding the initials of the stems it ran on (``D B O V``
+        for drums, bass, other, vocals; ``–`` none), and whether the mix bus was compressed. Empty
+        for a real data set."""
+        rows = []
+        for subset, name, info in self._synthetic_track_infos():
+            produced = info.get("production", {})
+            processes = sorted({process for stem in STEM_NAMES for process in produced.get(stem, {})}, key=_process_order)
+            row: dict[str, Any] = {"subset": subset, "track": name}
+            for process in processes:
+                row[process] = " ".join(stem[0].upper() for stem in STEM_NAMES if process in produced.get(stem, {})) or "–"
+            row["bus compressor"] = "yes" if "bus_compressor" in produced else "no"
+            rows.append(row)
+        if not rows:
+            return pd.DataFrame()
+        table = pd.DataFrame(rows).set_index(["subset", "track"]).fillna("–")
+        return table[[*sorted((c for c in table.columns if c != "bus compressor"), key=_process_order), "bus compressor"]]
+
+    def _synthetic_track_infos(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(subset, track, manifest entry)`` of every song of a synthetic set; none for a real one."""
+        if not self.synthetic:
+            return []
+        manifest = read_synthetic_manifest(self.root)
+        return [(subset, name, manifest["track_info"][name]) for subset in ("train", "test") for name in manifest["tracks"].get(subset, [])]
 
     def per_track(self, column: str = "silent_share") -> pd.DataFrame:
         """``loudness[column]`` as a table: one row per analysed track, one column per source."""
@@ -413,6 +432,19 @@ def _plain(value: float) -> float | None:
 
 def _problems_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["subset", "track", "problem"])
+
+
+PRODUCTION_ORDER = ("eq", "compressor", "saturation", "delay", "hum")
+"""The order a mix engineer's chain runs in, for the production table's columns."""
+
+
+def _process_order(process: str) -> tuple[int, str]:
+    return (PRODUCTION_ORDER.index(process) if process in PRODUCTION_ORDER else len(PRODUCTION_ORDER), process)
+
+
+def _instrument(description: str) -> str:
+    """``sampled: Steel Guitar`` -> ``Steel Guitar``: a preset name says it was sampled; ``additive`` stays."""
+    return description.removeprefix("sampled: ")
 
 
 def dataset_root(data: DataConfig, *, progress: bool = True) -> Path:

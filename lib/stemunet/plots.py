@@ -63,13 +63,15 @@ def plot_stems(stems: Mapping[str, np.ndarray | torch.Tensor], sample_rate: int,
     """One spectrogram per named waveform (mixture and stems, say), stacked, sharing axes."""
     # 80 dpi on screen (a spectrogram's noise-like detail makes large PNGs: this keeps a run
     # notebook small); Run.save_figure writes the file at 150 dpi.
-    figure, axes = plt.subplots(len(stems), 1, figsize=(9, 1.6 * len(stems)), sharex=True, sharey=True, squeeze=False, dpi=80)
+    # Constrained layout: each panel's title gets its own space instead of running into the panel above.
+    figure, axes = plt.subplots(len(stems), 1, figsize=(9, 1.75 * len(stems)), sharex=True, sharey=True, squeeze=False, dpi=80,
+                                layout="constrained")
     image = None
     for ax, (name, waveform) in zip(axes[:, 0], stems.items()):
         image = plot_spectrogram(ax, waveform, sample_rate, name, max_frequency=max_frequency)
         ax.set_xlabel("")
     axes[-1, 0].set_xlabel("time (s)")
-    figure.colorbar(image, ax=axes[:, 0], label="dB", fraction=0.02)
+    figure.colorbar(image, ax=axes[:, 0], label="dB", fraction=0.02, aspect=40)
     return figure
 
 

@@ -72,8 +72,9 @@ TRAINING_KEYS: tuple[str, ...] = (
 )
 TRAINING_METRIC_KEYS: tuple[str, ...] = ("n_parameters", "best_epoch", "best_valid_loss", "train_seconds")
 
-OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("sample_rate", "n_fft", "base_channels", "epochs")
-"""The training parameters the runs overview shows (the rest: ``training_table`` of the run)."""
+OVERVIEW_TRAINING_KEYS: tuple[str, ...] = ("epochs",)
+"""The training parameters the runs overview shows (the rest: ``training_table`` of the run); few,
+so that the table fits a notebook cell beside the scores."""
 
 
 def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
@@ -141,16 +142,25 @@ def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+NO_ERROR_DB = 100.0
+"""A BSSEval ratio this high measures no error of its kind, only float rounding: MIX's SAR (the
+mixture lies in the span of the true stems, so it has no artefact part and BSSEval divides by a
+numerical zero, printing some 150 dB). Tables show "–" for it."""
+
+
 def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     """Every metric at a glance, SiSEC's convention (median over frames, then tracks; dB): rows
     method and stem, columns SDR, SIR, SAR, ISR. Narrow enough for a notebook; the model card's
-    mean ± std per metric is :func:`score_table` with ``"card"``."""
+    mean ± std per metric is :func:`score_table` with ``"card"``. A ratio of :data:`NO_ERROR_DB`
+    or more (MIX's SAR) is shown as "–": there is no error of that kind to measure."""
     table = aggregates.assign(
         method=_ordered(aggregates, "method", METHODS),
         stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
         metric=_ordered(aggregates, "metric", METRICS),
     ).pivot_table(index=["method", "stem"], columns="metric", values="median_of_medians", observed=True, dropna=False)
     table = table[[m for m in METRICS if m in table.columns]].round(decimals)
+    if (table >= NO_ERROR_DB).any().any():
+        table = table.astype(object).where(~(table >= NO_ERROR_DB), "–")
     table.index = table.index.set_levels([level.astype(str) for level in table.index.levels])
     table.columns.name = "dB, median over frames then tracks"
     return table
@@ -221,7 +231,7 @@ def published_reference() -> pd.DataFrame:
     """
     rows = [
         {"method": "U-Net (model card)", "drums": None, "bass": None, "other": None, "vocals": None, "all": -0.14,
-         "source": "model card"},
+         "source": "model card: below MIX, see the text"},
         {"method": "SiSEC MIX (mixture / 4)", "drums": 1.33, "bass": 0.67, "other": 1.16, "vocals": 1.12, "all": 1.07,
          "source": "SiSEC 2018 (museval medians)"},
         {"method": "oracle IRM1", "drums": 7.3, "bass": 6.2, "other": 6.9, "vocals": 8.5, "all": 7.2,
@@ -267,10 +277,10 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         else:
             training = {"train_run": ""}
         row: dict[str, Any] = {
-            "run": run.name,
+            "run": run.name.removesuffix("_evaluate"),  # the time stamp: every row is an evaluation
             "data": Path(parameters.get("musdb_root")).name if parameters.get("musdb_root") else "synthetic",
             "tracks": about.get("n_tracks"),
-            "train_run": training.get("train_run", ""),
+            "train_run": str(training.get("train_run", "")).removesuffix("_train"),
             **{key: training.get(key) for key in OVERVIEW_TRAINING_KEYS},
             "model": _score(metrics, "model", "all"),
             **{stem: _score(metrics, "model", stem) for stem in STEM_NAMES},
@@ -279,7 +289,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         }
         rows.append(row)
     table = pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
-    table.index.name = "evaluation run; SDR dB (SiSEC): model, its stems, MIX, IRM1"
+    table.index.name = "evaluation run"
     return table.round(2)
 
 

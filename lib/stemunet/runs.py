@@ -56,6 +56,11 @@ them absolute against the folder the user ran it from, since the notebook's kern
 PATH_KEYWORDS = ("", "pretrained", "latest")
 """Values of path parameters that are not paths (see :mod:`stemunet.checkpoints`)."""
 
+CHECKPOINT_PARAMETERS = ("checkpoint", "runs")
+"""Parameters naming checkpoints (``runs`` a list of them). The runner pins ``latest`` and ``""``
+to the checkpoint they name now (:func:`pin_checkpoint_parameters`), so an executed notebook run
+again uses the same model."""
+
 COMMAND_VARIABLE = "STEMUNET_COMMAND"
 """Environment variable through which the runner tells the notebook's kernel the user's command."""
 
@@ -236,7 +241,15 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         config: the notebook's resolved configuration, written to ``parameters.yaml``.
         provenance: more entries for ``parameters.yaml`` (the checkpoint a run used, say).
     """
-    path = check_new_run_dir(run_dir) if run_dir else new_run_dir(notebook)
+    path = Path(run_dir).expanduser() if run_dir else new_run_dir(notebook)
+    if (path / "parameters.yaml").is_file():
+        # An executed run notebook run again (Run All in JupyterLab, papermill on it): its folder
+        # is a record and stays as it is; the new run goes beside it and says which one it repeats.
+        provenance = {"reexecutes": str(path.resolve()), **provenance}
+        path = new_run_dir(notebook, path.parent)
+        print(f"{run_dir} is a finished run and stays as it was; this run writes to {path}")
+    elif run_dir:
+        path = check_new_run_dir(path)  # a file, or a folder holding part of a run: refused
     path.mkdir(parents=True, exist_ok=True)
     parameters = config.to_params() if config is not None else {}
     record = {
@@ -347,6 +360,85 @@ def check_parameters(notebook_path: Path, notebook: str, parameters: dict[str, A
     notebook_config_class(notebook).from_params(config_params)
 
 
+def pin_checkpoint_parameters(notebook_path: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with every checkpoint reference (:data:`CHECKPOINT_PARAMETERS`, given or the
+    notebook's default) that is ``latest`` or ``""`` replaced by what it names now: the absolute
+    training run folder, or ``pretrained``. Raises :class:`FileNotFoundError` (saying what to
+    train) when ``latest`` finds no finished run, before anything runs."""
+    import ast
+
+    import papermill
+
+    from stemunet.checkpoints import LATEST, CheckpointRef
+
+    declared = papermill.inspect_notebook(str(notebook_path))
+    pinned = dict(parameters)
+    for name in CHECKPOINT_PARAMETERS:
+        if name not in declared:
+            continue
+        value = pinned[name] if name in pinned else ast.literal_eval(declared[name]["default"])
+        if isinstance(value, (list, tuple)):
+            entries = [str(v) for v in value] or [""]  # an empty list compares the default checkpoint
+            if any(entry.strip() in ("", LATEST) for entry in entries):
+                pinned[name] = [CheckpointRef.resolve(entry).pinned() if entry.strip() in ("", LATEST) else entry for entry in entries]
+        elif isinstance(value, str) and value.strip() in ("", LATEST):
+            pinned[name] = CheckpointRef.resolve(value).pinned()
+    return pinned
+
+
+DATA_FROM_CHECKPOINT = ("evaluate",)
+"""Notebooks that, given neither ``musdb_root`` nor any ``synthetic_*`` parameter, read the
+synthetic set their checkpoint was trained on (:func:`data_from_checkpoint`), not the notebook's
+small default set."""
+
+
+def data_from_checkpoint(notebook: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` plus the synthetic set the (pinned) ``checkpoint`` was trained on, as recorded
+    in the checkpoint, for the notebooks of :data:`DATA_FROM_CHECKPOINT` when the user named no data
+    (``musdb_root`` empty, no ``synthetic_*``); unchanged otherwise, or when the checkpoint records
+    no synthetic set."""
+    from stemunet.checkpoints import CheckpointRef
+
+    named_data = parameters.get("musdb_root") or any(name.startswith("synthetic_") for name in parameters)
+    if notebook not in DATA_FROM_CHECKPOINT or named_data or "checkpoint" not in parameters:
+        return parameters
+    recorded = CheckpointRef.resolve(parameters["checkpoint"]).training_data()
+    if not recorded or recorded.get("musdb_root"):
+        return parameters
+    return {**parameters, **{name: value for name, value in recorded.items() if name.startswith("synthetic_")}}
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def freeze_widgets(path: str | Path) -> int:
+    """Replace every widget in an executed notebook by its saved note, and drop the widget state.
+
+    A saved widget's controls need a kernel: opened without one they show "disconnected" marks and
+    do nothing. In their place the notebook keeps one line (the widget's ``text/plain``, which
+    says to run the notebook: see :meth:`stemunet.widgets.ListeningWidget.saved_note`); the figures
+    and embedded players beside it hold the saved selection. Returns how many were replaced.
+    """
+    import html
+
+    import nbformat
+
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    replaced = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                note = str(data.get("text/plain") or "An interactive widget: run the notebook to use it.").strip()
+                output["data"] = {"text/plain": note, "text/html": f"<p class='stemunet-saved-widget'><i>{html.escape(note)}</i></p>"}
+                replaced += 1
+    if replaced or "widgets" in notebook.metadata:
+        notebook.metadata.pop("widgets", None)
+        nbformat.write(notebook, path)
+    return replaced
+
+
 def sign_notebook(path: str | Path) -> None:
     """Sign an executed notebook (nbformat's notary, this user's key), so that it opens trusted for
     the user who ran it: widgets, players and HTML outputs render on first view in JupyterLab."""
@@ -356,6 +448,15 @@ def sign_notebook(path: str | Path) -> None:
     path = Path(path)
     if path.is_file():
         NotebookNotary().sign(nbformat.read(path, as_version=4))
+
+
+def keep_as_record(path: str | Path) -> None:
+    """Make an executed run notebook read-only: run again in JupyterLab, its outputs go to a new run
+    folder (:func:`start_run`), and autosave, which skips files it cannot write, leaves this one
+    as it was executed. "Save As" keeps a copy with the new outputs."""
+    path = Path(path)
+    if path.is_file():
+        path.chmod(path.stat().st_mode & ~0o222)
 
 
 def execute_notebook(
@@ -381,6 +482,9 @@ def execute_notebook(
     # The kernel runs in notebooks/: paths the user typed are made absolute against where they typed them.
     parameters = resolve_path_parameters(parameters or {})
     check_parameters(source, notebook, parameters)
+    # Recorded in the executed notebook as what they name today: run again, it uses the same model.
+    parameters = pin_checkpoint_parameters(source, parameters)
+    parameters = data_from_checkpoint(notebook, parameters)
     run_dir = new_run_dir(notebook, runs_dir)
     parameters["run_dir"] = str(run_dir.resolve())
     try:
@@ -396,6 +500,7 @@ def execute_notebook(
         )
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
+        freeze_widgets(run_dir / f"{notebook}.ipynb")
         sign_notebook(run_dir / f"{notebook}.ipynb")
         raise
     except KeyboardInterrupt as interrupt:
@@ -408,5 +513,7 @@ def execute_notebook(
 
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    freeze_widgets(run_dir / f"{notebook}.ipynb")
     sign_notebook(run_dir / f"{notebook}.ipynb")
+    keep_as_record(run_dir / f"{notebook}.ipynb")
     return run_dir

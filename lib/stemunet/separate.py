@@ -664,6 +664,16 @@ def write_summary(summary: pd.DataFrame, folder: str | Path, output_dir: str | P
     return metrics
 
 
+def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as a notebook shows it, narrow enough for its cell: one row per track, the
+    stems written named by their stem only (they are ``<output_dir>/<track>/<stem>.<ext>``; the
+    inputs table above names each input), ``error`` only when some input has one. ``summary.csv``
+    keeps every column, full paths included."""
+    view = summary.assign(outputs=summary.outputs.map(lambda paths: ", ".join(Path(p).stem for p in paths or []) or "–"))
+    view = view.drop(columns=["input"] + (["error"] if not view["error"].fillna("").astype(bool).any() else []))
+    return view.set_index("track")
+
+
 def check_all_separated(summary: pd.DataFrame) -> None:
     """Raise :class:`RuntimeError` listing the failed inputs, if any (skipped ones are fine)."""
     failed = summary[summary.status == "failed"]

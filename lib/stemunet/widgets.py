@@ -98,12 +98,15 @@ def player_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "") -> str:
+def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "", *, location: str = "") -> str:
     """An HTML ``<audio>`` player with the audio embedded (plays in a saved, trusted notebook without a
-    kernel), and a link to ``link`` (a file beside the notebook) that plays wherever HTML is sanitised."""
+    kernel), and a link to ``link`` (a file beside the notebook) that plays wherever HTML is sanitised;
+    or, for a file elsewhere, its ``location`` as text."""
     data = base64.b64encode(player_bytes(waveform, sample_rate)).decode("ascii")
     player = f"<audio controls preload='none' src='data:{PLAYER_FORMAT[2]};base64,{data}'></audio>"
-    return player + (f"<br><a href='{html.escape(link)}' target='_blank'>{html.escape(Path(link).name)}</a>" if link else "")
+    if link:
+        return player + f"<br><a href='{html.escape(link)}' target='_blank'>{html.escape(Path(link).name)}</a>"
+    return player + (f"<br><code>{html.escape(location)}</code>" if location else "")
 
 
 def audio_players(
@@ -117,17 +120,25 @@ def audio_players(
     """A table of labelled players, one per ``(n_channels, n_samples)`` waveform, at most ``max_seconds`` each.
 
     ``files``: the full-length file behind each name, linked relative to ``notebook_folder`` (the
-    run folder the notebook is saved in), for viewers whose notebook is not trusted.
+    run folder the notebook is saved in), for viewers whose notebook is not trusted. A file outside
+    that folder (a separated input, say) is named as text, not linked: Jupyter serves only the
+    folder it was started in, and a link climbing out of it would lead nowhere.
     """
     from IPython.display import HTML
 
     limit = int(max_seconds * sample_rate)
     rows = []
     for name, waveform in named.items():
-        link = ""
+        link, location = "", ""
         if files and name in files:
-            link = os.path.relpath(files[name], notebook_folder) if notebook_folder is not None else str(files[name])
-        player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link)
+            file = Path(files[name]).resolve()
+            if notebook_folder is None:
+                link = str(files[name])
+            elif file.is_relative_to(Path(notebook_folder).resolve()):
+                link = os.path.relpath(file, Path(notebook_folder).resolve())
+            else:
+                location = str(file)
+        player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link, location=location)
         rows.append(f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td><td>{player}</td></tr>")
     return HTML("<table>" + "".join(rows) + "</table>")
 
@@ -306,7 +317,7 @@ class ListeningWidget:
         """Spectrograms of every player, stacked (a static picture of what the widget shows)."""
         players = self._player_objects()
         figure = plot_stems({p.label: p.waveform for p in players}, players[0].sample_rate, max_frequency=self.max_frequency)
-        figure.suptitle(self.title(), y=1.0)
+        figure.suptitle(self.title())
         return figure
 
     def title(self) -> str:
@@ -362,15 +373,30 @@ class ListeningWidget:
         return [self._track_dropdown, w.HBox([self._start_slider, self._duration_slider])]
 
     def _watch(self, control: Any, action: Callable[[Any], Any]) -> None:
+        self._watched.append(control)
+
         def on_change(change: dict) -> None:
             if self._syncing:
                 return  # the change came from select() updating the controls
+            self._set_busy(True)
             try:
                 action(change["new"])
             except Exception as error:  # a broken track: say so in the widget, keep it usable
                 self._show_error(error)
+            finally:
+                self._set_busy(False)
 
         control.observe(on_change, names="value")
+
+    def _set_busy(self, busy: bool) -> None:
+        """While a selection is read and separated (seconds): every control disabled, the players
+        hidden and a line saying what is being prepared, so nothing shows an old excerpt under a
+        new title and no second change queues up behind the first."""
+        for control in self._watched:
+            control.disabled = busy
+        self._player_box.layout.visibility = "hidden" if busy else "visible"
+        if busy:
+            self._status.value = "<i>&#8987; working: reading the excerpt and separating it...</i>"
 
     def _sync_controls(self) -> None:
         self._syncing = True
@@ -392,6 +418,7 @@ class ListeningWidget:
 
             self._status = w.HTML()
             self._player_box = w.Box(layout=w.Layout(display="flex", flex_flow="row wrap"))
+            self._watched: list[Any] = []  # the controls a change of selection comes from (_watch)
             self._widget = w.VBox([*self._controls(), self._status, self._player_box])
             self._refresh()
         return self._widget
@@ -440,12 +467,16 @@ class ListeningWidget:
         what it is and where the same content lies."""
         bundle = self.widget._repr_mimebundle_()
         bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
-        bundle["text/plain"] = (
-            f"[{type(self).__name__}: {self.title()}. An interactive player: it shows where the notebook is "
-            "trusted (runs of python -m stemunet.run are, for whoever ran them); the figure and players "
-            "below, and the audio files in the run folder, hold the same excerpt.]"
-        )
+        bundle["text/plain"] = self.saved_note()
         return bundle
+
+    def saved_note(self) -> str:
+        """What a saved notebook shows in place of the live widget, whose controls need a kernel
+        (:func:`stemunet.runs.execute_notebook` puts it there)."""
+        return (
+            f"Live player ({self.title()}): its controls need a running kernel. Run the notebook (Run All) "
+            "to choose another track or excerpt here; the saved figure shows this selection."
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -455,6 +486,17 @@ class ListeningWidget:
 
 class StemPlayer(ListeningWidget):
     """The mixture and each stem of a data set track (``explore.ipynb``)."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> StemPlayer:
+        """The player an :class:`~stemunet.exploration.ExploreConfig` describes: the tracks of its
+        ``subsets``, its ``track`` (empty: the first), ``start_seconds`` and ``listen_seconds``.
+        Needs nothing but the config, so its notebook cell runs again on its own."""
+        root = resolve_root(config.data)
+        tracks = [track for subset in config.subsets for track in list_tracks(root, subset)]
+        if not tracks:
+            raise FileNotFoundError(f"{root}: no tracks in {list(config.subsets)} to listen to")
+        return cls(tracks, track=config.track, start_seconds=config.start_seconds, duration_seconds=config.listen_seconds)
 
     def _players(self) -> list[Player]:
         excerpt, offset = self.excerpt()

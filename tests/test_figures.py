@@ -1,0 +1,42 @@
+"""Figures read at the notebook's 72-dpi inline size: text tall enough, titles clear of their neighbours."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+
+from stemunet.evaluation_plots import plot_track_scores
+from stemunet.plots import plot_stems
+
+
+def test_per_track_scores_legend_and_labels_are_at_least_ten_points():
+    """At 72 dpi a point is a pixel: 8-point text was about 7 px high on screen."""
+    rng = np.random.default_rng(0)
+    rows = [{"method": m, "track": f"test_00{t}", "stem": s, "metric": "SDR", "value": rng.normal(3)}
+            for m in ("model", "MIX", "irm1", "irm2") for t in range(4) for s in ("drums", "bass", "other", "vocals")]  # fmt: skip
+    figure = plot_track_scores(pd.DataFrame(rows))
+    figure.canvas.draw()
+    legend_sizes = [text.get_fontsize() for legend in figure.legends for text in legend.get_texts()]
+    tick_sizes = [label.get_fontsize() for ax in figure.axes for label in ax.get_yticklabels() + ax.get_xticklabels() if label.get_text()]
+    assert legend_sizes and min(legend_sizes) >= 10 and min(tick_sizes) >= 9
+    assert all(ax.xaxis.label.get_fontsize() >= 10 for ax in figure.axes)
+
+
+def test_stacked_spectrogram_titles_do_not_run_into_the_panel_above():
+    rng = np.random.default_rng(0)
+    stems = {name: 0.1 * rng.standard_normal((1, 22050 * 2)).astype(np.float32) for name in ("mixture", "drums", "bass", "other", "vocals")}
+    figure = plot_stems(stems, 22050)
+    figure.suptitle("test_000 from 0.0 s")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = [ax for ax in figure.axes if ax.get_title()]
+    assert len(axes) == 5
+    for above, below in zip(axes, axes[1:]):
+        title = below.title.get_window_extent(renderer)
+        panel_above = above.get_tightbbox(renderer)  # its image, ticks and tick labels
+        assert title.y1 <= panel_above.y0, f"the title {below.get_title()!r} overlaps the panel above"
+    assert figure._suptitle.get_window_extent(renderer).y0 >= axes[0].title.get_window_extent(renderer).y1
