@@ -251,7 +251,7 @@ class StftConfig(Config):
 
 
 MaskActivation = Literal["sigmoid", "softmax", "relu"]
-BlockType = Literal["double_conv", "residual_separable"]
+BlockType = Literal["double_conv", "residual_separable", "tfc_tdf"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +270,8 @@ class ModelConfig(Config):
         require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
         require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
         require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
+        require(self.block != "tfc_tdf" or self.max_frequency > 0,
+                "block tfc_tdf sizes its frequency layers for a fixed band: it needs max_frequency > 0")
 
 
 @dataclasses.dataclass(frozen=True)
