@@ -39,7 +39,7 @@ from stemunet.training import (
     TrainConfig,
     build_optimizer,
     build_separator,
-    magnitude_loss,
+    training_loss,
     resolve_mixed_precision,
     waveform_augmentation,
 )
@@ -65,7 +65,7 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[
     generator = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
+        loss = training_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

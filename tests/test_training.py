@@ -22,7 +22,7 @@ from stemunet.training import (
     build_scheduler,
     build_separator,
     fit,
-    magnitude_loss,
+    training_loss,
     read_history,
     training_example,
 )
@@ -120,7 +120,7 @@ def test_optimisation_lowers_the_loss_on_a_fixed_batch(tiny_config):
     mixture = stems.sum(dim=1)
     losses = []
     for _ in range(30):
-        loss = magnitude_loss(separator, mixture, stems, tiny_config)
+        loss = training_loss(separator, mixture, stems, tiny_config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -137,7 +137,7 @@ def test_loss_is_zero_for_perfect_masks(tiny_config):
     ideal = torch.zeros(1, 4, 1, 129, 126)
     ideal[:, 2] = 1.0
     separator.unet.forward = lambda magnitude: ideal
-    assert magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
+    assert training_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
 
 
 def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config):
@@ -151,8 +151,8 @@ def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config):
     torch.manual_seed(0)
     separator = build_separator(tiny_config)
     stems = torch.randn(2, 4, 1, 8000) * 0.1
-    full = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config)
-    mixed = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config, amp_dtype=torch.bfloat16)
+    full = training_loss(separator, stems.sum(dim=1), stems, tiny_config)
+    mixed = training_loss(separator, stems.sum(dim=1), stems, tiny_config, amp_dtype=torch.bfloat16)
     assert mixed.dtype == torch.float32
     assert mixed.item() == pytest.approx(full.item(), rel=0.05)
     mixed.backward()

@@ -260,7 +260,7 @@ class ModelConfig(Config):
 
     base_channels: int = 24  # channels of the first level, doubled at every level (24..384)
     depth: int = 5  # levels, the last one is the bottleneck
-    block: BlockType = "double_conv"  # see stemunet.model for the trade-off
+    block: BlockType = "double_conv"  # double_conv, residual_separable or tfc_tdf (needs max_frequency > 0); see stemunet.model for the trade-offs
     stem_stride: int = 2  # first layer downsamples bins and frames by this (1 = full resolution)
     mask_activation: MaskActivation = "softmax"  # softmax: masks of all stems sum to 1
     max_frequency: float = 16000.0  # Hz above which masks are not learnt (0 = all bins), as Open-Unmix
