@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':<34}{'params':>9}{'examples':>9}{'train s':>8}{'val loss':>9}"
           + "".join(f"{stem:>8}" for stem in STEM_NAMES) + f"{'mean':>8}")
     for row in rows:
-        print(f"{row['name']:<34}{row['parameters'] / 1e6:8.3f}M{row['examples']:9d}{row['seconds']:8.0f}{row['valid_loss']:9.4f}"
+        print(f"{row['name']:<34}{row['parameters'] / 1e6:8.3f}M{row['examples']:9d}{row['seconds']:8.1f}{row['valid_loss']:9.4f}"
               + "".join(f"{v:8.2f}" for v in row["sdr"]) + f"{np.mean(row['sdr']):8.2f}")
     for method, values in baselines.items():
         print(f"{method:<34}{'':>9}{'':>9}{'':>8}{'':>9}" + "".join(f"{v:8.2f}" for v in values) + f"{np.mean(values):8.2f}")
