@@ -16,11 +16,13 @@ each changing one option of issue #19 and nothing else:
 ``--variants`` replaces that list (each a comma-separated set of ``name=value`` overrides).
 
 Budget: by default every variant sees the recipe's examples (``epochs x samples_per_epoch``).
-With ``--seconds S`` every variant gets S seconds of training compute instead: its training
-steps are timed first (full steps on random audio, as ``benchmarks/training_throughput.py`` does)
-and ``samples_per_epoch`` is set so that ``epochs`` epochs take S seconds, so a slower option
-trains on fewer examples, as it would on the same machine for the same time (data loading and
-validation passes are not counted; the learning-rate schedule runs its full course either way).
+With ``--seconds S`` every variant gets S seconds of CPU time in training steps instead: its
+steps are timed first (full steps on random audio, as ``benchmarks/training_throughput.py`` does,
+for about a second of this process's CPU time, which other processes on a shared machine barely
+change, unlike wall time) and ``samples_per_epoch`` is set so that ``epochs`` epochs take S
+seconds, so a slower option trains on fewer examples, as it would on the same machine for the
+same time (data loading and validation passes are not counted; the learning-rate schedule runs
+its full course either way). On a GPU, time is wall time of the same steps.
 
 Each model is scored on the recipe's validation tracks (BSSEval v4 SDR, median over 1 s frames
 then tracks, :func:`stemunet.evaluation.sisec_medians`), next to SiSEC's MIX and oracle IRM1 on
@@ -32,18 +34,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_throughput import model_throughput  # noqa: E402
 
 from stemunet.checkpoints import CheckpointRef  # noqa: E402
-from stemunet.config import STEM_NAMES, ConfigError  # noqa: E402
+from stemunet.config import STEM_NAMES, ConfigError, resolve_device  # noqa: E402
 from stemunet.datasets import list_tracks, resolve_root  # noqa: E402
 from stemunet.evaluation import sisec_medians  # noqa: E402
 from stemunet.model import count_parameters  # noqa: E402
@@ -52,7 +56,7 @@ from stemunet.train import fit  # noqa: E402
 from stemunet.training import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMED_STEPS = 3  # training steps timed per variant for --seconds (after one warm-up step)
+TIMED_SECONDS = 1.0  # --seconds: CPU time spent timing a variant's training steps (after a warm-up step)
 
 
 def default_variants(recipe: TrainConfig) -> list[dict[str, Any]]:
@@ -82,8 +86,18 @@ def variant_name(overrides: dict[str, Any]) -> str:
 
 
 def equal_time_config(config: TrainConfig, seconds: float) -> TrainConfig:
-    """``config`` with ``samples_per_epoch`` set so its ``epochs`` take ``seconds`` of training steps."""
-    examples_per_second, _ = model_throughput(config, config.batch_size, TIMED_STEPS)
+    """``config`` with ``samples_per_epoch`` set so its ``epochs`` take ``seconds`` of CPU time in training steps."""
+    threads = torch.get_num_threads()
+    if config.cpu_threads > 0:
+        torch.set_num_threads(config.cpu_threads)  # as fit will train it
+    # CPU time on a CPU, not wall time: on a shared machine, wall time measures the others' load too.
+    clock = time.process_time if resolve_device(config.device).type == "cpu" else time.perf_counter
+    try:
+        rough, _ = model_throughput(config, config.batch_size, 1, clock=clock)
+        steps = max(2, math.ceil(TIMED_SECONDS * rough / config.batch_size))
+        examples_per_second, _ = model_throughput(config, config.batch_size, steps, clock=clock)
+    finally:
+        torch.set_num_threads(threads)
     samples = max(config.batch_size, int(round(seconds * examples_per_second / config.epochs)))
     return config.replace(samples_per_epoch=samples)
 
@@ -128,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         row["sdr"] = medians["model"]["SDR"]
         baselines = baselines or {method: medians[method]["SDR"] for method in ("MIX", "IRM1")}
 
-    budget = f"{args.seconds:g} s of training steps each" if args.seconds > 0 else "the recipe's examples each"
+    budget = f"{args.seconds:g} s of CPU time in training steps each" if args.seconds > 0 else "the recipe's examples each"
     print(f"recipe: {' '.join(args.parameters_file)} {' '.join(f'{n}={v}' for n, v in args.parameter)}; budget: {budget}")
     print(f"validation tracks: {len(tracks)}; SDR dB (BSSEval v4, median over 1 s frames then tracks)")
-    print(f"{'variant':<34}{'params':>9}{'examples':>9}{'train s':>8}{'val loss':>9}"
+    print(f"{'variant':<34}{'params':>9}{'examples':>9}{'wall s':>8}{'val loss':>9}"
           + "".join(f"{stem:>8}" for stem in STEM_NAMES) + f"{'mean':>8}")
     for row in rows:
         print(f"{row['name']:<34}{row['parameters'] / 1e6:8.3f}M{row['examples']:9d}{row['seconds']:8.1f}{row['valid_loss']:9.4f}"

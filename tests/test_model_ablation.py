@@ -54,7 +54,7 @@ def test_ablation_trains_each_variant_at_equal_time_and_scores_it(tmp_path, caps
         assert parameters.endswith("M") and int(examples) >= 2 and float(seconds) > 0
         assert len(sdr) == 5 and all(math.isfinite(float(v)) for v in [valid_loss, *sdr])
     assert float(rows[names[1]][0][:-1]) > float(rows["baseline"][0][:-1])  # tfc_tdf's linear layers
-    assert "budget: 1 s of training steps each" in printed.out and printed.err.count("training ") == 2
+    assert "budget: 1 s of CPU time in training steps each" in printed.out and printed.err.count("training ") == 2
     assert len(list(tmp_path.glob("*/checkpoints/best.pt"))) == 2
     # Finished runs are reused: a second call trains nothing; a bad variant stops before training.
     assert main(arguments) == 0 and "training " not in capsys.readouterr().err
