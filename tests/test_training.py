@@ -157,6 +157,12 @@ def test_waveform_losses_equal_hand_computed_values(tiny_config):
         assert value.item() == pytest.approx(expected.item(), rel=1e-4), loss
 
 
+def test_every_loss_has_a_label_naming_its_domain():
+    labels = {loss: TrainConfig.from_params({**TINY, "loss": loss}).loss_label for loss in ("l1", "mse", "l1_wave", "l1_mag_wave")}
+    assert labels["l1"] == "L1 loss on magnitudes" and "waveforms" in labels["l1_wave"]
+    assert "magnitudes" in labels["l1_mag_wave"] and "waveforms" in labels["l1_mag_wave"]
+
+
 def test_waveform_loss_targets_lose_the_frequency_masked_band_too(tiny_config):
     # Perfect masks give 0 only if the zeroed band is taken out of the target waveforms as well.
     config = tiny_config.replace(loss="l1_mag_wave", augment_frequency_mask=True, frequency_mask_hz=2000.0)

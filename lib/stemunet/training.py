@@ -59,6 +59,12 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "second
 LossType = Literal["l1", "mse", "l1_wave", "l1_mag_wave"]
 MAGNITUDE_LOSSES = ("l1", "mse", "l1_mag_wave")  # losses with a magnitude term
 WAVEFORM_LOSSES = ("l1_wave", "l1_mag_wave")  # losses with a waveform term
+LOSS_LABELS = {
+    "l1": "L1 loss on magnitudes",
+    "mse": "MSE loss on magnitudes",
+    "l1_wave": "L1 loss on waveforms (x window norm)",
+    "l1_mag_wave": "L1 loss on magnitudes + waveforms",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +147,11 @@ class TrainConfig(Config):
     @property
     def separator_config(self) -> SeparatorConfig:
         return SeparatorConfig(stft=self.stft, model=self.model)
+
+    @property
+    def loss_label(self) -> str:
+        """What the loss compares, for plot axes: ``"L1 loss on magnitudes"``."""
+        return LOSS_LABELS[self.loss]
 
     @property
     def steps_per_epoch(self) -> int:
