@@ -18,11 +18,12 @@ each changing one option of issue #19 and nothing else:
 Budget: by default every variant sees the recipe's examples (``epochs x samples_per_epoch``).
 With ``--seconds S`` every variant gets S seconds of CPU time in training steps instead: its
 steps are timed first (full steps on random audio, as ``benchmarks/training_throughput.py`` does,
-for about a second of this process's CPU time, which other processes on a shared machine barely
-change, unlike wall time) and ``samples_per_epoch`` is set so that ``epochs`` epochs take S
-seconds, so a slower option trains on fewer examples, as it would on the same machine for the
-same time (data loading and validation passes are not counted; the learning-rate schedule runs
-its full course either way). On a GPU, time is wall time of the same steps.
+for about two seconds of this process's CPU time, which other processes change far less than wall
+time) and ``samples_per_epoch`` is set so that ``epochs`` epochs take S seconds, so a slower
+option trains on fewer examples, as it would on the same machine for the same time (data loading
+and validation passes are not counted; the learning-rate schedule runs its full course either
+way). On a GPU, time is wall time of the same steps. Run it on a quiet machine: on a 2-core one
+at load 10, a toy model's examples per CPU second still varied by a quarter between runs.
 
 Each model is scored on the recipe's validation tracks (BSSEval v4 SDR, median over 1 s frames
 then tracks, :func:`stemunet.evaluation.sisec_medians`), next to SiSEC's MIX and oracle IRM1 on
@@ -56,7 +57,7 @@ from stemunet.train import fit  # noqa: E402
 from stemunet.training import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMED_SECONDS = 1.0  # --seconds: CPU time spent timing a variant's training steps (after a warm-up step)
+TIMED_SECONDS = 2.0  # --seconds: CPU time spent timing a variant's training steps (at least 3, after a warm-up step)
 
 
 def default_variants(recipe: TrainConfig) -> list[dict[str, Any]]:
@@ -94,7 +95,7 @@ def equal_time_config(config: TrainConfig, seconds: float) -> TrainConfig:
     clock = time.process_time if resolve_device(config.device).type == "cpu" else time.perf_counter
     try:
         rough, _ = model_throughput(config, config.batch_size, 1, clock=clock)
-        steps = max(2, math.ceil(TIMED_SECONDS * rough / config.batch_size))
+        steps = max(3, math.ceil(TIMED_SECONDS * rough / config.batch_size))
         examples_per_second, _ = model_throughput(config, config.batch_size, steps, clock=clock)
     finally:
         torch.set_num_threads(threads)
