@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,7 +40,7 @@ from stemunet.training import (
     TrainConfig,
     build_optimizer,
     build_separator,
-    magnitude_loss,
+    training_loss,
     resolve_mixed_precision,
     waveform_augmentation,
 )
@@ -49,8 +50,12 @@ PRESETS = {"seed_card": "train_seed_card.yaml", "default": "train.yaml", "demo":
            "pretrained": "train_pretrained.yaml"}
 
 
-def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[float, str]:
-    """Training examples per second of full steps on random audio, and the precision used."""
+def model_throughput(config: TrainConfig, batch_size: int, steps: int, clock: Callable[[], float] = time.perf_counter) -> tuple[float, str]:
+    """Training examples per second of full steps on random audio, and the precision used.
+
+    ``clock``: wall time by default; ``time.process_time`` counts this process's CPU time (all its
+    threads) instead, which other processes on a shared machine barely change (CPU only).
+    """
     device = resolve_device(config.device)
     amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
     torch.manual_seed(0)
@@ -65,7 +70,7 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[
     generator = torch.Generator().manual_seed(0)
 
     def step() -> None:
-        loss = magnitude_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
+        loss = training_loss(separator, mixture, stems, config, amp_dtype=amp_dtype, mask_generator=generator)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -74,13 +79,13 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int) -> tuple[
     step()  # warm-up: cuDNN autotuning, allocator
     if device.type == "cuda":
         torch.cuda.synchronize()
-    began = time.perf_counter()
+    began = clock()
     for _ in range(steps):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
     precision = str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else "float32"
-    return batch_size * steps / (time.perf_counter() - began), precision
+    return batch_size * steps / (clock() - began), precision
 
 
 def data_throughput(config: TrainConfig, tracks, *, cache: bool, workers: int, n_batches: int, batch_size: int,

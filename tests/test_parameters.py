@@ -1,5 +1,6 @@
 """Each notebook's parameters cell, its parameters/*.yaml files and its config class agree."""
 
+import typing
 from pathlib import Path
 
 import papermill
@@ -62,3 +63,14 @@ def test_recipes_spell_out_every_parameter(parameter_file):
     if values.get("musdb_root", "") == "" and "synthetic_seed" not in values:
         names -= {name for name in names if name.startswith("synthetic_")}  # a MUSDB18 recipe: set musdb_root
     assert sorted(names - set(values)) == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_choice_parameters_comments_name_every_choice(notebook):
+    """A parameter with a fixed set of values (loss, block, ...) says what they are in the notebook."""
+    declared = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"))
+    fields = notebook_config_class(notebook).parameter_fields()
+    for name, (annotation, _, _) in fields.items():
+        if typing.get_origin(annotation) is typing.Literal:
+            missing = [choice for choice in typing.get_args(annotation) if str(choice) not in declared[name]["help"]]
+            assert not missing, f"notebooks/{notebook}.ipynb: {name}'s comment does not name {missing}"

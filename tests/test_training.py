@@ -22,7 +22,7 @@ from stemunet.training import (
     build_scheduler,
     build_separator,
     fit,
-    magnitude_loss,
+    training_loss,
     read_history,
     training_example,
 )
@@ -75,13 +75,13 @@ def test_unknown_parameter_is_rejected_naming_it():
         TrainConfig.from_params({**TINY, "epoch": 3})
 
 
-@pytest.mark.parametrize("name, value", [("epochs", "three"), ("augment_remix", 1), ("learning_rate", "fast"), ("loss", "l3")])
+@pytest.mark.parametrize("name, value", [("epochs", "three"), ("augment_remix", 1), ("learning_rate", "fast"), ("loss", "l3"), ("loss", "wave"), ("block", "tdf")])
 def test_wrong_type_is_rejected_naming_it(name, value):
     with pytest.raises(ConfigError, match=name):
         TrainConfig.from_params({**TINY, name: value})
 
 
-@pytest.mark.parametrize("name, value", [("device", "gpu"), ("final_learning_rate", 1.0), ("epochs", 0)])
+@pytest.mark.parametrize("name, value", [("device", "gpu"), ("final_learning_rate", 1.0), ("epochs", 0), ("block", "tfc_tdf")])
 def test_out_of_range_values_are_rejected_naming_them(name, value):
     with pytest.raises(ConfigError, match=name):
         TrainConfig.from_params({**TINY, name: value})
@@ -112,7 +112,9 @@ def test_learning_rate_decays_by_cosine_from_initial_to_final(tiny_config):
     assert all(a > b for a, b in zip(rates, rates[1:]))
 
 
-def test_optimisation_lowers_the_loss_on_a_fixed_batch(tiny_config):
+@pytest.mark.parametrize("loss", ["l1", "l1_wave", "l1_mag_wave"])
+def test_optimisation_lowers_the_loss_on_a_fixed_batch(tiny_config, loss):
+    tiny_config = tiny_config.replace(loss=loss)
     torch.manual_seed(0)
     separator = build_separator(tiny_config)
     optimizer = torch.optim.Adam(separator.parameters(), lr=1e-2)
@@ -120,7 +122,7 @@ def test_optimisation_lowers_the_loss_on_a_fixed_batch(tiny_config):
     mixture = stems.sum(dim=1)
     losses = []
     for _ in range(30):
-        loss = magnitude_loss(separator, mixture, stems, tiny_config)
+        loss = training_loss(separator, mixture, stems, tiny_config)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -137,10 +139,51 @@ def test_loss_is_zero_for_perfect_masks(tiny_config):
     ideal = torch.zeros(1, 4, 1, 129, 126)
     ideal[:, 2] = 1.0
     separator.unet.forward = lambda magnitude: ideal
-    assert magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
+    assert training_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
 
 
-def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config):
+def test_waveform_losses_equal_hand_computed_values(tiny_config):
+    # Masks of 1/4 everywhere: every estimate is mixture/4, its waveform exactly that (ISTFT(STFT(x)) = x).
+    torch.manual_seed(0)
+    separator = build_separator(tiny_config)
+    stems = torch.randn(2, 4, 1, 8000) * torch.tensor([0.3, 0.1, 0.05, 0.02]).view(1, 4, 1, 1)
+    mixture = stems.sum(dim=1)
+    separator.unet.forward = lambda magnitude: torch.full((2, 4, 1, *magnitude.shape[-2:]), 0.25)
+    window_norm = torch.hann_window(tiny_config.stft.n_fft).square().sum().sqrt()  # 11.1 for 256 bins
+    wave = (mixture.unsqueeze(1) / 4 - stems).abs().mean() * window_norm
+    magnitude = (separator.stft(mixture).abs().unsqueeze(1) / 4 - separator.stft(stems).abs()).abs().mean()
+    for loss, expected in [("l1_wave", wave), ("l1", magnitude), ("l1_mag_wave", magnitude + wave)]:
+        value = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss))
+        assert value.item() == pytest.approx(expected.item(), rel=1e-4), loss
+
+
+def test_every_loss_has_a_label_naming_its_domain():
+    labels = {loss: TrainConfig.from_params({**TINY, "loss": loss}).loss_label for loss in ("l1", "mse", "l1_wave", "l1_mag_wave")}
+    assert labels["l1"] == "L1 loss on magnitudes" and "waveforms" in labels["l1_wave"]
+    assert "magnitudes" in labels["l1_mag_wave"] and "waveforms" in labels["l1_mag_wave"]
+
+
+def test_waveform_loss_targets_lose_the_frequency_masked_band_too(tiny_config):
+    # Perfect masks give 0 only if the zeroed band is taken out of the target waveforms as well.
+    config = tiny_config.replace(loss="l1_mag_wave", augment_frequency_mask=True, frequency_mask_hz=2000.0)
+    separator = build_separator(config)
+    stems = torch.zeros(2, 4, 1, 8000)
+    stems[:, 2] = torch.randn(2, 1, 8000)  # only "other" plays: the ideal mask is [0, 0, 1, 0]
+    ideal = torch.zeros(2, 4, 1, 129, 126)
+    ideal[:, 2] = 1.0
+    separator.unet.forward = lambda magnitude: ideal
+    generator = torch.Generator().manual_seed(0)
+    assert training_loss(separator, stems.sum(dim=1), stems, config, mask_generator=generator).item() < 1e-5
+    # A band really went: with silent estimates the loss is the targets' size, smaller once masked.
+    separator.unet.forward = lambda magnitude: torch.zeros_like(ideal)
+    wave_only = config.replace(loss="l1_wave")
+    masked = training_loss(separator, stems.sum(dim=1), stems, wave_only, mask_generator=torch.Generator().manual_seed(0))
+    unmasked = training_loss(separator, stems.sum(dim=1), stems, wave_only)
+    assert masked.item() < 0.95 * unmasked.item()
+
+
+@pytest.mark.parametrize("loss", ["l1", "l1_mag_wave"])
+def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config, loss):
     from stemunet.training import resolve_mixed_precision
 
     assert resolve_mixed_precision("bf16", torch.device("cpu")) is None
@@ -148,11 +191,12 @@ def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config):
     assert resolve_mixed_precision("off", torch.device("cuda")) is None
     # The autocast path itself (bf16 autocast exists on the CPU too): masks come back as float32
     # for the loss, which stays close to the float32 one.
+    tiny_config = tiny_config.replace(loss=loss)
     torch.manual_seed(0)
     separator = build_separator(tiny_config)
     stems = torch.randn(2, 4, 1, 8000) * 0.1
-    full = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config)
-    mixed = magnitude_loss(separator, stems.sum(dim=1), stems, tiny_config, amp_dtype=torch.bfloat16)
+    full = training_loss(separator, stems.sum(dim=1), stems, tiny_config)
+    mixed = training_loss(separator, stems.sum(dim=1), stems, tiny_config, amp_dtype=torch.bfloat16)
     assert mixed.dtype == torch.float32
     assert mixed.item() == pytest.approx(full.item(), rel=0.05)
     mixed.backward()

@@ -281,7 +281,7 @@ class StftConfig(Config):
 
 
 MaskActivation = Literal["sigmoid", "softmax", "relu"]
-BlockType = Literal["double_conv", "residual_separable"]
+BlockType = Literal["double_conv", "residual_separable", "tfc_tdf"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,7 +290,7 @@ class ModelConfig(Config):
 
     base_channels: int = 24  # channels of the first level, doubled at every level (24..384)
     depth: int = 5  # levels, the last one is the bottleneck
-    block: BlockType = "double_conv"  # see stemunet.model for the trade-off
+    block: BlockType = "double_conv"  # double_conv, residual_separable or tfc_tdf (needs max_frequency > 0); see stemunet.model for the trade-offs
     stem_stride: int = 2  # first layer downsamples bins and frames by this (1 = full resolution)
     mask_activation: MaskActivation = "softmax"  # softmax: masks of all stems sum to 1
     max_frequency: float = 16000.0  # Hz above which masks are not learnt (0 = all bins), as Open-Unmix
@@ -300,6 +300,8 @@ class ModelConfig(Config):
         require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
         require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
         require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
+        require(self.block != "tfc_tdf" or self.max_frequency > 0,
+                "block tfc_tdf sizes its frequency layers for a fixed band: it needs max_frequency > 0")
 
 
 @dataclasses.dataclass(frozen=True)

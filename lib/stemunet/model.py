@@ -28,6 +28,16 @@ Why these choices (measured on a 2-core CPU with ``benchmarks/separation_speed.p
   about a sixth of the multiply-adds of a double 3x3 conv, but PyTorch's CPU depthwise kernels
   are slow: at C32..C512 they ran 12.7x real time against 11.7x for ``double_conv`` (44.1 kHz
   stereo, bins to 16 kHz), a gain not worth their weaker layers; they remain an option.
+* ``tfc_tdf`` blocks (a double 3x3 conv, then a residual fully connected bottleneck along the
+  frequency axis, after KUIELab's MDX-Net) let every level relate all its bins at once (harmonics
+  far apart, a bass note's overtones) where 3x3 convs see neighbours only. Their linear layers
+  are sized for a fixed bin count, so they need a band limit (``max_frequency > 0``, as MDX-Net's
+  ``dim_f``); an option until an ablation (``benchmarks/model_ablation.py``) says otherwise.
+
+Channels: the magnitudes of all ``n_channels`` (1 or 2) enter the first convolution together, and
+the head predicts one mask per stem *and* channel, so a stereo model (``n_channels: 2``) hears
+panning and width in one network; a mono model is applied to each channel of a stereo input on
+its own (:meth:`stemunet.separator.Separator.separate`).
 """
 
 from __future__ import annotations
@@ -96,7 +106,52 @@ class ResidualSeparableBlock(nn.Module):
         return self.units(self.project(x))
 
 
-BLOCKS = {"double_conv": DoubleConvBlock, "residual_separable": ResidualSeparableBlock}
+FREQUENCY_BOTTLENECK = 8
+"""TFC-TDF's bottleneck factor: its fully connected layers map ``n_bins -> n_bins // 8 -> n_bins``
+(MDX-Net's ``bn``; its MDX Challenge models used 8 and 16)."""
+
+
+class TfcTdfBlock(nn.Module):
+    """TFC-TDF: time-frequency convolutions, then a residual time-distributed fully connected part.
+
+    After KUIELab's MDX-Net (Kim et al., "KUIELab-MDX-Net: A Two-Stream Neural Network for Music
+    Demixing", MDX Workshop 2021; ``TFC_TDF`` in ``src/models/modules.py`` of kuielab/mdx-net):
+    ``y = TFC(x); out = y + TDF(y)`` where TFC is a stack of 3x3 conv + batch-norm + ReLU layers
+    (here two, :class:`DoubleConvBlock`, so the block costs what ``double_conv`` does plus the
+    linear layers) and TDF is ``Linear(f, f // bn) -> BN -> ReLU -> Linear(f // bn, f) -> BN ->
+    ReLU`` applied along the frequency axis of every channel and frame, with weights shared by all
+    channels and frames (no biases: batch-norm follows each layer). MDX-Net puts a TFC-TDF at every
+    level of its U-Net, as :class:`UNet` does with this block.
+
+    ``(batch, in_channels, n_bins, n_frames)`` -> ``(batch, out_channels, n_bins, n_frames)``;
+    ``n_bins`` is fixed at construction.
+    """
+
+    needs_bins = True  # UNet passes each level's bin count
+
+    def __init__(self, in_channels: int, out_channels: int, n_bins: int):
+        super().__init__()
+        self.n_bins = n_bins
+        hidden = max(1, n_bins // FREQUENCY_BOTTLENECK)
+        self.tfc = DoubleConvBlock(in_channels, out_channels)
+        self.tdf = nn.Sequential(
+            nn.Linear(n_bins, hidden, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, n_bins, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.tfc(x)
+        if y.shape[-2] != self.n_bins:
+            raise ValueError(f"TfcTdfBlock was built for {self.n_bins} bins, got {y.shape[-2]}")
+        # Linear acts on the last axis: frequency goes there and back, (B, C, F, T) <-> (B, C, T, F).
+        return y + self.tdf(y.transpose(-1, -2)).transpose(-1, -2)
+
+
+BLOCKS = {"double_conv": DoubleConvBlock, "residual_separable": ResidualSeparableBlock, "tfc_tdf": TfcTdfBlock}
 
 
 class UNet(nn.Module):
@@ -105,10 +160,11 @@ class UNet(nn.Module):
     Args:
         config: network shape.
         n_channels: audio channels of the magnitude input (1 mono, 2 stereo).
-        n_bins: frequency bins of the input; with ``max_bin`` it sets which bins are modelled.
         max_bin: bins at and above it are not modelled (bandwidth limit, as Open-Unmix does):
             their masks are ``1 / n_stems`` each, so the band passes through, split evenly.
-            ``None`` models every bin.
+            ``None`` models every bin. Blocks sized along frequency (``tfc_tdf``) need it: they
+            are built for ``max_bin`` bins (padded to :attr:`size_multiple`), and inputs with
+            fewer bins are padded up to that.
         n_stems: masks to predict.
     """
 
@@ -124,9 +180,19 @@ class UNet(nn.Module):
         self.n_channels = n_channels
         self.n_stems = n_stems
         self.max_bin = max_bin
-        block = BLOCKS[config.block]
+        block_type = BLOCKS[config.block]
         widths = [config.base_channels * 2**level for level in range(config.depth)]
         stride = config.stem_stride
+        self.padded_bins: int | None = None  # fixed bin count after padding, for blocks that need one
+        if getattr(block_type, "needs_bins", False):
+            if max_bin is None:
+                raise ValueError(f"the {config.block} block needs a band limit (max_frequency > 0) to size its frequency layers")
+            self.padded_bins = max_bin + (-max_bin % self.size_multiple)
+
+        def block(level: int, in_channels: int, out_channels: int) -> nn.Module:
+            if self.padded_bins is None:
+                return block_type(in_channels, out_channels)
+            return block_type(in_channels, out_channels, n_bins=self.padded_bins // (stride * 2**level))
 
         self.input_norm = nn.BatchNorm2d(n_channels)
         if stride == 1:
@@ -138,14 +204,14 @@ class UNet(nn.Module):
                 nn.ReLU(inplace=True),
             )
         self.encoder = nn.ModuleList(
-            [block(widths[0], widths[0])]
-            + [block(widths[level - 1], widths[level]) for level in range(1, config.depth)]
+            [block(0, widths[0], widths[0])]
+            + [block(level, widths[level - 1], widths[level]) for level in range(1, config.depth)]
         )
         self.reduce = nn.ModuleList(
             [_conv_bn_relu(widths[level + 1], widths[level], 1) for level in range(config.depth - 1)]
         )
         self.decoder = nn.ModuleList(
-            [block(widths[level], widths[level]) for level in range(config.depth - 1)]
+            [block(level, widths[level], widths[level]) for level in range(config.depth - 1)]
         )
         if stride == 1:
             self.upsample_head = nn.Identity()
@@ -173,7 +239,7 @@ class UNet(nn.Module):
 
         # Pad to a multiple of every down-sampling step, so any (bins, frames) works; crop after.
         multiple = self.size_multiple
-        pad_bins = -modelled_bins % multiple
+        pad_bins = (self.padded_bins - modelled_bins) if self.padded_bins else -modelled_bins % multiple
         pad_frames = -n_frames % multiple
         x = F.pad(x, (0, pad_frames, 0, pad_bins))
 

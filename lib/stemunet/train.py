@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if group.is_main:
             from stemunet.plots import plot_loss_curves
 
-            figure = plot_loss_curves(result.history, best_epoch=result.metrics["best_epoch"], ylabel=f"{config.loss.upper()} loss on magnitudes")
+            figure = plot_loss_curves(result.history, best_epoch=result.metrics["best_epoch"], ylabel=config.loss_label)
             figure.savefig(f"{run_dir}/loss_curves.png", dpi=150, bbox_inches="tight")
             print(run_dir)
     finally:
