@@ -148,7 +148,6 @@ def worker(args: argparse.Namespace) -> dict:
 
     if method in PRESETS:
         from stemunet.model import count_parameters
-        from stemunet.separator import Separator
 
         model = preset_separator(method, device, args)
         config = model.config

@@ -24,7 +24,6 @@ Validation only: this audio never enters training. Eight of the demo songs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ import soundfile as sf
 
 from stemunet.audio import save_audio
 from stemunet.config import STEM_NAMES
-from stemunet.files import write_json_atomic, write_text_atomic
+from stemunet.files import file_sha256, write_json_atomic, write_text_atomic
 
 RESERVED_SONGS: tuple[str, ...] = (
     "CapDan - Reggae Try",
@@ -384,13 +383,6 @@ def build_validation_set(
 # Manifest: sha256 of every file of a frozen copy
 # ----------------------------------------------------------------------------------------------
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_lines(root: Path) -> list[str]:

@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import glob
-import hashlib
 import itertools
 import json
 import math
@@ -55,7 +54,7 @@ from stemunet.audio import (
     rescale_gain,
 )
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
-from stemunet.files import atomic_path, process_alive, scratch_file, scratch_owner, write_json_atomic
+from stemunet.files import atomic_path, file_sha256, process_alive, scratch_file, scratch_owner, write_json_atomic
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant
     import pandas as pd
@@ -414,13 +413,6 @@ SCRATCH_SUFFIXES = (".part", ".float.part")
 class OutputError(OSError):
     """An output cannot be written; the message names the output (not the input) and why."""
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def input_identity(path: Path) -> dict[str, Any]:
