@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from stemunet.checkpoints import save_model
 from stemunet.config import STEM_NAMES, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.lmms import ProjectError, project_rendering_only, read_project, rendered_tracks
 from stemunet.real_validation import (
@@ -289,7 +290,7 @@ def test_the_benchmark_scores_model_mix_and_irm1_on_both_sets_and_refuses_a_bad_
     build_validation_set([song], tmp_path / "renders", root, seconds=8.0)
     torch.manual_seed(0)
     config = SeparatorConfig(StftConfig(sample_rate=22050, n_channels=1, n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
-    checkpoint = Separator(config).save(tmp_path / "tiny.pt")
+    checkpoint = save_model(Separator(config), tmp_path / "tiny.pt")
 
     result = run_benchmark(str(checkpoint), "--manifest", str(root / MANIFEST_NAME), "--device", "cpu", "--per-track", "--json", str(tmp_path / "r.json"),
                            environment={"STEMUNET_REAL_VALIDATION": str(root)})  # fmt: skip
