@@ -50,7 +50,7 @@ import torch
 from stemunet import __version__
 from stemunet.config import PostFilterChoice, SeparatorConfig, resolve_device
 from stemunet.files import read_mapping, torch_save_atomic
-from stemunet.runs import git_commit, list_runs, runs_root
+from stemunet.runfolders import git_commit, list_runs, runs_root
 
 if TYPE_CHECKING:
     import pandas as pd
