@@ -223,11 +223,16 @@ class Separator(nn.Module):
                     if audio.ndim != 2 or audio.shape[0] != n_channels:
                         raise ValueError(f"{path}: expected ({n_channels}, n) blocks, got shape {tuple(audio.shape)}")
                     audio = audio.mean(dim=0, keepdim=True) if n_channels > 2 else audio
-                    pending_input.append(audio)
+                    if resampled:  # kept only where the band above the model is shared back
+                        pending_input.append(audio)
                     yield audio
 
             yield from resample_stream(on_device(), sample_rate, self.sample_rate, n_samples)
 
+        # At another rate than the model's, the stems come back without the band above the model's
+        # Nyquist frequency (and with the resamplers' roll-off): the separation also returns each
+        # stem's share of its top band, by which that part of the input is shared among the stems.
+        resampled = sample_rate != self.sample_rate
         # The input as it arrived, held from the oldest sample not yet given back until the newest
         # read: a few segments, as the overlap-add holds.
         pending_input: collections.deque[torch.Tensor] = collections.deque()
@@ -235,10 +240,6 @@ class Separator(nn.Module):
 
         n_model = -(-n_samples * self.sample_rate // sample_rate)  # ceil, in exact integers: the resampled length
         segment_length = max(1, int(round(chunking.segment_seconds * self.sample_rate)))
-        # At another rate than the model's, the stems come back without the band above the model's
-        # Nyquist frequency (and with the resamplers' roll-off): the separation also returns each
-        # stem's share of its top band, by which that part of the input is shared among the stems.
-        resampled = sample_rate != self.sample_rate
         stems = overlap_add_stream(
             self._process_for(with_weights=resampled),
             SampleWindow(model_rate_blocks(), n_model),
