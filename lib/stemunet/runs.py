@@ -459,6 +459,10 @@ def execute_notebook(
             kernel_name="python3",
             # The kernel's own warnings (e.g. that it talks over local TCP) are not the user's business.
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # Once the notebook has ended (or Ctrl-C cut it short) the kernel and its children are
+            # killed at once: a graceful shutdown of a kernel still in a cell made it print a
+            # traceback of its closed sockets over the user's terminal.
+            shutdown_kernel="immediate",
         )
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
