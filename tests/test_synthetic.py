@@ -118,7 +118,7 @@ def test_version_1_is_the_additive_design_and_keys_another_set() -> None:
     # A cached v1 set is never taken for a v2 set.
     assert synthetic_set_name(replace(TINY, version=1)) != synthetic_set_name(TINY)
     with pytest.raises(ValueError, match="version"):
-        SyntheticSpec(version=3)
+        SyntheticSpec(version=4)
 
 
 def test_the_soundfont_keys_the_cache_and_a_bad_one_is_refused_naming_it(tmp_path: Path) -> None:
@@ -388,5 +388,6 @@ def test_the_data_parameters_name_the_design_and_the_soundfont() -> None:
     spec = synthetic_spec(DataConfig(synthetic_version=1, synthetic_soundfont="fonts/big.sf2"))
     assert (spec.version, spec.soundfont) == (1, "fonts/big.sf2")
     assert synthetic_spec(DataConfig()).version == 2  # v2 is the default
+    assert synthetic_spec(DataConfig(synthetic_version=3)).version == 3  # v3: several SoundFonts
     with pytest.raises(ConfigError, match="synthetic_version"):
-        DataConfig(synthetic_version=3)
+        DataConfig(synthetic_version=4)

@@ -374,11 +374,11 @@ class DataConfig(Config):
     synthetic_test_tracks: int = 2  # synthetic set only: tracks in test/
     synthetic_seconds: float = 6.0  # synthetic set only: length of every track
     synthetic_seed: int = 0  # synthetic set only: same seed, same files
-    synthetic_version: int = 2  # synthetic set only: 2 (sampled + additive instruments, produced) or 1 (additive synths only)
-    synthetic_soundfont: str = ""  # synthetic set v2 only: .sf2 file of the sampled instruments (empty: TimGM6mb from pretty_midi)
+    synthetic_version: int = 2  # synthetic set only: 2 (sampled + additive instruments, produced), 3 (as 2, each sampled part from one of the installed SoundFonts) or 1 (additive synths only)
+    synthetic_soundfont: str = ""  # synthetic set v2: .sf2 file of the sampled instruments (empty: TimGM6mb from pretty_midi); v3: one more .sf2 to draw from (empty: the installed ones)
 
     def __post_init__(self) -> None:
         require(self.synthetic_train_tracks >= 2, "synthetic_train_tracks must be >= 2 (one for validation)")
         require(self.synthetic_test_tracks >= 1, "synthetic_test_tracks must be >= 1")
         require(self.synthetic_seconds >= 1.0, "synthetic_seconds must be >= 1.0")
-        require(self.synthetic_version in (1, 2), f"synthetic_version must be 1 or 2, got {self.synthetic_version}")
+        require(self.synthetic_version in (1, 2, 3), f"synthetic_version must be 1, 2 or 3, got {self.synthetic_version}")

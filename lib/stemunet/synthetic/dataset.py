@@ -19,6 +19,7 @@ import numpy as np
 from stemunet.config import STEM_NAMES
 from stemunet.synthetic.song import _mixture_of, render_track
 from stemunet.synthetic.soundfont import resolve_soundfont, soundfont_digest
+from stemunet.synthetic.soundfont_registry import soundfont_pool
 from stemunet.synthetic.spec import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SUBSETS, SyntheticSpec
 
 
@@ -57,12 +58,16 @@ def _musdb_setup(spec: SyntheticSpec) -> dict[str, Any]:
     }
 
 
-def _samples_of(spec: SyntheticSpec) -> dict[str, str] | None:
-    """Which SoundFont a version-2 set samples its instruments from: file name and sha256 (None for version 1)."""
+def _samples_of(spec: SyntheticSpec) -> dict[str, Any] | None:
+    """Which SoundFonts a set samples its instruments from (None for version 1): version 2, the file
+    name and sha256 of its one; version 3, file name, licence, source and sha256 of each it draws from."""
     if spec.version < 2:
         return None
-    path = resolve_soundfont(spec.soundfont)
-    return {"soundfont": path.name, "sha256": soundfont_digest(path)}
+    if spec.version == 2:
+        path = resolve_soundfont(spec.soundfont)
+        return {"soundfont": path.name, "sha256": soundfont_digest(path)}
+    return {"soundfonts": [{**font.attribution(), "source": font.source, "sha256": soundfont_digest(font.path)}
+                           for font in soundfont_pool(spec.soundfont)]}
 
 
 def _manifest(spec: SyntheticSpec, track_info: dict[str, Any], samples: dict[str, str] | None) -> dict[str, Any]:

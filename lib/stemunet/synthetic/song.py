@@ -1,4 +1,5 @@
-"""One synthetic song: its plan, the four parts, room, levels, the version-2 production chain and the mixture."""
+"""One synthetic song: its plan, the four parts (sampled from which SoundFont), room, levels, the
+production chain (versions 2 and 3) and the mixture."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from stemunet.synthetic.other import _render_other
 from stemunet.synthetic.plan import _Plan, _make_plan
 from stemunet.synthetic.room import _Convolver, _active_rms, _add_noise_floor, _gate_silence, _room_ir
 from stemunet.synthetic.soundfont import PartSampler, resolve_soundfont
+from stemunet.synthetic.soundfont_registry import soundfont_pool
 from stemunet.synthetic.spec import SUBSETS, SyntheticSpec, _SUBSET_CODES
 from stemunet.synthetic.vocals import _render_vocals
 
@@ -22,7 +24,7 @@ from stemunet.synthetic.vocals import _render_vocals
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
 # drums of every song untouched.
 (_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR,
- _STREAM_INSTRUMENTS, _STREAM_PRODUCTION) = range(9)
+ _STREAM_INSTRUMENTS, _STREAM_PRODUCTION, _STREAM_SOUNDFONTS) = range(10)
 
 
 # Stem levels relative to each other (dB, RMS while playing) and the random spread around them.
@@ -92,13 +94,20 @@ def _render_parts(spec: SyntheticSpec, plan: _Plan, stream) -> tuple[dict[str, n
     part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER}
     stems, part_info = {}, {}
     picks = stream(_STREAM_INSTRUMENTS) if spec.version >= 2 else None
-    soundfont = resolve_soundfont(spec.soundfont) if picks is not None else None
+    # Version 3: each part's SoundFont drawn from every installed one, from a stream of its own so
+    # that every other draw is version 2's (with a single SoundFont the audio is version 2's).
+    pool = soundfont_pool(spec.soundfont) if spec.version >= 3 else None
+    font_draws = stream(_STREAM_SOUNDFONTS) if pool is not None else None
+    soundfont = resolve_soundfont(spec.soundfont) if spec.version == 2 else None
     for name in ("drums", "bass", "other"):
-        # Version 2: each instrumental part sampled or additive (_SAMPLED_SHARE; "other" then
-        # draws each of its roles again, so about 0.4 of its roles are sampled).
+        # Versions 2 and 3: each instrumental part sampled or additive (_SAMPLED_SHARE; "other"
+        # then draws each of its roles again, so about 0.4 of its roles are sampled).
         sampled = picks is not None and picks.random() < _SAMPLED_SHARE[name]
-        sampler = PartSampler(soundfont, sr, n) if sampled else None
+        font = pool[int(font_draws.integers(len(pool)))] if pool is not None else None  # drawn for every part
+        sampler = PartSampler(font.path if font is not None else soundfont, sr, n) if sampled else None
         stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
+        if font is not None and sampler is not None and sampler.programs:  # some instrument played from it
+            part_info[name]["soundfont"] = font.attribution()
     stems["vocals"], part_info["vocals"] = _render_vocals(plan, stream(_STREAM_VOCALS))
     return stems, part_info
 

@@ -11,10 +11,12 @@ FORMAT_VERSION = 3
 2: stems carry a recording's noise floor while they play (BSSEval's SIR, SAR and ISR are meaningful).
 3: the spec names a design (``SyntheticSpec.version``): 1 is the audio format 2 wrote; 2 adds
 sampled (SoundFont) instruments and a production chain."""
-DESIGN_VERSIONS = (1, 2)
+DESIGN_VERSIONS = (1, 2, 3)
 """``SyntheticSpec.version``: 1 = additive synths, room reverb and noise floors (the first design);
 2 = the default: per song, each part drawn as sampled (a General MIDI SoundFont) or additive, then
-EQ, compression, saturation, delay, automation, hum and bus compression (see stemunet.synthetic.production)."""
+EQ, compression, saturation, delay, automation, hum and bus compression (see stemunet.synthetic.production);
+3 = 2, with each sampled part's SoundFont drawn per song from every known one installed
+(stemunet.synthetic.soundfont_registry: TimGM6mb, FluidR3_GM, MuseScore_General)."""
 MANIFEST_NAME = "stemunet_synthetic.json"
 MUSDB_SETUP_NAME = "musdb_setup.yaml"
 """A musdb setup file (JSON, which is YAML) naming this set's validation tracks:
@@ -41,9 +43,10 @@ class SyntheticSpec:
     version: int = 2
     soundfont: str = ""
 
-    # ``version``: the design (DESIGN_VERSIONS); ``soundfont``: the .sf2 file sampled instruments
-    # come from ("" = TimGM6mb.sf2 from pretty_midi; version 2 only). A set's cache name includes
-    # the SoundFont's sha256, so another or an edited file makes another set.
+    # ``version``: the design (DESIGN_VERSIONS); ``soundfont``: version 2: the .sf2 file sampled
+    # instruments come from ("" = TimGM6mb.sf2 from pretty_midi); version 3: a .sf2 file drawn from
+    # besides the installed known ones ("" = none). A set's cache name includes the sha256 of every
+    # SoundFont it draws from, so another, an edited or one more installed file makes another set.
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_train_tracks, int) and self.n_train_tracks >= 0):
