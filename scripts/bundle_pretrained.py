@@ -34,7 +34,9 @@ def training_data(train_config: dict) -> str:
     """What the model learnt from, in words: the synthetic set's format, design and SoundFont."""
     version = train_config.get("synthetic_version", 1)
     soundfont = train_config.get("synthetic_soundfont") or DEFAULT_SOUNDFONT_NAME
-    samples = f", sampled instruments from {Path(soundfont).name}" if version >= 2 else ""
+    samples = f", sampled instruments from {Path(soundfont).name}" if version == 2 else ""
+    if version >= 3:  # which ones were installed is in the set's manifest, not in the config
+        samples = ", sampled instruments from the installed General MIDI SoundFonts"
     return f"stemunet synthetic set v{version} (format {FORMAT_VERSION}{samples}; no MUSDB18 audio)"
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create or reuse .venv/, install ffmpeg when missing, and install stemunet with its extras.
+# Create or reuse .venv/, install ffmpeg (and the FluidR3 GM SoundFont) when missing, and install
+# stemunet with its extras.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,20 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
         echo "setup: ffmpeg/ffprobe not found. Install them (Debian: sudo apt-get install ffmpeg;" \
              "conda: conda install -c conda-forge ffmpeg) and run this again." >&2
         exit 1
+    fi
+fi
+
+# A second General MIDI SoundFont for the synthetic set's design 3 (synthetic_version: 3), which
+# draws each sampled part from the installed ones; optional: design 3 works with TimGM6mb alone.
+# (Debian's musescore-general-soundfont is not installed: it holds only an Ogg-compressed .sf3,
+# which design 3 does not use; its uncompressed .sf2 is musescore-general-soundfont-lossless, 478 MB.)
+if [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && [ ! -f /usr/share/soundfonts/FluidR3_GM.sf2 ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing fluid-soundfont-gm (FluidR3_GM.sf2, MIT: sampled instruments of synthetic set v3)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fluid-soundfont-gm >/dev/null) \
+            || echo "setup: could not install fluid-soundfont-gm; synthetic set v3 will sample from TimGM6mb only" >&2
+    else
+        echo "setup: optional: synthetic set v3 also samples from FluidR3_GM.sf2 (Debian/Ubuntu: sudo apt-get install fluid-soundfont-gm)"
     fi
 fi
 

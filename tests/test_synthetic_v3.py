@@ -190,3 +190,15 @@ def test_v3_draws_also_from_the_users_own_soundfont(two_fonts: Path, monkeypatch
     assert len(soundfont_registry.soundfont_pool(str(default_soundfont_path()))) == 1  # an installed one is not drawn twice
     with pytest.raises(SoundFontError, match="missing.sf2: no such"):
         soundfont_registry.soundfont_pool(str(tmp_path / "missing.sf2"))
+
+
+def test_a_model_bundled_from_a_v3_run_says_its_samples_came_from_several_soundfonts() -> None:
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bundle_pretrained.py"
+    module_spec = importlib.util.spec_from_file_location("bundle_pretrained", script)
+    bundle = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(bundle)
+    assert "from TimGM6mb.sf2" in bundle.training_data({"synthetic_version": 2, "synthetic_soundfont": ""})
+    v3 = bundle.training_data({"synthetic_version": 3, "synthetic_soundfont": ""})
+    assert v3.startswith("stemunet synthetic set v3") and "installed General MIDI SoundFonts" in v3 and "TimGM6mb" not in v3

@@ -22,7 +22,7 @@ real stems do. So
 with a random tempo (80-160 BPM), key, mode, timbres, stem levels (several dB either way), panning,
 stereo width, a shared room reverb and fades, per song.
 
-Two designs (``SyntheticSpec.version``, :data:`DESIGN_VERSIONS`):
+Three designs (``SyntheticSpec.version``, :data:`DESIGN_VERSIONS`):
 
 * 1: every part additive (oscillators, wavetables, filtered noise), as described above;
 * 2 (the default): per song, the drums, the bass and each role of the "other" part are drawn as
@@ -33,6 +33,9 @@ Two designs (``SyntheticSpec.version``, :data:`DESIGN_VERSIONS`):
   fader rides, amplifier hum) and the song's dynamics (section rides and a bus compressor) are
   one gain curve applied to every stem, so the mixture stays their sum. The vocals stay
   formant-synthesised: GM choir and voice samples sound like the "other" stem's pads.
+* 3: design 2, with each sampled part's SoundFont drawn per song from every known one installed
+  (:mod:`stemunet.synthetic.soundfont_registry`), so one GM program sounds like several instruments
+  across the set; the manifest names each sampled part's SoundFont and licence.
 
 Layout (what ``musdb.DB(root=..., is_wav=True)`` reads)::
 
@@ -58,6 +61,7 @@ Modules, each one job, every import pointing down the list:
 * :mod:`~stemunet.synthetic.spec`: :class:`SyntheticSpec`, design versions, format constants;
 * :mod:`~stemunet.synthetic.dsp`: signal helpers (wavetables, envelopes, filters, noise);
 * :mod:`~stemunet.synthetic.soundfont`: sampled instruments (a General MIDI SoundFont);
+* :mod:`~stemunet.synthetic.soundfont_registry`: the known SoundFonts, where installed, their licences;
 * :mod:`~stemunet.synthetic.production`: the mixing engineer's chain of design 2;
 * :mod:`~stemunet.synthetic.plan`: the song plan (tempo, key, chords, grooves, sections);
 * :mod:`~stemunet.synthetic.drums`, :mod:`~stemunet.synthetic.bass`, :mod:`~stemunet.synthetic.other`,

@@ -108,6 +108,7 @@ def _render_parts(spec: SyntheticSpec, plan: _Plan, stream) -> tuple[dict[str, n
         stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
         if font is not None and sampler is not None and sampler.programs:  # some instrument played from it
             part_info[name]["soundfont"] = font.attribution()
+        sampler = None  # its synth holds the SoundFont's samples as floats (300 MB for FluidR3_GM): not two at once
     stems["vocals"], part_info["vocals"] = _render_vocals(plan, stream(_STREAM_VOCALS))
     return stems, part_info
 
