@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stemunet.config import STEM_NAMES
+from stemunet.config import STEM_NAMES, DataConfig
+from stemunet.exploration import ExploreConfig, explore_dataset
 from stemunet.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
                                 synthetic_set_name)
 from stemunet.synthetic import soundfont_registry
@@ -151,6 +152,12 @@ def test_a_v3_set_is_deterministic_has_v2s_layout_and_names_its_soundfonts(two_f
     named = {part["soundfont"]["file"] for song in manifest["track_info"].values() for part in song.values()
              if isinstance(part, dict) and "soundfont" in part}
     assert named and named <= {"TimGM6mb.sf2", SECOND}
+    # The explore notebook's table of how the songs were made names each sampled part's SoundFont.
+    songs = explore_dataset(ExploreConfig(data=DataConfig(musdb_root=str(first))), progress=False).synthetic_songs()
+    for (_, track), row in songs.iterrows():
+        for part in ("drums", "bass", "other"):
+            font = manifest["track_info"][track][part].get("soundfont")
+            assert row[part].endswith(f" ({Path(font['file']).stem})") if font else not row[part].endswith(")"), (track, part, row[part])
 
 
 def test_the_installed_soundfonts_key_the_v3_cache(two_fonts: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

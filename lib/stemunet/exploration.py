@@ -303,14 +303,16 @@ class Exploration:
     def synthetic_songs(self) -> pd.DataFrame:
         """How each song of a synthetic set was played, from its manifest: tempo, key, and per part
         its instruments (the General MIDI preset's name when sampled from the SoundFont, else
-        ``additive``). Empty for a real data set. How each stem was mixed: :meth:`synthetic_production`."""
+        ``additive``; design 3 adds the SoundFont's name: ``Fingered Bass (FluidR3_GM)``). Empty for
+        a real data set. How each stem was mixed: :meth:`synthetic_production`."""
         rows = []
         for subset, name, info in self._synthetic_track_infos():
             rows.append({
                 "subset": subset, "track": name, "bpm": info["bpm"], "key": f"{info['key']} {info['mode']}",
-                "drums": _instrument(info["drums"].get("instrument", "additive")),
-                "bass": info["bass"]["timbre"],
-                "other": ", ".join(f"{role}: {_instrument(kind)}" for role, kind in info["other"].get("instruments", {}).items()),
+                "drums": _instrument(info["drums"].get("instrument", "additive")) + _soundfont_of(info["drums"]),
+                "bass": info["bass"]["timbre"] + _soundfont_of(info["bass"]),
+                "other": ", ".join(f"{role}: {_instrument(kind)}" for role, kind in info["other"].get("instruments", {}).items())
+                + _soundfont_of(info["other"]),
                 "vocals": f"{info['vocals']['voice']}, {info['vocals']['backing']}",
             })
         return pd.DataFrame(rows).set_index(["subset", "track"]) if rows else pd.DataFrame()
@@ -445,6 +447,12 @@ def _process_order(process: str) -> tuple[int, str]:
 def _instrument(description: str) -> str:
     """``sampled: Steel Guitar`` -> ``Steel Guitar``: a preset name says it was sampled; ``additive`` stays."""
     return description.removeprefix("sampled: ")
+
+
+def _soundfont_of(part: dict[str, Any]) -> str:
+    """`` (FluidR3_GM)``: the SoundFont a design-3 part was sampled from; empty when it names none."""
+    file = part.get("soundfont", {}).get("file")
+    return f" ({Path(file).stem})" if file else ""
 
 
 def dataset_root(data: DataConfig, *, progress: bool = True) -> Path:
