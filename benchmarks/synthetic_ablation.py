@@ -1,14 +1,16 @@
 """Does synthetic set v2 transfer better than v1? One recipe and budget, trained on each design.
 
     python benchmarks/synthetic_ablation.py [-f parameters/train_demo.yaml] [--out DIR]
-        [-p NAME VALUE ...]
+        [--versions 1 2] [-p NAME VALUE ...]
 
 Trains the recipe (default: the README demo's, 0.91 M parameters, 16 songs x 12 s, 16 epochs x 96
 chunks, about 4 min per design on 2 cores) once with ``synthetic_version 1`` and once with
 ``synthetic_version 2``, everything else equal, then scores both models (BSSEval v4 SDR, median over
 1 s frames then tracks, :func:`stemunet.evaluation.sisec_medians`) on stempeg's real MUSDB18 excerpt
 and on the recipe's v1 and v2 synthetic test sets, with SiSEC's MIX and IRM1 on the same data.
-Finished trainings in ``--out`` are reused, so an interrupted comparison resumes.
+``--versions 2 3`` compares two other designs the same way (v3: several SoundFonts, whichever are
+installed; the set's cache name says which). Finished trainings in ``--out`` are reused, so an
+interrupted comparison resumes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from stemunet.datasets import list_tracks, resolve_root
 from stemunet.evaluation import sisec_medians
 from stemunet.real_validation import stempeg_excerpt_root
 from stemunet.runs import add_parameter_arguments, parameters_from_arguments
+from stemunet.synthetic import DESIGN_VERSIONS
 from stemunet.train import fit
 from stemunet.training import TrainConfig
 
@@ -36,11 +39,15 @@ VERSIONS = (1, 2)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "synthetic_ablation"), help="training runs go here (reused when finished)")
+    parser.add_argument("--versions", type=int, nargs=2, default=list(VERSIONS), choices=DESIGN_VERSIONS,
+                        help=f"the two designs to compare (default: {' '.join(map(str, VERSIONS))})")
     add_parameter_arguments(parser)  # the recipe (default: the demo's) and overrides, for both designs
     args = parser.parse_args(argv)
+    if args.versions[0] == args.versions[1]:
+        parser.error(f"--versions: two different designs, got {args.versions[0]} twice")
     args.parameters_file = args.parameters_file or [str(ROOT / "parameters" / "train_demo.yaml")]
     params = parameters_from_arguments(args)
-    configs = {version: TrainConfig.from_params({**params, "synthetic_version": version}) for version in VERSIONS}
+    configs = {version: TrainConfig.from_params({**params, "synthetic_version": version}) for version in args.versions}
     models = {}
     for version, config in configs.items():
         run = Path(args.out) / f"v{version}"

@@ -17,20 +17,24 @@ TINY = {"synthetic_train_tracks": 3, "synthetic_test_tracks": 1, "synthetic_seco
 
 
 def test_ablation_trains_on_both_designs_and_scores_both_models_on_every_data_set(tmp_path):
+    # v1 against v3 (--versions): two designs that differ the most, the default's v1 and the newest.
     overrides = [arg for name, value in TINY.items() for arg in ("-p", name, str(value))]
-    command = [sys.executable, "benchmarks/synthetic_ablation.py", "--out", str(tmp_path), *overrides]
+    command = [sys.executable, "benchmarks/synthetic_ablation.py", "--out", str(tmp_path), "--versions", "1", "3", *overrides]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "v1" / "checkpoints" / "best.pt").is_file() and (tmp_path / "v2" / "checkpoints" / "best.pt").is_file()
+    assert (tmp_path / "v1" / "checkpoints" / "best.pt").is_file() and (tmp_path / "v3" / "checkpoints" / "best.pt").is_file()
     rows = [line for line in result.stdout.splitlines() if line.startswith(("real excerpt", "synthetic v"))]
-    for data in ("real excerpt", "synthetic v1 test", "synthetic v2 test"):
+    for data in ("real excerpt", "synthetic v1 test", "synthetic v3 test"):
         methods = [line[22:44].strip() for line in rows if line.startswith(data)]
-        assert methods == ["model trained on v1", "model trained on v2", "MIX", "IRM1"], (data, methods)
+        assert methods == ["model trained on v1", "model trained on v3", "MIX", "IRM1"], (data, methods)
     # Each design trained its own model: same recipe and seed, other songs, other weights.
-    weights = [read_checkpoint(tmp_path / f"v{version}" / "checkpoints" / "best.pt")["state_dict"] for version in (1, 2)]
+    weights = [read_checkpoint(tmp_path / f"v{version}" / "checkpoints" / "best.pt")["state_dict"] for version in (1, 3)]
     assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
     scores = [float(value) for line in rows for value in line[44:].split()]
     assert len(scores) == 12 * 6 and all(math.isfinite(value) for value in scores)
     # Finished runs are reused: a second call trains nothing.
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "training on" not in again.stderr
+    # The same design twice is no comparison: refused in one line before any work.
+    same = subprocess.run([*command[:4], "--versions", "2", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert same.returncode == 2 and "two different designs, got 2 twice" in same.stderr
