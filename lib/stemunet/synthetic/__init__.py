@@ -75,6 +75,7 @@ from stemunet.config import STEM_NAMES
 from stemunet.synthetic.dataset import (ensure_synthetic_dataset, generate_synthetic_dataset, is_synthetic_dataset,
                                         read_synthetic_manifest, synthetic_cache_root, synthetic_set_name)
 from stemunet.synthetic.song import render_track
+from stemunet.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
 from stemunet.synthetic.spec import DESIGN_VERSIONS, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SyntheticSpec
 
 __all__ = [
@@ -91,4 +92,6 @@ __all__ = [
     "MUSDB_SETUP_NAME",
     "FORMAT_VERSION",
     "DESIGN_VERSIONS",
+    "KNOWN_SOUNDFONTS",
+    "available_soundfonts",
 ]

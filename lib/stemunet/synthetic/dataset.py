@@ -97,8 +97,10 @@ def is_synthetic_dataset(root: str | Path) -> bool:
 
 def read_synthetic_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest (``root/stemunet_synthetic.json``) as a dict: format, format_version, spec
-    (the :class:`SyntheticSpec` fields), stems, sample_rate, n_samples, tracks ({subset: names}),
-    validation_tracks, track_info. Raises FileNotFoundError / ValueError if there is none."""
+    (the :class:`SyntheticSpec` fields), samples (the SoundFonts drawn from, with their sha256 and,
+    design 3, licences), stems, sample_rate, n_samples, tracks ({subset: names}), validation_tracks,
+    track_info (per song; design 3: each sampled part's ``soundfont``, file and licence). Raises
+    FileNotFoundError / ValueError if there is none."""
     path = Path(root) / MANIFEST_NAME
     try:
         manifest = json.loads(path.read_text())
@@ -224,8 +226,9 @@ def synthetic_cache_root() -> Path:
 
 
 def synthetic_set_name(spec: SyntheticSpec) -> str:
-    """Cache folder name of ``spec``'s set: ``musdb-synth-<12 hex digits>``, a hash of the spec and
-    the format version (so a new generator version never reuses an old set)."""
+    """Cache folder name of ``spec``'s set: ``musdb-synth-<12 hex digits>``, a hash of the spec, the
+    format version (so a new generator version never reuses an old set) and the sha256 of every
+    SoundFont the set samples from (so machines with other SoundFonts never share a set)."""
     key = json.dumps({"spec": asdict(spec), "format_version": FORMAT_VERSION, "samples": _samples_of(spec)}, sort_keys=True)
     return "musdb-synth-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
