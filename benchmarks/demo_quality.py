@@ -2,7 +2,8 @@
 
 Target (issue "Training"): ``parameters/train_demo.yaml`` trains in under 5 minutes on a 2-core
 CPU, and its model, separating the synthetic test tracks of the same data set, beats SiSEC's MIX
-baseline (the mixture divided by 4 as every estimate) on every stem. (The original target, 3 dB
+baseline (the mixture divided by 4 as every estimate) by at least 1 dB on every stem (issue
+"Notebooks II", point 8; ``--margin``), with any training seed (``-p seed N``). (The original target, 3 dB
 over the *unscaled* mixture, was set against a floor about 6 dB lower than MIX.)
 
 Scores follow SiSEC 2018 / museval BSSEval v4 (:mod:`stemunet.bsseval`, museval's numbers): SDR
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, help="score this training run's checkpoints/best.pt instead of training")
     parser.add_argument("--checkpoint", default="best.pt", help="which checkpoint of the run to score")
     parser.add_argument("--jobs", type=int, default=2, help="tracks scored in parallel")
+    parser.add_argument("--margin", type=float, default=1.0, help="dB over MIX every stem must reach (default 1)")
     args = parser.parse_args(argv)
 
     if args.run_dir is not None:
@@ -119,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{method:<12}" + "".join(f"{v:9.2f}" for v in per_stem) + f"{per_stem.mean():9.2f}")
     gain = table["model"] - table["MIX"]
     print(f"{'improvement':<12}" + "".join(f"{v:9.2f}" for v in gain) + f"{gain.mean():9.2f}")
-    verdict = "meets" if (gain > 0).all() else "MISSES"
-    print(f"\nmean improvement over MIX: {gain.mean():.2f} dB, every stem above it: {verdict} the target")
+    verdict = "meets" if (gain >= args.margin).all() else "MISSES"
+    print(f"\nmean improvement over MIX: {gain.mean():.2f} dB, smallest {gain.min():.2f} dB "
+          f"(target: at least {args.margin:g} dB on every stem): {verdict} the target")
     return 0
 
 

@@ -7,7 +7,8 @@ Trains the recipe (default: the README demo's) once as it is (``baseline``) and 
 each changing one option of issue #19 and nothing else:
 
 * ``loss=l1_wave``, ``loss=l1_mag_wave``: phase-aware losses on the masked estimates' waveforms
-  (:func:`stemunet.training.training_loss`);
+  (:func:`stemunet.training.training_loss`), or ``loss=l1`` (magnitudes) in place of the one
+  the recipe already uses;
 * ``n_channels=2`` (or ``1`` when the recipe is stereo): one U-Net hearing both channels, masks
   per channel, against the channel-by-channel mono model;
 * ``block=tfc_tdf``: MDX-Net's frequency-aware blocks (with ``max_frequency`` at Nyquist when the
@@ -63,9 +64,10 @@ TIMED_SECONDS = 2.0  # --seconds: CPU time spent timing a variant's training ste
 def default_variants(recipe: TrainConfig) -> list[dict[str, Any]]:
     """Issue #19's options, each as the overrides that turn ``recipe`` into it."""
     stft, model = recipe.stft, recipe.model
+    # The two losses the recipe does not use (of magnitude L1, waveform L1 and both together).
+    losses = [{"loss": loss} for loss in ("l1", "l1_wave", "l1_mag_wave") if loss != recipe.loss][:2]
     return [
-        {"loss": "l1_wave"},
-        {"loss": "l1_mag_wave"},
+        *losses,
         {"n_channels": 1 if stft.n_channels == 2 else 2},
         {"block": "tfc_tdf", "max_frequency": model.max_frequency or stft.sample_rate / 2},
     ]
