@@ -32,9 +32,10 @@ the demo recipe (3 s mono chunks at 22.05 kHz) in CPU time on one thread of a bu
 machine: about 18 ms per shifted stem, 70-78 ms per chunk with all four stems shifted, against
 230-275 ms of training step per example there. Shifting one chunk in five (Demucs's probability,
 0.2) adds about 15 ms per example on average: 5-7 % of the demo's training time with the data
-loaded in the training process (shifting every chunk: 25-34 %). The vocoder keeps tones and
-their level; it smears a click over up to a frame (tens of ms), and noise comes out about 3 dB
-quieter (its frames overlap incoherently), as in every overlap-add time stretcher.
+loaded in the training process (shifting every chunk: 25-34 %). The vocoder keeps steady tones
+and their level; it smears a click over up to a frame (tens of ms), and where frames overlap
+incoherently (noise, note changes) its output is quieter, as in every overlap-add time
+stretcher, so each shifted stem is scaled back to the loudness of the audio it was made from.
 """
 
 from __future__ import annotations
@@ -270,8 +271,9 @@ def shift_pitch_and_tempo(waveform: torch.Tensor, shift: StemShift, sample_rate:
 
     ``waveform`` ``(n_channels, n_source)`` -> ``(n_channels, length)``, both at ``sample_rate``
     Hz; output sample ``n`` comes from around source sample ``n * shift.tempo_factor``, and every
-    frequency ``f`` becomes ``f * shift.pitch_factor``. Pass ``n_source`` of at least
-    :func:`repitch_source_samples` so that the chunk is filled with shifted audio.
+    frequency ``f`` becomes ``f * shift.pitch_factor``; the RMS level is that of the source
+    samples consumed. Pass ``n_source`` of at least :func:`repitch_source_samples` so that the
+    chunk is filled with shifted audio.
 
     How: resampling by the pitch factor changes pitch and tempo together (a tape played faster),
     so the phase vocoder first stretches the stem by ``tempo_factor / pitch_factor`` and the
@@ -293,6 +295,13 @@ def shift_pitch_and_tempo(waveform: torch.Tensor, shift: StemShift, sample_rate:
             played = soxr.resample(out.T.contiguous().numpy(), sample_rate * shift.pitch_factor, sample_rate, quality="HQ")
             out = torch.from_numpy(np.ascontiguousarray(played.T)).to(waveform.dtype)
         out = out[..., :length]
+        # Give the stem back its loudness: where frames overlap incoherently (noise, note changes,
+        # vibrato) the vocoder's output is quieter, by 2-3 dB on the synthetic stems and about
+        # 3 dB on white noise; a shift should change pitch and tempo, not level.
+        consumed = waveform[..., : int(round(out.shape[-1] * shift.tempo_factor))]
+        source_rms, out_rms = consumed.pow(2).mean().sqrt(), out.pow(2).mean().sqrt()
+        if out_rms > 0:
+            out = out * (source_rms / out_rms)
     if out.shape[-1] < length:
         out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
     return out
