@@ -200,7 +200,7 @@ def test_with_repitch_off_chunks_are_the_plain_reads_of_the_first_draws(tone_tra
 def test_repitch_settings_change_nothing_while_augment_repitch_is_off():
     base = TrainConfig.from_params(TINY)
     other = base.replace(repitch_probability=0.9, repitch_semitones=5, repitch_tempo_percent=30.0)
-    assert not waveform_augmentation(other).repitch
+    assert waveform_augmentation(other) == waveform_augmentation(base) == WaveformAugmentation(remix=True, gain_db=3.0, channel_swap=True)
     loaders = [build_data_loaders(config, progress=False) for config in (base, other)]
     for loader in loaders:
         loader.set_epoch(1)

@@ -261,8 +261,8 @@ def waveform_augmentation(config: TrainConfig) -> WaveformAugmentation:
         time_mask_seconds=config.time_mask_seconds if config.augment_time_mask else 0.0,
         noise_snr_db=config.noise_snr_db if config.augment_noise else None,
         repitch_probability=config.repitch_probability if config.augment_repitch else 0.0,
-        repitch_semitones=config.repitch_semitones,
-        repitch_tempo_percent=config.repitch_tempo_percent,
+        repitch_semitones=config.repitch_semitones if config.augment_repitch else 0,
+        repitch_tempo_percent=config.repitch_tempo_percent if config.augment_repitch else 0.0,
     )
 
 
