@@ -355,9 +355,9 @@ def test_remix_draws_each_stem_from_its_own_track(tiny_tracks):
         drawn = []
         read_chunk = dataset.read_chunk
 
-        def recording_read_chunk(source, rng, stem_indices=None):
+        def recording_read_chunk(source, rng, stem_indices=None, length=None):
             drawn[-1].append(source.track.name)
-            return read_chunk(source, rng, stem_indices)
+            return read_chunk(source, rng, stem_indices, length)
 
         dataset.read_chunk = recording_read_chunk
         for index in range(len(dataset)):

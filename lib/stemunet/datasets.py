@@ -5,8 +5,8 @@ synthetic set names its own validation tracks in a musdb setup file beside its t
 only the frames a chunk needs are decoded (soundfile frame ranges for wav folders), or, with
 ``cache=True``, every track is decoded once into RAM as 16-bit audio at the model's rate.
 
-Training chunks are augmented here (random remix across tracks, gain, channel swap, time mask,
-noise; see :mod:`stemunet.augment`); validation reads every track whole, cut into consecutive
+Training chunks are augmented here (random remix across tracks, pitch and tempo shifts, gain,
+channel swap, time mask, noise; see :mod:`stemunet.augment`); validation reads every track whole, cut into consecutive
 chunks (:class:`SequentialChunkDataset`).
 """
 
@@ -24,7 +24,8 @@ import soundfile as sf
 import torch
 
 from stemunet.audio import AudioError, match_channels, resample
-from stemunet.augment import WaveformAugmentation, apply_waveform_augmentation
+from stemunet.augment import (StemShift, WaveformAugmentation, apply_waveform_augmentation, draw_repitch,
+                              repitch_source_samples, repitch_stems)
 from stemunet.config import STEM_NAMES, DataConfig
 from stemunet.synthetic import (MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset,
                                 render_track)
@@ -433,30 +434,39 @@ class RandomChunkDataset(_ChunkSource):
     def generator(self, index: int, epoch: int | None = None) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
-    def read_chunk(self, source: _TrackSource, rng: np.random.Generator, stem_indices: Sequence[int] | None = None) -> torch.Tensor:
-        """A random chunk of one track, ``(n_stems, n_channels, chunk_samples)`` at the model rate.
+    def read_chunk(self, source: _TrackSource, rng: np.random.Generator, stem_indices: Sequence[int] | None = None,
+                   length: int | None = None) -> torch.Tensor:
+        """A random chunk of one track, ``(n_stems, n_channels, length)`` at the model rate.
 
-        Tracks shorter than a chunk are zero-padded at the end. The start is drawn at the model's
-        rate over the track's length, so the cached and the file-reading paths draw the same chunk
-        (when the model's rate differs from the file's, the file path's may lie up to one file
-        sample off, as its start is rounded to a file sample before resampling).
+        ``length`` defaults to ``chunk_samples`` (longer for a chunk whose pitch and tempo will be
+        shifted). Tracks shorter than that are zero-padded at the end. The start is drawn at the
+        model's rate over the track's length, so the cached and the file-reading paths draw the
+        same chunk (when the model's rate differs from the file's, the file path's may lie up to
+        one file sample off, as its start is rounded to a file sample before resampling).
         """
-        start = int(rng.integers(0, max(1, self.model_length(source) - self.chunk_samples + 1)))
-        return self.read_span(source, start, self.chunk_samples, stem_indices)
+        length = self.chunk_samples if length is None else length
+        start = int(rng.integers(0, max(1, self.model_length(source) - length + 1)))
+        return self.read_span(source, start, length, stem_indices)
 
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = item if isinstance(item, tuple) else (None, item)
         rng = self.generator(index, epoch)
+        # The item's first draws (none when repitching is off): whether and how each stem's pitch
+        # and tempo are shifted, which sets how much source audio to read.
+        shifts = draw_repitch(rng, self.augmentation, len(STEM_NAMES))
+        length = None if shifts is None else repitch_source_samples(self.chunk_samples, shifts, self.sample_rate)
         if self.augmentation.remix:
             # Every stem from its own track and start: new combinations the data set never had.
             chunks = []
             for stem_index in range(len(STEM_NAMES)):
                 source = self.sources[int(rng.integers(len(self.sources)))]
-                chunks.append(self.read_chunk(source, rng, [stem_index]))
+                chunks.append(self.read_chunk(source, rng, [stem_index], length))
             stems = torch.cat(chunks, dim=0)
         else:
             source = self.sources[int(rng.integers(len(self.sources)))]
-            stems = self.read_chunk(source, rng)
+            stems = self.read_chunk(source, rng, length=length)
+        if shifts is not None:
+            stems = repitch_stems(stems, shifts, self.sample_rate, self.chunk_samples)
         mixture, stems = apply_waveform_augmentation(stems, rng, self.augmentation, self.sample_rate)
         return mixture, stems
 
@@ -480,13 +490,18 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
     def __init__(self, data: DataConfig, chunk_seconds: float, sample_rate: int, n_channels: int,
                  samples_per_epoch: int, *, seed: int = 0,
                  augmentation: WaveformAugmentation = WaveformAugmentation()) -> None:
-        self.spec = SyntheticSpec(n_train_tracks=1, n_test_tracks=0, track_seconds=max(1.0, chunk_seconds), seed=seed,
+        self.chunk_samples = int(round(chunk_seconds * sample_rate))
+        song_seconds = max(1.0, chunk_seconds)
+        if augmentation.repitch:
+            # Songs long enough for the fastest tempo a stem may be shifted to.
+            fastest = StemShift(tempo_percent=augmentation.repitch_tempo_percent)
+            song_seconds = max(song_seconds, repitch_source_samples(self.chunk_samples, [fastest], sample_rate) / sample_rate)
+        self.spec = SyntheticSpec(n_train_tracks=1, n_test_tracks=0, track_seconds=song_seconds, seed=seed,
                                   sample_rate=sample_rate, version=data.synthetic_version,
                                   soundfont=data.synthetic_soundfont)
         self.sample_rate = sample_rate
         self.n_channels = n_channels
         self.chunk_seconds = chunk_seconds
-        self.chunk_samples = int(round(chunk_seconds * sample_rate))
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.epoch = 0
@@ -501,11 +516,15 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         song, _ = render_track(self.spec, "train", epoch * self.samples_per_epoch + index)
-        # (n_stems, n_samples, 2) -> (n_stems, n_channels, chunk_samples)
-        stems = torch.from_numpy(np.stack([song[name] for name in STEM_NAMES])).transpose(1, 2)[..., :self.chunk_samples]
+        rng = np.random.default_rng([self.seed, epoch, index])
+        shifts = draw_repitch(rng, self.augmentation, len(STEM_NAMES))
+        length = self.chunk_samples if shifts is None else repitch_source_samples(self.chunk_samples, shifts, self.sample_rate)
+        # (n_stems, n_samples, 2) -> (n_stems, n_channels, length)
+        stems = torch.from_numpy(np.stack([song[name] for name in STEM_NAMES])).transpose(1, 2)[..., :length]
         if self.n_channels == 1:
             stems = stems.mean(dim=1, keepdim=True)
-        rng = np.random.default_rng([self.seed, epoch, index])
+        if shifts is not None:
+            stems = repitch_stems(stems, shifts, self.sample_rate, self.chunk_samples)
         return apply_waveform_augmentation(stems.contiguous(), rng, self.augmentation, self.sample_rate)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from stemunet.progress import progress_bar
 
-from stemunet.augment import WaveformAugmentation, frequency_mask
+from stemunet.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT, WaveformAugmentation, frequency_mask
 from stemunet import distributed
 from stemunet.checkpoints import CheckpointRef, load_separator, read_training_checkpoint, save_model, save_training
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
@@ -102,6 +102,10 @@ class TrainConfig(Config):
     frequency_mask_hz: float = 1000.0  # widest zeroed band, Hz
     augment_noise: bool = False  # white noise added to the mixture (targets stay clean)
     noise_snr_db: float = 30.0  # lowest SNR of that noise (drawn in [this, this + 20] dB)
+    augment_repitch: bool = False  # some chunks' stems shifted in pitch and tempo, each stem by its own random amount (Demucs's repitch)
+    repitch_probability: float = 0.2  # share of chunks shifted (Demucs's: 0.2)
+    repitch_semitones: int = 2  # largest pitch shift: whole semitones drawn in [-this, +this] (Demucs's: 2)
+    repitch_tempo_percent: float = 12.0  # largest tempo change, % (drawn uniformly in [-this, +this]; Demucs's: 12)
 
     # Validation
     valid_chunk_seconds: float = 3.0  # validation tracks are cut into consecutive chunks this long
@@ -138,6 +142,13 @@ class TrainConfig(Config):
         require(self.gain_db >= 0, f"gain_db must be >= 0, got {self.gain_db}")
         require(self.time_mask_seconds >= 0, f"time_mask_seconds must be >= 0, got {self.time_mask_seconds}")
         require(self.frequency_mask_hz >= 0, f"frequency_mask_hz must be >= 0, got {self.frequency_mask_hz}")
+        require(0 < self.repitch_probability <= 1, f"repitch_probability must be in (0, 1], got {self.repitch_probability}")
+        require(0 <= self.repitch_semitones <= MAX_REPITCH_SEMITONES,
+                f"repitch_semitones must be in 0..{MAX_REPITCH_SEMITONES}, got {self.repitch_semitones}")
+        require(0 <= self.repitch_tempo_percent <= MAX_REPITCH_TEMPO_PERCENT,
+                f"repitch_tempo_percent must be in [0, {MAX_REPITCH_TEMPO_PERCENT:g}], got {self.repitch_tempo_percent}")
+        require(not self.augment_repitch or self.repitch_semitones > 0 or self.repitch_tempo_percent > 0,
+                "augment_repitch needs repitch_semitones > 0 or repitch_tempo_percent > 0 (both are 0: nothing would be shifted)")
         require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
@@ -249,6 +260,9 @@ def waveform_augmentation(config: TrainConfig) -> WaveformAugmentation:
         channel_swap=config.augment_channel_swap,
         time_mask_seconds=config.time_mask_seconds if config.augment_time_mask else 0.0,
         noise_snr_db=config.noise_snr_db if config.augment_noise else None,
+        repitch_probability=config.repitch_probability if config.augment_repitch else 0.0,
+        repitch_semitones=config.repitch_semitones if config.augment_repitch else 0,
+        repitch_tempo_percent=config.repitch_tempo_percent if config.augment_repitch else 0.0,
     )
 
 
