@@ -12,7 +12,10 @@ cached set with one that has it.
 
 Sinsy renders at 48 kHz; the line is resampled to the song's rate with
 :func:`stemunet.audio.resample`. Its timing is the score's: a note's vowel starts at its beat (its
-consonant just before), so the sung line sits on the plan's grid as the formant singer's does.
+consonant just before), so the sung line sits on the plan's grid as the formant singer's does. Two
+flaws of the voice are mended: its synthesis filter's occasional blow-ups are silenced
+(:func:`repair_bursts`) and its notes, often 1-3 semitones off the written pitch, are tuned
+(:func:`tune`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-__all__ = ["SungNote", "SINSY_SINGER", "SYLLABLES", "singer_available", "singer_fingerprint", "score_musicxml", "sing"]
+__all__ = ["SungNote", "SINSY_SINGER", "SYLLABLES", "singer_available", "singer_fingerprint", "score_musicxml",
+           "repair_bursts", "tune", "sing"]
 
 SINSY_SINGER = {
     "name": "NIT SONG070 F001",
@@ -141,7 +145,7 @@ def score_musicxml(notes: list[SungNote], bpm: float, total_beats: float) -> str
     body = []
     for index, content in enumerate(measures):
         head = (f"<attributes><divisions>{_DIVISIONS}</divisions><time><beats>{_BEATS_PER_BAR}</beats>"
-                f"<beat-type>4</beat-type></time></attributes><sound tempo=\"{bpm!r}\"/>") if index == 0 else ""
+                f"<beat-type>4</beat-type></time><key><fifths>0</fifths><mode>major</mode></key></attributes><sound tempo=\"{bpm!r}\"/>") if index == 0 else ""
         body.append(f'<measure number="{index + 1}">{head}{"".join(content)}</measure>')
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<score-partwise version="3.0"><part-list>'
             '<score-part id="P1"><part-name>Voice</part-name></score-part></part-list>'
@@ -177,11 +181,66 @@ def repair_bursts(waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, i
     return repaired, int(np.count_nonzero(gain < 1.0))
 
 
-def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) -> tuple[np.ndarray, float]:
+_TUNE_LEAD_S = 0.04  # a note's region starts this long before its onset (its consonant)
+_TUNE_FADE_S = 0.02  # cross-fade between the regions of consecutive notes
+_TUNE_LIMIT = 5.0  # semitones: a larger correction would be a mis-estimate
+
+
+def tune(line: np.ndarray, notes: list[SungNote], bpm: float, sample_rate: int) -> tuple[np.ndarray, list[float]]:
+    """``line`` (mono, beat 0 at sample 0) with each note brought to its written pitch, and the
+    correction of each note in semitones.
+
+    The NIT SONG070 F001 voice sings a written pitch 1-3 semitones off in much of its range (its
+    pitch models cover the pitches of 70 children's songs, not every note). Each note's sung
+    pitch is the median YIN estimate over the middle of the note; the note's region (from just
+    before its consonant to the next note's) is pitch-shifted by the difference
+    (:func:`librosa.effects.pitch_shift`, duration kept) and the regions are cross-faded, so
+    Sinsy's vibrato, scoops and timbre stay and the line follows the melody."""
+    import librosa
+
+    seconds_per_beat = 60.0 / bpm
+    starts = [max(0, int(round((note.beat * seconds_per_beat - _TUNE_LEAD_S) * sample_rate))) for note in notes]
+    bounds = starts[1:] + [line.size]
+    fade = max(1, int(_TUNE_FADE_S * sample_rate))
+    frame = 2048 if sample_rate > 30000 else 1024
+    out = np.zeros_like(line)
+    weight_total = np.zeros_like(line)
+    corrections = []
+    for note, start, end in zip(notes, starts, bounds):
+        onset = int(note.beat * seconds_per_beat * sample_rate)
+        length = int(note.length * seconds_per_beat * sample_rate)
+        middle = line[onset + length // 4:onset + length - length // 6]
+        shift = 0.0
+        if middle.size >= 2 * frame and np.sqrt(np.mean(middle ** 2)) > 1e-3:
+            f0 = librosa.yin(middle, fmin=100.0, fmax=1100.0, sr=sample_rate, frame_length=frame)
+            sung = float(np.median(librosa.hz_to_midi(f0)))
+            if abs(note.pitch - sung) <= _TUNE_LIMIT:
+                shift = note.pitch - sung
+        corrections.append(round(shift, 2))
+        begin, finish = max(0, start - fade), min(line.size, end + fade)
+        if finish <= begin:
+            continue
+        segment = line[begin:finish]
+        if abs(shift) >= 0.05:
+            segment = librosa.effects.pitch_shift(segment, sr=sample_rate, n_steps=shift, res_type="soxr_hq")
+        # A trapezoid: up over the fade around the region's start, down over the one around its
+        # end; consecutive regions' ramps overlap exactly, so the weights sum to 1.
+        t = np.arange(begin, finish)
+        weight = np.clip((t - (start - fade)) / (2 * fade), 0.0, 1.0) * np.clip((end + fade - t) / (2 * fade), 0.0, 1.0)
+        out[begin:finish] += weight * segment
+        weight_total[begin:finish] += weight
+    covered = weight_total > 0
+    out[covered] /= weight_total[covered]
+    out[~covered] = line[~covered]
+    return out, corrections
+
+
+def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) -> tuple[np.ndarray, float, list[float]]:
     """``notes`` sung by the Sinsy voice at ``bpm``, beat 0 at sample 0: mono float64 (n_samples,)
-    at ``sample_rate`` Hz, peak 1 (silence if nothing was sung), and the seconds of filter bursts
-    silenced in it (:func:`repair_bursts`). Deterministic: the same notes give the same samples.
-    Raises RuntimeError if pysinsy is missing or Sinsy fails."""
+    at ``sample_rate`` Hz, peak 1 (silence if nothing was sung); the seconds of filter bursts
+    silenced in it (:func:`repair_bursts`) and each note's pitch correction in semitones
+    (:func:`tune`). Deterministic: the same notes give the same samples. Raises RuntimeError if
+    pysinsy is missing or Sinsy fails."""
     path = _voice_path()
     if path is None:
         raise RuntimeError("the Sinsy singer needs pysinsy (pip install pysinsy)")
@@ -204,8 +263,9 @@ def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) ->
     if rate != _SINSY_RATE:
         raise RuntimeError(f"the Sinsy voice renders at {rate} Hz, expected {_SINSY_RATE}")
     waveform, silenced = repair_bursts(np.asarray(waveform, dtype=np.float64), rate)
-    line = resample(torch.from_numpy(np.ascontiguousarray(waveform)), rate, sample_rate).numpy()
+    line = resample(torch.from_numpy(np.ascontiguousarray(waveform)), rate, sample_rate).numpy()[:n_samples]
+    line, corrections = tune(line, notes, bpm, sample_rate)
     out = np.zeros(n_samples)
     out[:min(n_samples, line.size)] = line[:n_samples]
     peak = float(np.max(np.abs(out)))
-    return (out / peak if peak > 0 else out), silenced / rate
+    return (out / peak if peak > 0 else out), silenced / rate, corrections

@@ -56,8 +56,8 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
     return vocalist.out, info
 
 
-# The sung voice's range: NIT SONG070 F001 sang children's songs, about A3 to D5.
-_SUNG_LOWEST_MIDI = (57, 62)
+# The sung voice's range, about C#4 to E5 (below C#4 the voice turns breathy and unvoiced).
+_SUNG_LOWEST_MIDI = (61, 64)
 _SUNG_SPAN = (10, 14)
 _DOUBLE_TIMING_S = 0.012  # spread of a double's note onsets around the lead's (seconds)
 
@@ -84,7 +84,7 @@ def _render_sung_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarr
         if phrase_backed:
             backed.append(lead[-1])
     out = np.zeros((2, n))
-    line, silenced_s = sing(lead, bpm, sr, n)
+    line, silenced_s, corrections = sing(lead, bpm, sr, n)
     _add(out, line, 0, pan)
     if backed:
         if backing == "double":  # the same syllables, each onset a few ms early or late
@@ -94,14 +94,15 @@ def _render_sung_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarr
         else:
             second = [SungNote(note.beat, note.length, _harmony_pitch(plan, note.beat, note.pitch), note.syllable,
                                note.breath_after) for note in backed]
-        backing_line, backing_silenced_s = sing(second, bpm, sr, n)
+        backing_line, backing_silenced_s, _ = sing(second, bpm, sr, n)
         silenced_s += backing_silenced_s
         _add(out, backing_line, int(rng.uniform(0.01, 0.035) * sr), backing_pan, backing_gain)
     _add_echo(out, plan, rng)
     info = {"voice": "female", "lowest_midi": lowest, "backing": backing,
             "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections],
             "singer": dict(SINSY_SINGER), "lyrics": "".join(syllables),
-            "bursts_silenced_ms": round(1000.0 * silenced_s, 1)}
+            "bursts_silenced_ms": round(1000.0 * silenced_s, 1),
+            "tuned_semitones_mean_abs": round(float(np.mean(np.abs(corrections))) if corrections else 0.0, 2)}
     return out, info
 
 
