@@ -20,9 +20,13 @@ flaws of the voice are mended: its synthesis filter's occasional blow-ups are si
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import os
+import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -65,14 +69,25 @@ class SungNote:
     breath_after: bool = False
 
 
+@lru_cache(maxsize=1)
+def _pysinsy_works() -> bool:
+    """Whether ``import pysinsy`` succeeds (it needs pkg_resources, gone from setuptools 82 on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pkg_resources' deprecation warning
+        try:
+            import pysinsy  # noqa: F401
+        except ImportError:
+            return False
+    return True
+
+
 def _voice_path() -> Path | None:
-    """The HTS voice file inside the installed pysinsy package (None without pysinsy); found
-    without importing pysinsy (which imports pkg_resources)."""
+    """The HTS voice file inside the installed pysinsy package; None without a working pysinsy."""
     spec = importlib.util.find_spec("pysinsy")
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "htsvoice" / SINSY_SINGER["voice_file"]
-    return path if path.is_file() else None
+    return path if path.is_file() and _pysinsy_works() else None
 
 
 def singer_available() -> bool:
@@ -235,6 +250,20 @@ def tune(line: np.ndarray, notes: list[SungNote], bpm: float, sample_rate: int) 
     return out, corrections
 
 
+@contextlib.contextmanager
+def _c_stderr_discarded():
+    """Within: what C code writes to the process's stderr (file descriptor 2) is discarded."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) -> tuple[np.ndarray, float, list[float]]:
     """``notes`` sung by the Sinsy voice at ``bpm``, beat 0 at sample 0: mono float64 (n_samples,)
     at ``sample_rate`` Hz, peak 1 (silence if nothing was sung); the seconds of filter bursts
@@ -244,8 +273,11 @@ def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) ->
     path = _voice_path()
     if path is None:
         raise RuntimeError("the Sinsy singer needs pysinsy (pip install pysinsy)")
-    import pysinsy
     import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pkg_resources' deprecation warning
+        import pysinsy
 
     from stemunet.audio import resample
 
@@ -258,7 +290,8 @@ def sing(notes: list[SungNote], bpm: float, sample_rate: int, n_samples: int) ->
             raise RuntimeError(f"Sinsy could not load its Japanese dictionary or the voice {path.name}")
         if not synthesiser.loadScoreFromMusicXML(str(score)):
             raise RuntimeError("Sinsy could not read the score it was given")
-        waveform, rate = synthesiser.synthesize()
+        with _c_stderr_discarded():  # hts_engine warns of each note shorter than its model's states
+            waveform, rate = synthesiser.synthesize()
         synthesiser.clearScore()
     if rate != _SINSY_RATE:
         raise RuntimeError(f"the Sinsy voice renders at {rate} Hz, expected {_SINSY_RATE}")
