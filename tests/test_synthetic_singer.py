@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from stemunet.config import STEM_NAMES
+from stemunet.config import STEM_NAMES, DataConfig
+from stemunet.exploration import ExploreConfig, explore_dataset
 from stemunet.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
                                 synthetic_set_name)
 from stemunet.synthetic import singing, soundfont_registry
@@ -102,6 +103,10 @@ def test_a_v3_set_names_its_singers_and_stays_the_sum_of_its_stems(tmp_path: Pat
         assert np.max(np.abs(sf.read(folder / "mixture.wav", dtype="float64")[0] - stems)) < 1e-7, folder
     vocals = sf.read(root / "train" / SUNG / "vocals.wav", dtype="float64")[0]
     assert np.sqrt(np.mean(vocals ** 2)) > 1e-3
+    # The explore notebook's table of how the songs were made names the singer of a sung song.
+    table = explore_dataset(ExploreConfig(data=DataConfig(musdb_root=str(root))), progress=False).synthetic_songs()
+    assert table.loc[("train", SUNG), "vocals"].endswith(" (NIT SONG070 F001)")
+    assert table.loc[("train", FORMANT), "vocals"].endswith(("none", "double", "harmony"))
 
 
 def test_without_pysinsy_v3_is_formant_sung_as_before(no_pysinsy: None, monkeypatch: pytest.MonkeyPatch) -> None:
