@@ -19,7 +19,9 @@ from stemunet.exploration import ExploreConfig, explore_dataset
 from stemunet.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
                                 synthetic_set_name)
 from stemunet.synthetic import singing, soundfont_registry
+from stemunet.synthetic.plan import _make_plan
 from stemunet.synthetic.singing import SINSY_SINGER, SungNote, repair_bursts, score_musicxml, sing
+from stemunet.synthetic.vocals import _harmony_pitch, _sung_harmony_pitch
 
 SR = 22050
 BPM = 120.0  # 0.5 s a beat
@@ -134,3 +136,12 @@ def test_the_singer_changes_only_the_songs_it_sings_and_keys_the_cache(monkeypat
     assert not np.allclose(with_singer[3][0]["vocals"], without[3][0]["vocals"], atol=1e-3)
     assert {part: with_singer[3][1][part] for part in ("drums", "bass", "other")} == \
         {part: without[3][1][part] for part in ("drums", "bass", "other")}  # the singer's draw took nothing else
+
+
+def test_a_sung_harmony_stays_in_the_voices_range_on_a_chord_tone() -> None:
+    plan = _make_plan(SPEC, np.random.default_rng(0))
+    for chord in plan.chords:
+        for pitch in range(61, 77):
+            harmony = _sung_harmony_pitch(plan, chord.start, pitch)
+            above = _harmony_pitch(plan, chord.start, pitch)
+            assert harmony == above if above <= 76 else (harmony < pitch and harmony % 12 in chord.tones), (pitch, chord)

@@ -59,6 +59,7 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
 # The sung voice's range, about C#4 to E5 (below C#4 the voice turns breathy and unvoiced).
 _SUNG_LOWEST_MIDI = (61, 64)
 _SUNG_SPAN = (10, 14)
+_SUNG_HIGHEST_MIDI = 76  # above E5 the voice's pitch saturates (a harmony goes below the lead there)
 _DOUBLE_TIMING_S = 0.012  # spread of a double's note onsets around the lead's (seconds)
 
 
@@ -92,7 +93,7 @@ def _render_sung_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarr
             second = [SungNote(note.beat + float(shift), note.length - float(shift), note.pitch, note.syllable,
                                note.breath_after) for note, shift in zip(backed, jitter)]
         else:
-            second = [SungNote(note.beat, note.length, _harmony_pitch(plan, note.beat, note.pitch), note.syllable,
+            second = [SungNote(note.beat, note.length, _sung_harmony_pitch(plan, note.beat, note.pitch), note.syllable,
                                note.breath_after) for note in backed]
         backing_line, backing_silenced_s, _ = sing(second, bpm, sr, n)
         silenced_s += backing_silenced_s
@@ -104,6 +105,16 @@ def _render_sung_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarr
             "bursts_silenced_ms": round(1000.0 * silenced_s, 1),
             "tuned_semitones_mean_abs": round(float(np.mean(np.abs(corrections))) if corrections else 0.0, 2)}
     return out, info
+
+
+def _sung_harmony_pitch(plan: _Plan, beat: float, pitch: int) -> int:
+    """The sung harmony's note: the chord tone above (:func:`_harmony_pitch`) where the voice
+    reaches it, else the chord tone 3 to 9 semitones below."""
+    above = _harmony_pitch(plan, beat, pitch)
+    if above <= _SUNG_HIGHEST_MIDI:
+        return above
+    chord = plan.chord_at(beat)
+    return next((p for p in range(pitch - 3, pitch - 10, -1) if p % 12 in chord.tones), pitch - 5)
 
 
 def _melody(plan: _Plan, rng: np.random.Generator, lowest: int, span: int) -> list[tuple[float, float, int, bool]]:
