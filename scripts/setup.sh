@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create or reuse .venv/, install ffmpeg (and the FluidR3 GM SoundFont) when missing, and install
-# stemunet with its extras.
+# Create or reuse .venv/, install ffmpeg (and the FluidR3 GM SoundFont and a C++ compiler for
+# pysinsy) when missing, and install stemunet with its extras.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,18 @@ if [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && [ ! -f /usr/share/soundfonts
     fi
 fi
 
+# A C++ compiler builds pysinsy (published as source only), the singer of synthetic set v3;
+# optional: without it v3's vocals are all formant-synthesised.
+if ! command -v g++ >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing g++ and python3-dev (to build pysinsy, the singer of synthetic set v3)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ python3-dev >/dev/null) \
+            || echo "setup: could not install g++; synthetic set v3 will sing with the formant singer only" >&2
+    else
+        echo "setup: optional: synthetic set v3 sings with pysinsy, built with a C++ compiler (Debian/Ubuntu: sudo apt-get install g++ python3-dev)"
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv/"
     if ! "$PYTHON" -m venv .venv 2>/dev/null; then
@@ -61,6 +73,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
     .venv/bin/python -m pip install -q -e ".[test,bench,lab]"
     # The SoundFont renderer of the synthetic set; --no-deps: pyaudio is for live playback only.
     .venv/bin/python -m pip install -q --no-deps "tinysoundfont>=0.3.7"
+    # The singer of synthetic set v3 (the "sing" extra): built from source, so allowed to fail.
+    .venv/bin/python -m pip install -q -e ".[sing]" \
+        || echo "setup: could not build pysinsy (needs g++ and python3-dev); synthetic set v3 sings with the formant singer only" >&2
     touch "$stamp"
 fi
 echo "setup: ready ($(.venv/bin/python -c 'import torch, stemunet; print("stemunet", stemunet.__version__, "torch", torch.__version__)'))"

@@ -303,8 +303,8 @@ class Exploration:
     def synthetic_songs(self) -> pd.DataFrame:
         """How each song of a synthetic set was played, from its manifest: tempo, key, and per part
         its instruments (the General MIDI preset's name when sampled from the SoundFont, else
-        ``additive``; design 3 adds the SoundFont's name: ``Fingered Bass (FluidR3_GM)``). Empty for
-        a real data set. How each stem was mixed: :meth:`synthetic_production`."""
+        ``additive``; design 3 adds the SoundFont's name: ``Fingered Bass (FluidR3_GM)``, and the
+        singer of songs not formant-sung: ``female, none (NIT SONG070 F001)``). Empty for a real data set. How each stem was mixed: :meth:`synthetic_production`."""
         rows = []
         for subset, name, info in self._synthetic_track_infos():
             rows.append({
@@ -313,7 +313,7 @@ class Exploration:
                 "bass": info["bass"]["timbre"] + _soundfont_of(info["bass"]),
                 "other": ", ".join(f"{role}: {_instrument(kind)}" for role, kind in info["other"].get("instruments", {}).items())
                 + _soundfont_of(info["other"]),
-                "vocals": f"{info['vocals']['voice']}, {info['vocals']['backing']}",
+                "vocals": f"{info['vocals']['voice']}, {info['vocals']['backing']}" + _singer_of(info["vocals"]),
             })
         return pd.DataFrame(rows).set_index(["subset", "track"]) if rows else pd.DataFrame()
 
@@ -453,6 +453,12 @@ def _soundfont_of(part: dict[str, Any]) -> str:
     """`` (FluidR3_GM)``: the SoundFont a design-3 part was sampled from; empty when it names none."""
     file = part.get("soundfont", {}).get("file")
     return f" ({Path(file).stem})" if file else ""
+
+
+def _singer_of(vocals: dict[str, Any]) -> str:
+    """`` (NIT SONG070 F001)``: the voice that sang a design-3 song; empty when formant-sung."""
+    name = vocals.get("singer", {}).get("name", "")
+    return f" ({name})" if name and not name.startswith("formant") else ""
 
 
 def dataset_root(data: DataConfig, *, progress: bool = True) -> Path:

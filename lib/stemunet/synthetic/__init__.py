@@ -35,7 +35,10 @@ Three designs (``SyntheticSpec.version``, :data:`DESIGN_VERSIONS`):
   formant-synthesised: GM choir and voice samples sound like the "other" stem's pads.
 * 3: design 2, with each sampled part's SoundFont drawn per song from every known one installed
   (:mod:`stemunet.synthetic.soundfont_registry`), so one GM program sounds like several instruments
-  across the set; the manifest names each sampled part's SoundFont and licence.
+  across the set; the manifest names each sampled part's SoundFont and licence. Where the optional
+  ``pysinsy`` is installed, half of the songs' melodies are sung by Sinsy's voice of a recorded
+  singer (:mod:`stemunet.synthetic.singing`: NIT SONG070 F001, CC BY 3.0), the rest formant-sung;
+  the manifest names each song's singer.
 
 Layout (what ``musdb.DB(root=..., is_wav=True)`` reads)::
 
@@ -64,6 +67,7 @@ Modules, each one job, every import pointing down the list:
 * :mod:`~stemunet.synthetic.soundfont_registry`: the known SoundFonts, where installed, their licences;
 * :mod:`~stemunet.synthetic.production`: the mixing engineer's chain of design 2;
 * :mod:`~stemunet.synthetic.plan`: the song plan (tempo, key, chords, grooves, sections);
+* :mod:`~stemunet.synthetic.singing`: Sinsy's singer (optional pysinsy): score, synthesis, repairs;
 * :mod:`~stemunet.synthetic.drums`, :mod:`~stemunet.synthetic.bass`, :mod:`~stemunet.synthetic.other`,
   :mod:`~stemunet.synthetic.vocals`: the four part renderers;
 * :mod:`~stemunet.synthetic.room`: room reverb, noise floor, silence gating;

@@ -19,6 +19,7 @@ import numpy as np
 from stemunet.config import STEM_NAMES
 from stemunet.synthetic.song import _mixture_of, render_track
 from stemunet.synthetic.soundfont import resolve_soundfont, soundfont_digest
+from stemunet.synthetic.singing import singer_fingerprint
 from stemunet.synthetic.soundfont_registry import soundfont_pool
 from stemunet.synthetic.spec import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SUBSETS, SyntheticSpec
 
@@ -60,14 +61,20 @@ def _musdb_setup(spec: SyntheticSpec) -> dict[str, Any]:
 
 def _samples_of(spec: SyntheticSpec) -> dict[str, Any] | None:
     """Which SoundFonts a set samples its instruments from (None for version 1): version 2, the file
-    name and sha256 of its one; version 3, file name, licence, source and sha256 of each it draws from."""
+    name and sha256 of its one; version 3, file name, licence, source and sha256 of each it draws
+    from, and, where pysinsy is installed, its singer's voice ("singer": name, licence, file, sha256)."""
     if spec.version < 2:
         return None
     if spec.version == 2:
         path = resolve_soundfont(spec.soundfont)
         return {"soundfont": path.name, "sha256": soundfont_digest(path)}
-    return {"soundfonts": [{**font.attribution(), "source": font.source, "sha256": soundfont_digest(font.path)}
-                           for font in soundfont_pool(spec.soundfont)]}
+    samples: dict[str, Any] = {"soundfonts": [{**font.attribution(), "source": font.source,
+                                               "sha256": soundfont_digest(font.path)}
+                                              for font in soundfont_pool(spec.soundfont)]}
+    singer = singer_fingerprint()
+    if singer is not None:  # Sinsy's singer sings some songs (absent: a set as pysinsy-less machines make it)
+        samples["singer"] = singer
+    return samples
 
 
 def _manifest(spec: SyntheticSpec, track_info: dict[str, Any], samples: dict[str, str] | None) -> dict[str, Any]:

@@ -18,13 +18,14 @@ from stemunet.synthetic.room import _Convolver, _active_rms, _add_noise_floor, _
 from stemunet.synthetic.soundfont import PartSampler, resolve_soundfont
 from stemunet.synthetic.soundfont_registry import soundfont_pool
 from stemunet.synthetic.spec import SUBSETS, SyntheticSpec, _SUBSET_CODES
-from stemunet.synthetic.vocals import _render_vocals
+from stemunet.synthetic.singing import singer_available
+from stemunet.synthetic.vocals import _render_sung_vocals, _render_vocals
 
 
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
 # drums of every song untouched.
 (_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR,
- _STREAM_INSTRUMENTS, _STREAM_PRODUCTION, _STREAM_SOUNDFONTS) = range(10)
+ _STREAM_INSTRUMENTS, _STREAM_PRODUCTION, _STREAM_SOUNDFONTS, _STREAM_SINGER) = range(11)
 
 
 # Stem levels relative to each other (dB, RMS while playing) and the random spread around them.
@@ -40,6 +41,9 @@ _HIGH_PASS_HZ = {"drums": (20.0, 50.0), "bass": (25.0, 40.0), "other": (60.0, 18
 _COMPRESS_SHARE = {"drums": 0.8, "bass": 0.8, "other": 0.5, "vocals": 0.9}
 _SATURATE_SHARE = {"drums": 0.3, "bass": 0.4, "other": 0.25, "vocals": 0.2}
 _DELAY_SHARE = {"drums": 0.1, "bass": 0.0, "other": 0.25, "vocals": 0.4}
+# Version 3, where pysinsy is installed: the share of songs whose vocals Sinsy's singer sings.
+_SUNG_SHARE = 0.5
+_FORMANT_SINGER = {"name": "formant synthesiser (stemunet.synthetic.vocals)"}
 
 
 def _produce_stem(stem: np.ndarray, name: str, plan: _Plan, rng: np.random.Generator) -> dict[str, Any]:
@@ -109,7 +113,12 @@ def _render_parts(spec: SyntheticSpec, plan: _Plan, stream) -> tuple[dict[str, n
         if font is not None and sampler is not None and sampler.programs:  # some instrument played from it
             part_info[name]["soundfont"] = font.attribution()
         sampler = None  # its synth holds the SoundFont's samples as floats (300 MB for FluidR3_GM): not two at once
-    stems["vocals"], part_info["vocals"] = _render_vocals(plan, stream(_STREAM_VOCALS))
+    # Version 3: Sinsy's singer sings a share of the songs, drawn from a stream of its own (drawn
+    # only where pysinsy is installed: without it every song is as before, formant-sung).
+    sung = spec.version >= 3 and singer_available() and stream(_STREAM_SINGER).random() < _SUNG_SHARE
+    stems["vocals"], part_info["vocals"] = (_render_sung_vocals if sung else _render_vocals)(plan, stream(_STREAM_VOCALS))
+    if spec.version >= 3 and not sung:
+        part_info["vocals"]["singer"] = dict(_FORMANT_SINGER)
     return stems, part_info
 
 

@@ -16,7 +16,8 @@ DESIGN_VERSIONS = (1, 2, 3)
 2 = the default: per song, each part drawn as sampled (a General MIDI SoundFont) or additive, then
 EQ, compression, saturation, delay, automation, hum and bus compression (see stemunet.synthetic.production);
 3 = 2, with each sampled part's SoundFont drawn per song from every known one installed
-(stemunet.synthetic.soundfont_registry: TimGM6mb, FluidR3_GM, MuseScore_General)."""
+(stemunet.synthetic.soundfont_registry: TimGM6mb, FluidR3_GM, MuseScore_General) and, where pysinsy
+is installed, half of the songs sung by Sinsy's singer (stemunet.synthetic.singing)."""
 MANIFEST_NAME = "stemunet_synthetic.json"
 MUSDB_SETUP_NAME = "musdb_setup.yaml"
 """A musdb setup file (JSON, which is YAML) naming this set's validation tracks:

@@ -1,5 +1,6 @@
 """The vocal part of a synthetic song: a formant-synthesised singer (melody, vowels, consonants,
-breaths, doubles and harmonies)."""
+breaths, doubles and harmonies) or, in design 3, the same kind of melody sung by Sinsy's voice of
+a recorded singer (:mod:`stemunet.synthetic.singing`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from stemunet.synthetic.dsp import (_TWO_PI, _add, _adsr, _band_noise, _harmonic_freqs, _midi_hz, _render_note,
                                     _wavetable)
 from stemunet.synthetic.plan import _Plan
+from stemunet.synthetic.singing import SINSY_SINGER, SYLLABLES, SungNote, sing
 
 
 # Vowel formants (F1, F2, F3 in Hz, adult male; female voices scale them by ~1.15).
@@ -52,6 +54,67 @@ def _render_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, d
             "backing": vocalist.backing,
             "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections]}
     return vocalist.out, info
+
+
+# The sung voice's range, about C#4 to E5 (below C#4 the voice turns breathy and unvoiced).
+_SUNG_LOWEST_MIDI = (61, 64)
+_SUNG_SPAN = (10, 14)
+_SUNG_HIGHEST_MIDI = 76  # above E5 the voice's pitch saturates (a harmony goes below the lead there)
+_DOUBLE_TIMING_S = 0.012  # spread of a double's note onsets around the lead's (seconds)
+
+
+def _render_sung_vocals(plan: _Plan, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """Design 3's other vocal part: the same kind of melody (:func:`_melody`) sung on random kana
+    by Sinsy's voice of a recorded singer (:func:`stemunet.synthetic.singing.sing`), a breath
+    after each phrase, sometimes a double (the line sung again with its onsets a few ms off) or a
+    harmony (the next chord tone above) on some phrases, a little late and panned away, and
+    sometimes an echo. Returns the stereo stem (2, n) and its manifest info (naming the singer)."""
+    sr, n, bpm = plan.sr, plan.n, plan.bpm
+    lowest = int(rng.integers(*_SUNG_LOWEST_MIDI))
+    span = int(rng.integers(*_SUNG_SPAN))
+    melody = _melody(plan, rng, lowest, span)
+    syllables = [SYLLABLES[int(k)] for k in rng.integers(len(SYLLABLES), size=len(melody))]
+    backing, backing_pan, backing_gain = _draw_backing(rng)
+    pan = rng.normal(0.0, 0.08)
+    lead, backed = [], []
+    for i, ((beat, duration, pitch, phrase_start), syllable) in enumerate(zip(melody, syllables)):
+        if phrase_start:
+            phrase_backed = backing != "none" and rng.random() < 0.6
+        phrase_end = i + 1 == len(melody) or melody[i + 1][3]
+        lead.append(SungNote(beat, duration, pitch, syllable, breath_after=phrase_end))
+        if phrase_backed:
+            backed.append(lead[-1])
+    out = np.zeros((2, n))
+    line, silenced_s, corrections = sing(lead, bpm, sr, n)
+    _add(out, line, 0, pan)
+    if backed:
+        if backing == "double":  # the same syllables, each onset a few ms early or late
+            jitter = rng.normal(0.0, _DOUBLE_TIMING_S * bpm / 60.0, size=len(backed))
+            second = [SungNote(note.beat + float(shift), note.length - float(shift), note.pitch, note.syllable,
+                               note.breath_after) for note, shift in zip(backed, jitter)]
+        else:
+            second = [SungNote(note.beat, note.length, _sung_harmony_pitch(plan, note.beat, note.pitch), note.syllable,
+                               note.breath_after) for note in backed]
+        backing_line, backing_silenced_s, _ = sing(second, bpm, sr, n)
+        silenced_s += backing_silenced_s
+        _add(out, backing_line, int(rng.uniform(0.01, 0.035) * sr), backing_pan, backing_gain)
+    _add_echo(out, plan, rng)
+    info = {"voice": "female", "lowest_midi": lowest, "backing": backing,
+            "sections_beats": [[round(a, 2), round(b, 2)] for a, b in plan.vocal_sections],
+            "singer": dict(SINSY_SINGER), "lyrics": "".join(syllables),
+            "bursts_silenced_ms": round(1000.0 * silenced_s, 1),
+            "tuned_semitones_mean_abs": round(float(np.mean(np.abs(corrections))) if corrections else 0.0, 2)}
+    return out, info
+
+
+def _sung_harmony_pitch(plan: _Plan, beat: float, pitch: int) -> int:
+    """The sung harmony's note: the chord tone above (:func:`_harmony_pitch`) where the voice
+    reaches it, else the chord tone 3 to 9 semitones below."""
+    above = _harmony_pitch(plan, beat, pitch)
+    if above <= _SUNG_HIGHEST_MIDI:
+        return above
+    chord = plan.chord_at(beat)
+    return next((p for p in range(pitch - 3, pitch - 10, -1) if p % 12 in chord.tones), pitch - 5)
 
 
 def _melody(plan: _Plan, rng: np.random.Generator, lowest: int, span: int) -> list[tuple[float, float, int, bool]]:
@@ -115,12 +178,8 @@ class _Singer:
         self.backed = False
 
     def choose_backing(self) -> None:
-        """Backing vocals in some songs, on some phrases: a double (same line, slightly detuned and
-        late, panned away from the lead) or a harmony (the next chord tone above the lead)."""
-        rng = self.rng
-        self.backing = str(rng.choice(["none", "none", "none", "double", "harmony"]))
-        self.backing_pan = float(rng.choice([-1.0, 1.0])) * rng.uniform(0.3, 0.7)
-        self.backing_gain = rng.uniform(0.35, 0.6)
+        """Backing vocals in some songs, on some phrases (:func:`_draw_backing`)."""
+        self.backing, self.backing_pan, self.backing_gain = _draw_backing(self.rng)
 
     def sing(self, curve: np.ndarray, gate: int, vowels: tuple[str, str | None]) -> tuple[np.ndarray, np.ndarray]:
         """One sung note (peak 1) along the MIDI pitch ``curve``; returns it and its envelope."""
@@ -183,9 +242,7 @@ class _Singer:
         if self.backing == "double":
             shift = rng.normal(0.0, 0.1)  # about 10 cents off the lead
         else:
-            chord = self.plan.chord_at(beat)
-            above = next((p for p in range(pitch + 3, pitch + 10) if p % 12 in chord.tones), pitch + 4)
-            shift = float(above - pitch)
+            shift = float(_harmony_pitch(self.plan, beat, pitch) - pitch)
         lag = int(rng.uniform(0.01, 0.035) * self.sr)
         backing_voice, _ = self.sing(curve + shift, gate, vowels)
         _add(self.out, backing_voice, start + lag, self.backing_pan, self.backing_gain * float(np.exp(rng.normal(0, 0.12))))
@@ -210,14 +267,35 @@ class _Singer:
         _add(self.out, inhale * rng.uniform(0.01, 0.04), start - breath_len - int(0.04 * sr), self.pan)
 
     def add_echo(self) -> None:
-        """A delay (echo) on the vocals in some songs: a few ping-pong repeats of a dotted eighth."""
-        rng, out, n = self.rng, self.out, self.plan.n
-        if rng.random() < 0.35:
-            delay = int(0.75 * self.plan.spb)
-            feedback, level = rng.uniform(0.25, 0.45), rng.uniform(0.15, 0.3)
-            dry = 0.5 * (out[0] + out[1])
-            for repeat in range(1, 4):
-                shift = repeat * delay
-                if shift >= n:
-                    break
-                out[repeat % 2, shift:] += level * feedback ** (repeat - 1) * dry[:n - shift]
+        """A delay (echo) on the vocals in some songs (:func:`_add_echo`)."""
+        _add_echo(self.out, self.plan, self.rng)
+
+
+def _draw_backing(rng: np.random.Generator) -> tuple[str, float, float]:
+    """Backing vocals in some songs, on some phrases: a double (same line, slightly detuned and
+    late, panned away from the lead) or a harmony (the next chord tone above the lead). Returns
+    the kind ("none", "double", "harmony"), its pan and gain."""
+    backing = str(rng.choice(["none", "none", "none", "double", "harmony"]))
+    backing_pan = float(rng.choice([-1.0, 1.0])) * rng.uniform(0.3, 0.7)
+    return backing, backing_pan, rng.uniform(0.35, 0.6)
+
+
+def _harmony_pitch(plan: _Plan, beat: float, pitch: int) -> int:
+    """The harmony's note above ``pitch`` at ``beat``: the next chord tone 3 to 9 semitones up."""
+    chord = plan.chord_at(beat)
+    return next((p for p in range(pitch + 3, pitch + 10) if p % 12 in chord.tones), pitch + 4)
+
+
+def _add_echo(out: np.ndarray, plan: _Plan, rng: np.random.Generator) -> None:
+    """In place on the vocals ``out`` (2, n), in some songs: a delay (echo), a few ping-pong
+    repeats of a dotted eighth."""
+    n = plan.n
+    if rng.random() < 0.35:
+        delay = int(0.75 * plan.spb)
+        feedback, level = rng.uniform(0.25, 0.45), rng.uniform(0.15, 0.3)
+        dry = 0.5 * (out[0] + out[1])
+        for repeat in range(1, 4):
+            shift = repeat * delay
+            if shift >= n:
+                break
+            out[repeat % 2, shift:] += level * feedback ** (repeat - 1) * dry[:n - shift]
