@@ -40,3 +40,13 @@ def real_musdb_root(tmp_path_factory, example_stem_path) -> Path:
         (root / subset).mkdir()
         (root / subset / example_stem_path.name).symlink_to(example_stem_path)
     return root
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test: tiny models and tensors run fastest so, and are immune to
+    a busy machine's thread contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

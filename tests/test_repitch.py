@@ -31,12 +31,7 @@ CARRIERS = {"drums": 250.0, "bass": 150.0, "other": 450.0, "vocals": 700.0}
 ENVELOPE_HZ = 5.0
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is fastest
 
 
 def swelling_tone(carrier_hz: float, seconds: float, phase: float = 0.0) -> np.ndarray:

@@ -49,13 +49,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # These models are tiny: one thread is fastest, and immune to a busy machine's thread contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny tensors: one thread is fastest
 
 
 @pytest.fixture(scope="module")
