@@ -6,6 +6,7 @@ A crash or Ctrl-C mid-write leaves the previous file (or none), never a half-wri
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -117,3 +118,17 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cached_file_sha256(path: str | Path) -> str:
+    """:func:`file_sha256`, computed once per process for each version of a file (keyed on its
+    resolved path, size and modification time, so an edited file is hashed again): for large files
+    that every data-set lookup names, such as SoundFonts and the singer's voice."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _sha256_of_version(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_of_version(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)

@@ -21,7 +21,6 @@ flaws of the voice are mended: its synthesis filter's occasional blow-ups are si
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import sys
@@ -34,6 +33,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
+
+from stemunet.files import cached_file_sha256
 
 __all__ = ["SungNote", "SINSY_SINGER", "SYLLABLES", "singer_available", "singer_fingerprint", "score_musicxml",
            "repair_bursts", "tune", "sing"]
@@ -95,20 +96,14 @@ def singer_available() -> bool:
     return _voice_path() is not None
 
 
-@lru_cache(maxsize=4)
-def _digest(path: Path, size: int, mtime_ns: int) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def singer_fingerprint() -> dict[str, str] | None:
     """What a set's cache name and manifest record of the singer: the voice's name, licence, file
     name and sha256 (None without pysinsy)."""
     path = _voice_path()
     if path is None:
         return None
-    stat = path.stat()
     return {"name": SINSY_SINGER["name"], "licence": SINSY_SINGER["licence"], "file": path.name,
-            "sha256": _digest(path, stat.st_size, stat.st_mtime_ns)}
+            "sha256": cached_file_sha256(path)}
 
 
 _STEPS = ("C", "C", "D", "D", "E", "F", "F", "G", "G", "A", "A", "B")

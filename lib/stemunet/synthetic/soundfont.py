@@ -17,12 +17,13 @@ Nothing here reads MIDI files: the synthetic-set renderers collect note events i
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from stemunet.files import cached_file_sha256
 
 __all__ = ["DEFAULT_SOUNDFONT_NAME", "SoundFontError", "default_soundfont_path", "resolve_soundfont",
            "soundfont_digest", "PartSampler"]
@@ -76,7 +77,7 @@ def soundfont_digest(path: Path) -> str:
     """sha256 of a readable SoundFont's bytes: which samples a synthetic set was rendered from.
     Raises :class:`SoundFontError` naming the file when the renderer cannot load it."""
     PartSampler(path, 8000, 0)
-    return hashlib.sha256(_load_bytes(path)).hexdigest()
+    return cached_file_sha256(path)
 
 
 def _synth_class():
