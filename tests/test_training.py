@@ -277,6 +277,34 @@ def test_resume_refuses_a_checkpoint_of_another_model(fitted, tiny_config, tmp_p
         fit(config, tmp_path / "run", progress=False)
 
 
+def test_init_from_starts_a_new_run_from_a_trained_models_weights(fitted, tiny_config, tmp_path):
+    # A learning rate of ~0: the fine-tuned weights stay the ones it started from, not random ones.
+    config = tiny_config.replace(epochs=1, learning_rate=1e-12, final_learning_rate=1e-12, seed=1,
+                                 init_from=str(fitted.run_dir))
+    tuned = fit(config, tmp_path / "tuned", progress=False)
+    started = load_separator(fitted.run_dir / "checkpoints" / "best.pt", device="cpu")
+    scratch = build_separator(config)
+    for name, value in started.unet.named_parameters():
+        torch.testing.assert_close(dict(tuned.separator.unet.named_parameters())[name], value)
+    assert any(not torch.allclose(dict(scratch.unet.named_parameters())[name], value)
+               for name, value in started.unet.named_parameters())
+    assert tuned.metrics["initialised_from"] == str(fitted.run_dir / "checkpoints" / "best.pt")
+    # Its own schedule and history: one epoch, not a continuation of the fitted run's two.
+    assert [row["epoch"] for row in tuned.history] == [1]
+
+
+def test_init_from_accepts_another_post_filter_and_refuses_another_model(fitted, tiny_config, tmp_path):
+    checkpoint = torch.load(fitted.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    checkpoint["separator_config"]["mask_power"] = 0.5  # a bundled model's own post-filter
+    torch.save(checkpoint, tmp_path / "filtered.pt")
+    fit(tiny_config.replace(epochs=1, init_from=str(tmp_path / "filtered.pt")), tmp_path / "tuned", progress=False)
+    with pytest.raises(ConfigError, match="init_from .*base_channels: checkpoint 4, now 6"):
+        fit(tiny_config.replace(base_channels=6, init_from=str(fitted.run_dir)), tmp_path / "other", progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        fit(tiny_config.replace(init_from=str(tmp_path / "nowhere")), tmp_path / "missing", progress=False)
+    assert not (tmp_path / "other" / "history.csv").exists() and not (tmp_path / "missing" / "history.csv").exists()
+
+
 # ---------------------------------------------------------------- augmentations
 
 

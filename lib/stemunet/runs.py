@@ -48,7 +48,7 @@ NOTEBOOK_CONFIGS: dict[str, str] = {
 # Parameters every notebook has that are not part of its config.
 RUNNER_PARAMETERS = ("run_dir",)
 
-PATH_PARAMETERS = ("musdb_root", "synthetic_soundfont", "checkpoint", "resume_from", "output_dir", "inputs", "runs")
+PATH_PARAMETERS = ("musdb_root", "synthetic_soundfont", "checkpoint", "resume_from", "init_from", "output_dir", "inputs", "runs")
 """Parameters naming files or folders (``inputs`` and ``runs`` are lists of them). The runner makes
 them absolute against the folder the user ran it from, since the notebook's kernel runs in
 ``notebooks/``."""

@@ -24,6 +24,9 @@ Both load as separators (:mod:`stemunet.checkpoints` says how the two kinds diff
 ``resume_from`` (a run folder, meaning its ``last.pt``, or a training checkpoint) continues an interrupted run: weights, optimiser, schedule, RNG and history are
 restored and training goes on from the next epoch to ``epochs``. Training chunks are drawn from
 ``(seed, epoch, index)``, so a resumed run sees exactly the data an uninterrupted one would.
+``init_from`` (a run folder, a checkpoint file or ``pretrained``) starts a new run from a trained
+model's weights instead of random ones: fine-tuning, with its own optimiser, schedule, data and
+loss. The model's shape and signal path must be the checkpoint's; its post-filter may differ.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from stemunet.progress import progress_bar
 
 from stemunet.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT, WaveformAugmentation, frequency_mask
 from stemunet import distributed
-from stemunet.checkpoints import CheckpointRef, load_separator, read_training_checkpoint, save_model, save_training
+from stemunet.checkpoints import CheckpointRef, load_separator, read_checkpoint, read_training_checkpoint, save_model, save_training
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
 from stemunet.datasets import (EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks,
                                resolve_root)
@@ -120,6 +123,7 @@ class TrainConfig(Config):
     channels_last: bool = False  # U-Net in channels-last memory layout (what tensor cores want; try it on GPUs)
     seed: int = 0  # model initialisation, chunk draws and augmentation
     resume_from: str = ""  # a training run folder or checkpoint to continue; "" = start afresh
+    init_from: str = ""  # fine-tuning: a trained model (run folder, checkpoint file or "pretrained") whose weights start this run, with a fresh optimiser and schedule; "" = random initialisation
 
     # Several processes (stemunet.distributed)
     n_processes: int = 1  # processes (GPUs) on this machine, started by torch's elastic launcher; global batch = batch_size x processes
@@ -624,6 +628,16 @@ def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path
         print(f"note: resuming with parameters changed since {path}: {details}")
 
 
+def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    """``init_from``'s model must have this run's STFT and U-Net (the post-filter may differ)."""
+    saved = checkpoint["separator_config"]
+    wanted = {**config.stft.to_params(), **config.model.to_params()}
+    different = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
+    if different:
+        details = ", ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in different.items())
+        raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")
+
+
 def fit(
     config: TrainConfig,
     run: Any,
@@ -741,8 +755,15 @@ def _fit(
         resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
         checkpoint = read_training_checkpoint(resume_path)
         _check_resumable(checkpoint, config, resume_path)
+    initial, initial_path = None, None
+    if config.init_from and checkpoint is None:  # a resumed run has its own weights already
+        initial_path = CheckpointRef.resolve(config.init_from).file
+        initial = read_checkpoint(initial_path)
+        _check_initialisable(initial, config, initial_path)
 
     trainee = _build_trainee(config, group, device, amp_dtype, loaders, progress)
+    if initial is not None:
+        trainee.separator.load_state_dict(initial["state_dict"])  # copied into float32 (the bundled model stores float16)
     tally = _Tally()
     if checkpoint is not None:
         tally = _restore(trainee, checkpoint)
@@ -751,7 +772,7 @@ def _fit(
         if writes and previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
             with atomic_path(checkpoints / "best.pt") as temporary:
                 shutil.copyfile(previous_best, temporary)
-    metrics = _first_metrics(config, trainee, group, tally, resume_path)
+    metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
 
     progress = progress and writes
     epochs = progress_bar(range(tally.start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
@@ -813,7 +834,7 @@ def _restore(trainee: _Trainee, checkpoint: dict[str, Any]) -> _Tally:
 
 
 def _first_metrics(config: TrainConfig, trainee: _Trainee, group: distributed.ProcessGroup, tally: _Tally,
-                   resume_path: Path | None) -> dict[str, Any]:
+                   resume_path: Path | None, initial_path: Path | None) -> dict[str, Any]:
     """metrics.json's figures known before the first epoch (the rest: :meth:`_Tally.metrics`)."""
     loaders, amp_dtype = trainee.loaders, trainee.amp_dtype
     return {
@@ -830,6 +851,7 @@ def _first_metrics(config: TrainConfig, trainee: _Trainee, group: distributed.Pr
         "valid_tracks": loaders.valid_tracks,
         "data_note": loaders.note,
         "resumed_from": str(resume_path) if resume_path is not None else "",
+        "initialised_from": str(initial_path) if initial_path is not None else config.init_from,  # a resumed run: as first given
         "world_size": group.world_size,
         "global_batch_size": config.batch_size * group.world_size,
         "sync_batchnorm": config.sync_batchnorm and group.distributed,
