@@ -93,6 +93,7 @@ class TrainConfig(Config):
     weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
     grad_clip: float = 5.0  # largest global gradient norm; 0 = no clipping
     loss: LossType = "l1"  # l1 or mse: |mask * mixture| against |stem| (magnitudes); l1_wave: L1 of the masked estimates' waveforms; l1_mag_wave: l1 + l1_wave
+    stem_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # each stem's share of the loss (drums, bass, other, vocals), as Demucs's weights; normalised to sum to the number of stems
 
     # Augmentation (each switchable; see stemunet.augment for where each acts)
     augment_remix: bool = True  # each stem of a chunk from an independently drawn track
@@ -137,6 +138,9 @@ class TrainConfig(Config):
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
         require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        require(len(self.stem_weights) == len(STEM_NAMES) and all(math.isfinite(w) and w >= 0 for w in self.stem_weights)
+                and sum(self.stem_weights) > 0,
+                f"stem_weights must be {len(STEM_NAMES)} numbers >= 0 ({', '.join(STEM_NAMES)}), not all 0, got {list(self.stem_weights)}")
         require(
             0 <= self.final_learning_rate <= self.learning_rate,
             f"final_learning_rate must be in [0, learning_rate], got {self.final_learning_rate}",
@@ -426,7 +430,8 @@ def training_loss(
         unet: the U-Net as wrapped for distributed training, called instead of ``separator.unet``.
 
     Returns a scalar: the mean over batch, stems, channels and bins and frames (magnitudes) or
-    samples (waveforms); ``l1_mag_wave`` sums the two means.
+    samples (waveforms), each stem weighted by ``config.stem_weights`` (normalised to mean 1, so
+    equal weights give the plain mean); ``l1_mag_wave`` sums the two means.
     """
     mixture_spec = separator.stft(mixture)  # complex (batch, n_channels, n_bins, n_frames)
     target_spec = separator.stft(stems)  # complex (batch, n_stems, n_channels, n_bins, n_frames)
@@ -440,17 +445,24 @@ def training_loss(
         masks = (unet or separator.unet)(mixture_magnitude.contiguous(memory_format=layout))
     masks = masks.float()  # (batch, n_stems, n_channels, n_bins, n_frames)
 
+    weights = torch.tensor(config.stem_weights, device=mixture.device)
+    weights = weights * (len(weights) / weights.sum())  # mean 1: equal weights give the plain mean
+
+    def weighted_mean(distances: torch.Tensor) -> torch.Tensor:
+        """Mean of ``(batch, n_stems, ...)`` distances, each stem's weighted by its ``stem_weights``."""
+        return (distances.mean(dim=(0, *range(2, distances.dim()))) * weights).mean()
+
     loss = mixture.new_zeros(())
     if config.loss in MAGNITUDE_LOSSES:
         estimate = masks * mixture_magnitude.unsqueeze(1)
         distance = torch.nn.functional.mse_loss if config.loss == "mse" else torch.nn.functional.l1_loss
-        loss = loss + distance(estimate, target_spec.abs())
+        loss = loss + weighted_mean(distance(estimate, target_spec.abs(), reduction="none"))
     if config.loss in WAVEFORM_LOSSES:
         n_samples = mixture.shape[-1]
         estimate_wave = separator.istft(masks * mixture_spec.unsqueeze(1), n_samples)
         # ISTFT(STFT(x)) is x: only a zeroed band makes the target differ from the stems.
         target_wave = separator.istft(target_spec, n_samples) if masked_band else stems
-        loss = loss + torch.nn.functional.l1_loss(estimate_wave, target_wave) * separator.stft.window.norm()
+        loss = loss + weighted_mean((estimate_wave - target_wave).abs()) * separator.stft.window.norm()
     return loss
 
 
