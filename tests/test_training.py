@@ -151,6 +151,32 @@ def test_waveform_losses_equal_hand_computed_values(tiny_config):
         assert value.item() == pytest.approx(expected.item(), rel=1e-4), loss
 
 
+def test_stem_weights_weigh_each_stems_share_of_every_loss(tiny_config):
+    # The hand-computed values of the test above, per stem: weights (0, 1, 0, 0) leave only bass's
+    # distances; equal weights of any size give the plain mean over stems.
+    torch.manual_seed(0)
+    separator = build_separator(tiny_config)
+    stems = torch.randn(2, 4, 1, 8000) * torch.tensor([0.3, 0.1, 0.05, 0.02]).view(1, 4, 1, 1)
+    mixture = stems.sum(dim=1)
+    separator.unet.forward = lambda magnitude: torch.full((2, 4, 1, *magnitude.shape[-2:]), 0.25)
+    window_norm = torch.hann_window(tiny_config.stft.n_fft).square().sum().sqrt()
+    wave = (mixture.unsqueeze(1) / 4 - stems).abs().mean(dim=(0, 2, 3)) * window_norm  # per stem
+    magnitude = (separator.stft(mixture).abs().unsqueeze(1) / 4 - separator.stft(stems).abs()).abs().mean(dim=(0, 2, 3, 4))
+    for loss, expected in [("l1_wave", wave), ("l1", magnitude), ("l1_mag_wave", magnitude + wave)]:
+        bass_only = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss, stem_weights=(0.0, 1.0, 0.0, 0.0)))
+        assert bass_only.item() == pytest.approx(expected[1].item(), rel=1e-4), loss
+        doubled = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss, stem_weights=(2.0, 2.0, 2.0, 2.0)))
+        assert doubled.item() == pytest.approx(expected.mean().item(), rel=1e-4), loss
+        leaning = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss, stem_weights=(1.0, 3.0, 0.0, 0.0)))
+        assert leaning.item() == pytest.approx((expected[0] + 3 * expected[1]).item() / 4, rel=1e-4), loss
+
+
+@pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (1.0, -1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0), (1.0, float("nan"), 1.0, 1.0)])
+def test_stem_weights_must_be_one_number_per_stem_not_all_zero(weights):
+    with pytest.raises(ConfigError, match="stem_weights must be 4 numbers >= 0"):
+        TrainConfig.from_params({**TINY, "stem_weights": list(weights)})
+
+
 def test_every_loss_has_a_label_naming_its_domain():
     labels = {loss: TrainConfig.from_params({**TINY, "loss": loss}).loss_label for loss in ("l1", "mse", "l1_wave", "l1_mag_wave")}
     assert labels["l1"] == "L1 loss on magnitudes" and "waveforms" in labels["l1_wave"]
