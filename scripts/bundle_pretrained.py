@@ -6,7 +6,9 @@
 Writes a model checkpoint (weights and configuration, no optimiser state; opened safely like any
 other, :mod:`stemunet.checkpoints`) with its weights stored as float16, half the size (loading
 copies them into the float32 model; scores move by 0.01 dB at most), and its provenance: the recipe and training parameters, the
-synthetic data format it learnt from, the training summary (epochs, time, device) and the commit.
+synthetic data format it learnt from (design 3: the SoundFonts and singing voice, with licences, from
+the set's manifest), the training summary (epochs, time, device), the commit, and for a run
+fine-tuned with ``init_from`` the same record of the model it began from (``initial_model``).
 The bundled model is what ``checkpoint: pretrained`` (and the separation CLI without
 ``--checkpoint``) uses. ``--wiener-iterations`` and ``--mask-power`` set the post-filter it
 separates with by default (choose them with ``benchmarks/postfilter_ablation.py``); given
@@ -21,9 +23,11 @@ import sys
 from pathlib import Path
 
 from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model, separator_from_checkpoint
-from stemunet.config import PostFilterChoice
+from stemunet.config import DataConfig, PostFilterChoice
+from stemunet.datasets import resolve_root
 from stemunet.files import torch_save_atomic
-from stemunet.synthetic import FORMAT_VERSION
+from stemunet.training import model_provenance
+from stemunet.synthetic import FORMAT_VERSION, read_synthetic_manifest
 from stemunet.synthetic.soundfont import DEFAULT_SOUNDFONT_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +42,34 @@ def training_data(train_config: dict) -> str:
     if version >= 3:  # which ones were installed is in the set's manifest, not in the config
         samples = ", sampled instruments from the installed General MIDI SoundFonts"
     return f"stemunet synthetic set v{version} (format {FORMAT_VERSION}{samples}; no MUSDB18 audio)"
+
+
+def samples_used(train_config: dict) -> dict:
+    """The SoundFonts (and, design 3, the singing voice) of the synthetic set a run trained on, with
+    their licences, from that set's manifest (generated again if it is not in the cache)."""
+    if train_config.get("musdb_root") or train_config.get("synthetic_version", 1) < 3:
+        return {}
+    data = DataConfig.from_params({name: value for name, value in train_config.items() if name in DataConfig.parameter_names()})
+    return read_synthetic_manifest(resolve_root(data, progress=False)).get("samples", {})
+
+
+def samples_in_words(samples: dict) -> str:
+    """``samples_used``'s answer as the card says it: each SoundFont and the voice, with licences."""
+    fonts = " and ".join(f"{font['file']} ({font['licence']})" for font in samples.get("soundfonts", []))
+    singer = samples.get("singer")
+    voice = f"; sung parts by the {singer['name']} singing voice ({singer['licence']})" if singer else ""
+    return f"sampled instruments from {fonts}{voice}" if fonts else ""
+
+
+def initial_model(checkpoint: dict, metrics: dict) -> dict | None:
+    """The model a fine-tuned run began from (``init_from``), as its run recorded it; a run made before
+    runs recorded it: read from that file now (which must still be the model it began from)."""
+    recorded = checkpoint.get("initial_model") or metrics.get("initial_model")
+    init_from = checkpoint.get("train_config", {}).get("init_from")
+    if recorded or not init_from:
+        return recorded or None
+    path = CheckpointRef.resolve(init_from).file
+    return model_provenance(read_checkpoint(path), path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,14 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     metrics = json.loads((source.train_run / "metrics.json").read_text()) if source.train_run else {}
     summary = {key: metrics.get(key) for key in ("epochs", "best_epoch", "best_valid_loss", "train_seconds", "examples_seen", "device", "n_parameters")}
+    train_config = checkpoint.get("train_config", {})
+    samples = samples_used(train_config)
+    described = training_data(train_config)
+    if samples:
+        described = described.replace("sampled instruments from the installed General MIDI SoundFonts", samples_in_words(samples))
+    started = initial_model(checkpoint, metrics)  # read before the bundled model it may name is overwritten
     save_model(
         separator_from_checkpoint(checkpoint, source.file).use_postfilter(choice).half(),
         target,
-        train_config=checkpoint.get("train_config", {}),
+        train_config=train_config,
         recipe=args.recipe,
-        training_data=training_data(checkpoint.get("train_config", {})),
+        training_data=described,
+        training_samples=samples or None,
         training_summary=summary,
         trained_commit=checkpoint.get("git_commit"),
+        initial_model=started,
     )
     size = target.stat().st_size
     print(f"{target}: {size / 2**20:.1f} MB from {source.file}")

@@ -315,6 +315,11 @@ def test_init_from_starts_a_new_run_from_a_trained_models_weights(fitted, tiny_c
     assert any(not torch.allclose(dict(scratch.unet.named_parameters())[name], value)
                for name, value in started.unet.named_parameters())
     assert tuned.metrics["initialised_from"] == str(fitted.run_dir / "checkpoints" / "best.pt")
+    # The model it began from travels with it: in metrics.json and in both checkpoints.
+    began = read_training_checkpoint(tmp_path / "tuned" / "checkpoints" / "last.pt")["initial_model"]
+    assert began["file"] == tuned.metrics["initialised_from"] and began["training_summary"]["epochs"] == 2
+    assert torch.load(tmp_path / "tuned" / "checkpoints" / "best.pt", weights_only=True)["initial_model"] == began
+    assert json.loads((tmp_path / "tuned" / "metrics.json").read_text())["initial_model"] == began
     # Its own schedule and history: one epoch, not a continuation of the fitted run's two.
     assert [row["epoch"] for row in tuned.history] == [1]
 

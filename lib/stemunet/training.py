@@ -640,6 +640,17 @@ def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path
         print(f"note: resuming with parameters changed since {path}: {details}")
 
 
+def model_provenance(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What a model checkpoint says of its own making (file, recipe, data, training summary, commit,
+    and the model it was itself fine-tuned from): the ``initial_model`` of a run fine-tuned from it."""
+    keys = ("recipe", "training_data", "training_summary", "trained_commit", "git_commit", "train_config", "initial_model")
+    provenance = {"file": str(path), **{key: checkpoint[key] for key in keys if checkpoint.get(key) is not None}}
+    if "training_summary" not in provenance and "epoch" in checkpoint:  # a run's checkpoint, not a bundled model
+        provenance["training_summary"] = {"epochs": checkpoint["epoch"], **{key: checkpoint.get(key) for key in (
+            "best_epoch", "best_valid_loss", "train_seconds", "examples_seen")}}
+    return provenance
+
+
 def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
     """``init_from``'s model must have this run's STFT and U-Net (the post-filter may differ)."""
     saved = checkpoint["separator_config"]
@@ -785,6 +796,9 @@ def _fit(
             with atomic_path(checkpoints / "best.pt") as temporary:
                 shutil.copyfile(previous_best, temporary)
     metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
+    # Where the weights began (fine-tuning), kept in every checkpoint so a resumed run still knows.
+    metrics["initial_model"] = checkpoint.get("initial_model") if checkpoint is not None else (
+        model_provenance(initial, initial_path) if initial is not None else None)
 
     progress = progress and writes
     epochs = progress_bar(range(tally.start_epoch + 1, config.epochs + 1), desc="training", unit="epoch", disable=not progress,
@@ -922,6 +936,7 @@ def _validate_and_save(trainee: _Trainee, config: TrainConfig, group: distribute
         "scaler_state": scaler.state_dict() if scaler.is_enabled() else None,
         "rng_state": rng_state(),
         "world_size": group.world_size,
+        "initial_model": metrics.get("initial_model"),
     }
     checkpoints = run_dir / "checkpoints"
     save_training(separator, checkpoints / "last.pt", **state)
