@@ -136,33 +136,31 @@ def test_loss_is_zero_for_perfect_masks(tiny_config):
     assert training_loss(separator, stems.sum(dim=1), stems, tiny_config).item() < 1e-5
 
 
-def test_waveform_losses_equal_hand_computed_values(tiny_config):
-    # Masks of 1/4 everywhere: every estimate is mixture/4, its waveform exactly that (ISTFT(STFT(x)) = x).
+def _hand_computed_losses(config: TrainConfig):
+    """A separator whose masks are 1/4 everywhere (every estimate is mixture/4, its waveform exactly
+    that: ISTFT(STFT(x)) = x), a batch, and each loss's value per stem, computed by hand."""
     torch.manual_seed(0)
-    separator = build_separator(tiny_config)
+    separator = build_separator(config)
     stems = torch.randn(2, 4, 1, 8000) * torch.tensor([0.3, 0.1, 0.05, 0.02]).view(1, 4, 1, 1)
     mixture = stems.sum(dim=1)
     separator.unet.forward = lambda magnitude: torch.full((2, 4, 1, *magnitude.shape[-2:]), 0.25)
-    window_norm = torch.hann_window(tiny_config.stft.n_fft).square().sum().sqrt()  # 11.1 for 256 bins
-    wave = (mixture.unsqueeze(1) / 4 - stems).abs().mean() * window_norm
-    magnitude = (separator.stft(mixture).abs().unsqueeze(1) / 4 - separator.stft(stems).abs()).abs().mean()
-    for loss, expected in [("l1_wave", wave), ("l1", magnitude), ("l1_mag_wave", magnitude + wave)]:
+    window_norm = torch.hann_window(config.stft.n_fft).square().sum().sqrt()  # 11.1 for 256 bins
+    wave = (mixture.unsqueeze(1) / 4 - stems).abs().mean(dim=(0, 2, 3)) * window_norm
+    magnitude = (separator.stft(mixture).abs().unsqueeze(1) / 4 - separator.stft(stems).abs()).abs().mean(dim=(0, 2, 3, 4))
+    return separator, mixture, stems, {"l1_wave": wave, "l1": magnitude, "l1_mag_wave": magnitude + wave}
+
+
+def test_waveform_losses_equal_hand_computed_values(tiny_config):
+    separator, mixture, stems, per_stem = _hand_computed_losses(tiny_config)
+    for loss, expected in per_stem.items():
         value = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss))
-        assert value.item() == pytest.approx(expected.item(), rel=1e-4), loss
+        assert value.item() == pytest.approx(expected.mean().item(), rel=1e-4), loss
 
 
 def test_stem_weights_weigh_each_stems_share_of_every_loss(tiny_config):
-    # The hand-computed values of the test above, per stem: weights (0, 1, 0, 0) leave only bass's
-    # distances; equal weights of any size give the plain mean over stems.
-    torch.manual_seed(0)
-    separator = build_separator(tiny_config)
-    stems = torch.randn(2, 4, 1, 8000) * torch.tensor([0.3, 0.1, 0.05, 0.02]).view(1, 4, 1, 1)
-    mixture = stems.sum(dim=1)
-    separator.unet.forward = lambda magnitude: torch.full((2, 4, 1, *magnitude.shape[-2:]), 0.25)
-    window_norm = torch.hann_window(tiny_config.stft.n_fft).square().sum().sqrt()
-    wave = (mixture.unsqueeze(1) / 4 - stems).abs().mean(dim=(0, 2, 3)) * window_norm  # per stem
-    magnitude = (separator.stft(mixture).abs().unsqueeze(1) / 4 - separator.stft(stems).abs()).abs().mean(dim=(0, 2, 3, 4))
-    for loss, expected in [("l1_wave", wave), ("l1", magnitude), ("l1_mag_wave", magnitude + wave)]:
+    # Weights (0, 1, 0, 0) leave only bass's distances; equal weights of any size give the plain mean.
+    separator, mixture, stems, per_stem = _hand_computed_losses(tiny_config)
+    for loss, expected in per_stem.items():
         bass_only = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss, stem_weights=(0.0, 1.0, 0.0, 0.0)))
         assert bass_only.item() == pytest.approx(expected[1].item(), rel=1e-4), loss
         doubled = training_loss(separator, mixture, stems, tiny_config.replace(loss=loss, stem_weights=(2.0, 2.0, 2.0, 2.0)))
