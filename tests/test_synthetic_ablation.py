@@ -1,8 +1,10 @@
-"""benchmarks/synthetic_ablation.py: one recipe trained on synthetic set v1 and v2, both scored."""
+"""benchmarks/synthetic_ablation.py: one recipe trained on two synthetic designs, both models scored (on the
+real-music validation set too, when one is named)."""
 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import torch
 
 from stemunet.checkpoints import read_checkpoint
+from stemunet.real_validation import MANIFEST_NAME, build_validation_set
+from test_real_validation import fake_song, render_fake_song
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"synthetic_train_tracks": 3, "synthetic_test_tracks": 1, "synthetic_seconds": 2.0, "base_channels": 4, "depth": 2,
@@ -20,8 +24,10 @@ def test_ablation_trains_on_both_designs_and_scores_both_models_on_every_data_se
     # v1 against v3 (--versions): two designs that differ the most, the default's v1 and the newest.
     overrides = [arg for name, value in TINY.items() for arg in ("-p", name, str(value))]
     command = [sys.executable, "benchmarks/synthetic_ablation.py", "--out", str(tmp_path), "--versions", "1", "3", *overrides]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    environment = {name: value for name, value in os.environ.items() if name != "STEMUNET_REAL_VALIDATION"}
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "LMMS validation" not in result.stdout  # no validation set named: not scored
     assert (tmp_path / "v1" / "checkpoints" / "best.pt").is_file() and (tmp_path / "v3" / "checkpoints" / "best.pt").is_file()
     rows = [line for line in result.stdout.splitlines() if line.startswith(("real excerpt", "synthetic v"))]
     for data in ("real excerpt", "synthetic v1 test", "synthetic v3 test"):
@@ -33,8 +39,21 @@ def test_ablation_trains_on_both_designs_and_scores_both_models_on_every_data_se
     scores = [float(value) for line in rows for value in line[44:].split()]
     assert len(scores) == 12 * 6 and all(math.isfinite(value) for value in scores)
     # Finished runs are reused: a second call trains nothing.
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
     assert again.returncode == 0 and "training on" not in again.stderr
+    # The real-music validation set, checked against its manifest, scores both models too.
+    song = fake_song()
+    render_fake_song(tmp_path / "renders" / song.render_folder, seconds=10.0, bass_from=1.0)
+    build_validation_set([song], tmp_path / "renders", tmp_path / "lmms", seconds=8.0)
+    validated = subprocess.run([*command, "--validation-root", str(tmp_path / "lmms"), "--manifest", str(tmp_path / "lmms" / MANIFEST_NAME)],
+                               cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert validated.returncode == 0, validated.stderr[-2000:]
+    methods = [line[22:44].strip() for line in validated.stdout.splitlines() if line.startswith("LMMS validation")]
+    assert methods == ["model trained on v1", "model trained on v3", "MIX", "IRM1"], validated.stdout
+    (tmp_path / "lmms" / "test" / "Fake - Song" / "bass.wav").write_bytes(b"altered")
+    refused = subprocess.run([*command, "--validation-root", str(tmp_path / "lmms"), "--manifest", str(tmp_path / "lmms" / MANIFEST_NAME)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert refused.returncode == 2 and "bass.wav: sha256 differs" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     # The same design twice is no comparison: refused in one line before any work.
     same = subprocess.run([*command[:4], "--versions", "2", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert same.returncode == 2 and "two different designs, got 2 twice" in same.stderr
