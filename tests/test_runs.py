@@ -148,17 +148,18 @@ def test_relative_paths_resolve_against_the_folder_the_user_ran_from(tmp_path):
     """The kernel runs in notebooks/: without the runner's resolution these pointed inside it."""
     here = tmp_path / "here"
     (here / "data").mkdir(parents=True)
-    notebooks = stand_in_notebook(tmp_path / "notebooks", OPEN_RUN + "run.write_json('paths.json', {'musdb_root': config.data.musdb_root, 'resume_from': config.resume_from})\n")
+    notebooks = stand_in_notebook(tmp_path / "notebooks", OPEN_RUN + "run.write_json('paths.json', {'musdb_root': config.data.musdb_root, 'resume_from': config.resume_from, 'init_from': config.init_from})\n")
     env = {**os.environ, "STEMUNET_RUNS": str(tmp_path / "runs")}
     result = subprocess.run(
         [sys.executable, "-m", "stemunet.run", "train", "--notebooks-dir", str(notebooks), "--no-progress",
-         "-p", "musdb_root", "data", "-p", "resume_from", "runs/earlier_train"],
+         "-p", "musdb_root", "data", "-p", "resume_from", "runs/earlier_train", "-p", "init_from", "models/start.pt"],
         cwd=here, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     seen = yaml.safe_load((run_dir / "paths.json").read_text())
-    assert seen == {"musdb_root": str(here / "data"), "resume_from": str(here / "runs" / "earlier_train")}
+    assert seen == {"musdb_root": str(here / "data"), "resume_from": str(here / "runs" / "earlier_train"),
+                    "init_from": str(here / "models" / "start.pt")}
     record = yaml.safe_load((run_dir / "parameters.yaml").read_text())
     assert record["parameters"]["musdb_root"] == str(here / "data")
     assert record["command"].startswith("python -m stemunet.run train --notebooks-dir")  # the user's, not the kernel's
