@@ -61,6 +61,19 @@ def samples_in_words(samples: dict) -> str:
     return f"sampled instruments from {fonts}{voice}" if fonts else ""
 
 
+def without_machine_paths(record: dict | None) -> dict | None:
+    """``record`` with each ``file`` (and its own ``initial_model``'s) as the repository names it,
+    or as ``<run folder>/checkpoints/<file>``: a shipped model carries no path of the machine it was made on."""
+    if not record:
+        return record
+    path = Path(record["file"])
+    if path.is_relative_to(ROOT):
+        shown = path.relative_to(ROOT).as_posix()
+    else:
+        shown = "/".join(path.parts[-3:]) if path.parent.name == "checkpoints" else path.name
+    return {**record, "file": shown, "initial_model": without_machine_paths(record.get("initial_model"))}
+
+
 def initial_model(checkpoint: dict, metrics: dict) -> dict | None:
     """The model a fine-tuned run began from (``init_from``), as its run recorded it; a run made before
     runs recorded it: read from that file now (which must still be the model it began from)."""
@@ -99,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     described = training_data(train_config)
     if samples:
         described = described.replace("sampled instruments from the installed General MIDI SoundFonts", samples_in_words(samples))
-    started = initial_model(checkpoint, metrics)  # read before the bundled model it may name is overwritten
+    started = without_machine_paths(initial_model(checkpoint, metrics))  # read before the bundled model it may name is overwritten
     save_model(
         separator_from_checkpoint(checkpoint, source.file).use_postfilter(choice).half(),
         target,

@@ -47,9 +47,18 @@ def test_a_fine_tuned_run_bundles_with_the_record_of_the_model_it_began_from(tmp
     bundled = read_checkpoint(target)
     assert bundled["recipe"] == "parameters/train_pretrained_stage2.yaml" and bundled["train_config"]["learning_rate"] == 3e-4
     began = bundled["initial_model"]
-    assert began["file"] == str(first.run_dir / "checkpoints" / "best.pt")
+    assert began["file"] == f"{first.run_dir.name}/checkpoints/best.pt"  # no path of this machine in a shipped model
     assert began["train_config"]["learning_rate"] == 1e-3 and began["training_summary"]["epochs"] == 1
     assert all(value.dtype == torch.float16 for value in bundled["state_dict"].values() if value.is_floating_point())
+
+
+def test_a_shipped_record_names_files_as_the_repository_does():
+    module = _bundle_module()
+    inside = {"file": str(ROOT / "lib" / "stemunet" / "pretrained" / "model.pt"),
+              "initial_model": {"file": "/home/someone/runs/2026-01-01T00-00-00_train/checkpoints/best.pt"}}
+    shown = module.without_machine_paths(inside)
+    assert shown["file"] == "lib/stemunet/pretrained/model.pt"
+    assert shown["initial_model"] == {"file": "2026-01-01T00-00-00_train/checkpoints/best.pt", "initial_model": None}
 
 
 def test_a_run_that_did_not_record_its_start_reads_it_from_the_file_it_names(tmp_path):
