@@ -42,10 +42,10 @@ def test_a_fine_tuned_run_bundles_with_the_record_of_the_model_it_began_from(tmp
     fit(TrainConfig.from_params({**TINY, "init_from": str(first.run_dir), "learning_rate": 3e-4}), tmp_path / "stage2", progress=False)
     target = tmp_path / "model.pt"
     done = subprocess.run([sys.executable, "scripts/bundle_pretrained.py", str(tmp_path / "stage2"), "--recipe",
-                           "parameters/train_pretrained_stage2.yaml", "--output", str(target)], cwd=ROOT, capture_output=True, text=True)
+                           "parameters/train_pretrained.yaml", "--output", str(target)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     bundled = read_checkpoint(target)
-    assert bundled["recipe"] == "parameters/train_pretrained_stage2.yaml" and bundled["train_config"]["learning_rate"] == 3e-4
+    assert bundled["recipe"] == "parameters/train_pretrained.yaml" and bundled["train_config"]["learning_rate"] == 3e-4
     began = bundled["initial_model"]
     assert began["file"] == f"{first.run_dir.name}/checkpoints/best.pt"  # no path of this machine in a shipped model
     assert began["train_config"]["learning_rate"] == 1e-3 and began["training_summary"]["epochs"] == 1
