@@ -3,7 +3,7 @@
 # evaluate the bundled model and then the demo model on its test tracks (the second evaluation's
 # runs overview puts both beside MIX and IRM1), separate the test tracks and build the listening
 # comparison of the two models. Each step is a dated run folder under runs/ (printed as it
-# finishes). About 14 minutes on a 2-core CPU beside a test run.
+# finishes). About 14-16 minutes on a 2-core CPU beside a test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
