@@ -34,13 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMIT_BYTES = 10 * 2**20
 
 
-def training_data(train_config: dict) -> str:
-    """What the model learnt from, in words: the synthetic set's format, design and SoundFont."""
+def training_data(train_config: dict, used: dict | None = None) -> str:
+    """What the model learnt from, in words: the synthetic set's format, design and SoundFont(s);
+    ``used``: :func:`samples_used`'s answer, which names a design-3 set's fonts and voice."""
     version = train_config.get("synthetic_version", 1)
     soundfont = train_config.get("synthetic_soundfont") or DEFAULT_SOUNDFONT_NAME
     samples = f", sampled instruments from {Path(soundfont).name}" if version == 2 else ""
     if version >= 3:  # which ones were installed is in the set's manifest, not in the config
-        samples = ", sampled instruments from the installed General MIDI SoundFonts"
+        samples = f", {samples_in_words(used or {}) or 'sampled instruments from the installed General MIDI SoundFonts'}"
     return f"stemunet synthetic set v{version} (format {FORMAT_VERSION}{samples}; no MUSDB18 audio)"
 
 
@@ -109,16 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = {key: metrics.get(key) for key in ("epochs", "best_epoch", "best_valid_loss", "train_seconds", "examples_seen", "device", "n_parameters")}
     train_config = checkpoint.get("train_config", {})
     samples = samples_used(train_config)
-    described = training_data(train_config)
-    if samples:
-        described = described.replace("sampled instruments from the installed General MIDI SoundFonts", samples_in_words(samples))
     started = without_machine_paths(initial_model(checkpoint, metrics))  # read before the bundled model it may name is overwritten
     save_model(
         separator_from_checkpoint(checkpoint, source.file).use_postfilter(choice).half(),
         target,
         train_config=train_config,
         recipe=args.recipe,
-        training_data=described,
+        training_data=training_data(train_config, samples),
         training_samples=samples or None,
         training_summary=summary,
         trained_commit=checkpoint.get("git_commit"),
