@@ -615,13 +615,15 @@ def run_path(run: Any) -> Path:
     return Path(run.path if hasattr(run, "path") else run)
 
 
+def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
+    """``wanted``'s values that ``saved`` (a checkpoint's configuration) does not have, in words; "" if none."""
+    return ", ".join(f"{name}: checkpoint {saved.get(name)!r}, now {value!r}" for name, value in wanted.items() if saved.get(name) != value)
+
+
 def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
     """The checkpoint's model must be the one ``config`` describes; report other changes."""
-    saved = checkpoint["separator_config"]
-    wanted = config.separator_config.to_params()
-    different = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
-    if different:
-        details = ", ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in different.items())
+    details = _differences(checkpoint["separator_config"], config.separator_config.to_params())
+    if details:
         raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
     saved_world, world = int(checkpoint.get("world_size", 1)), distributed.current().world_size
     if saved_world != world:
@@ -653,11 +655,8 @@ def model_provenance(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
     """``init_from``'s model must have this run's STFT and U-Net (the post-filter may differ)."""
-    saved = checkpoint["separator_config"]
-    wanted = {**config.stft.to_params(), **config.model.to_params()}
-    different = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
-    if different:
-        details = ", ".join(f"{name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in different.items())
+    details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
+    if details:
         raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")
 
 
