@@ -37,11 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
-        import logging
-
-        # The kernel's cell task, cut short by the shutdown, would be logged by asyncio when it is
-        # collected (after our line): the interruption is the user's, not an error to report.
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        # (execute_notebook silenced the reports of the cell cut short: this line is the only one)
         run_dir = getattr(interrupt, "run_dir", None)
         where = f"; the partial run is in {run_dir}" if run_dir else ""
         resume = f" (continue it: python -m stemunet.run train ... -p resume_from {run_dir})" if run_dir and notebook == "train" else ""

@@ -421,6 +421,38 @@ def keep_as_record(path: str | Path) -> None:
         path.chmod(path.stat().st_mode & ~0o222)
 
 
+
+@contextlib.contextmanager
+def _quiet_after_ctrl_c():
+    """While inside (in the main thread), Ctrl-C first silences the reports of the cell it cut short.
+
+    Papermill kills the kernel as the ``KeyboardInterrupt`` unwinds, while the cut-short cell's
+    asyncio task is still pending in the event loop: if that task wakes during the cleanup it logs
+    "Kernel died while waiting for execute reply" (papermill's logger), and when it is collected,
+    whenever that is, asyncio logs its exception. Both are about the kernel we killed on purpose,
+    so after Ctrl-C those two loggers stay quiet (for the rest of the process: the collection may
+    come later); without Ctrl-C nothing changes.
+    """
+    import logging
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        for name in ("papermill", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def execute_notebook(
     notebook: str,
     parameters: dict[str, Any] | None = None,
@@ -450,20 +482,21 @@ def execute_notebook(
     run_dir = new_run_dir(notebook, runs_dir)
     parameters["run_dir"] = str(run_dir.resolve())
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(run_dir / f"{notebook}.ipynb"),
-            parameters=parameters,
-            progress_bar=progress,
-            cwd=str(notebooks_dir),
-            kernel_name="python3",
-            # The kernel's own warnings (e.g. that it talks over local TCP) are not the user's business.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            # Once the notebook has ended (or Ctrl-C cut it short) the kernel and its children are
-            # killed at once: a graceful shutdown of a kernel still in a cell made it print a
-            # traceback of its closed sockets over the user's terminal.
-            shutdown_kernel="immediate",
-        )
+        with _quiet_after_ctrl_c():
+            papermill.execute_notebook(
+                str(source),
+                str(run_dir / f"{notebook}.ipynb"),
+                parameters=parameters,
+                progress_bar=progress,
+                cwd=str(notebooks_dir),
+                kernel_name="python3",
+                # The kernel's own warnings (e.g. that it talks over local TCP) are not the user's business.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # Once the notebook has ended (or Ctrl-C cut it short) the kernel and its children are
+                # killed at once: a graceful shutdown of a kernel still in a cell made it print a
+                # traceback of its closed sockets over the user's terminal.
+                shutdown_kernel="immediate",
+            )
     except papermill.PapermillExecutionError as error:
         error.run_dir = run_dir  # the caller reports where the failed notebook is
         freeze_widgets(run_dir / f"{notebook}.ipynb")
