@@ -421,7 +421,6 @@ def keep_as_record(path: str | Path) -> None:
         path.chmod(path.stat().st_mode & ~0o222)
 
 
-
 @contextlib.contextmanager
 def _quiet_after_ctrl_c():
     """While inside (in the main thread), Ctrl-C first silences the reports of the cell it cut short.
