@@ -790,8 +790,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not config.output_dir.strip():
             raise ConfigError("-o is empty: name the folder the stems go to")
         output_dir = resolve_output_dir(config)
+        inputs = discover_inputs(config.inputs, exclude=output_dir)
         if args.summary:
             check_writable_file(args.summary)
+            check_summary_path(args.summary, inputs, output_dir)
         created = prepare_output_dir(output_dir)
         from stemunet.checkpoints import CheckpointRef  # the model stack, only once the command line is sound
 
@@ -809,7 +811,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}; output: {output_dir}", file=sys.stderr)
     try:
         with terminate_as_interrupt():
-            inputs = discover_inputs(config.inputs, exclude=output_dir)
             summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)
     except KeyboardInterrupt as interrupt:
         # Outputs are renamed only when a track is complete and scratch files are removed on the way
@@ -874,6 +875,23 @@ def check_writable_file(path: str | Path) -> Path:
             pass
     except OSError as error:
         raise ConfigError(f"--summary {path}: cannot be written in {folder} ({error.strerror or error})") from None
+    return path
+
+
+def check_summary_path(path: str | Path, inputs: Sequence[InputFile], output_dir: str | Path) -> Path:
+    """:class:`ConfigError` when writing the summary CSV at ``path`` could replace something that
+    is not ours to replace: an input, an audio file, or anything in a track folder of the output
+    folder (where this job writes stems and their records). Checked before the batch runs."""
+    path = Path(path).expanduser()
+    resolved = path.resolve()
+    if any(item.path is not None and item.path.resolve() == resolved for item in inputs):
+        raise ConfigError(f"--summary {path}: is one of the inputs; it is never written over (name a new CSV file)")
+    if is_audio_file(path):
+        raise ConfigError(f"--summary {path}: an audio file name; the summary is a CSV file (name one ending in .csv)")
+    root = Path(output_dir).expanduser().resolve()
+    if root in resolved.parents and resolved.parent != root:
+        raise ConfigError(f"--summary {path}: inside a folder of the output folder {output_dir}, where the stems and "
+                          "their records go; name a file outside it, or directly in it")
     return path
 
 
