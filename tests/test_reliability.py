@@ -61,3 +61,82 @@ def test_a_summary_beside_the_stems_folder_is_still_written(tmp_path, tiny_check
     (tmp_path / "out").mkdir()
     assert separate(song, "-o", tmp_path / "out", "--summary", tmp_path / "out" / "summary.csv", checkpoint=tiny_checkpoint) == 0
     assert (tmp_path / "out" / "summary.csv").read_text().startswith("input,")
+
+
+# ---------------------------------------------------------------- a killed training
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL at a chosen moment of a checkpoint write."""
+
+
+@pytest.fixture(scope="module")
+def train_config():
+    from test_training import TINY
+
+    from stemunet.training import TrainConfig
+
+    return TrainConfig.from_params(TINY)
+
+
+def kill_when_saving_best_at(monkeypatch, epoch: int) -> list[int]:
+    """Make the ``best.pt`` write of ``epoch`` die before anything reaches the file; the epochs whose
+    best.pt was asked for are appended to the returned list."""
+    import stemunet.training
+
+    asked: list[int] = []
+    real = stemunet.training.save_model
+
+    def save_model(separator, path, **state):
+        asked.append(state["epoch"])
+        if state["epoch"] == epoch:
+            raise Killed
+        return real(separator, path, **state)
+
+    monkeypatch.setattr(stemunet.training, "save_model", save_model)
+    return asked
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("killed_epoch", [1, 2], ids=["during the first best.pt", "between last.pt and best.pt"])
+def test_a_run_killed_while_writing_best_resumes_to_a_best_pt_that_matches_its_history(tmp_path, train_config, monkeypatch, killed_epoch):
+    from stemunet.checkpoints import CheckpointRef, read_checkpoint, read_training_checkpoint
+    from stemunet.training import fit
+
+    config = train_config.replace(epochs=killed_epoch)
+    asked = kill_when_saving_best_at(monkeypatch, killed_epoch)
+    with pytest.raises(Killed):
+        fit(config, tmp_path / "killed", progress=False)
+    assert asked[-1] == killed_epoch, "the tiny run must improve at every epoch for this test to kill its best.pt write"
+    monkeypatch.undo()
+    last = read_training_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")
+    assert last["epoch"] == last["best_epoch"] == killed_epoch
+    if killed_epoch == 1:  # no best.pt at all: never silently replaced by last.pt
+        assert not (tmp_path / "killed" / "checkpoints" / "best.pt").exists()
+        with pytest.raises(FileNotFoundError, match="has no checkpoints/best.pt"):
+            CheckpointRef.resolve(tmp_path / "killed")
+    else:  # epoch 1's best.pt is left, while last.pt says epoch 2 is the best: the resume must replace it
+        assert read_checkpoint(tmp_path / "killed" / "checkpoints" / "best.pt")["epoch"] == 1
+
+    resumed = fit(config.replace(resume_from=str(tmp_path / "killed")), tmp_path / "resumed", progress=False)  # no epochs left
+    best = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "best.pt")
+    assert resumed.metrics["finished"] and resumed.metrics["best_epoch"] == best["epoch"] == killed_epoch
+    for name, value in last["state_dict"].items():
+        torch.testing.assert_close(best["state_dict"][name], value, msg=name)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_resume_whose_earlier_best_pt_is_missing_or_another_epoch_is_refused_naming_it(tmp_path, train_config):
+    from stemunet.checkpoints import CheckpointError, read_training_checkpoint
+    from stemunet.training import fit
+
+    fit(train_config, tmp_path / "run", progress=False)
+    last_path = tmp_path / "run" / "checkpoints" / "last.pt"
+    last = read_training_checkpoint(last_path)
+    torch.save({**last, "best_epoch": 1}, last_path)  # epoch 1 the best, epoch 2's best.pt on disk
+    config = train_config.replace(resume_from=str(tmp_path / "run"))
+    with pytest.raises(CheckpointError, match=r"best.pt: holds epoch 2, but last.pt records epoch 1 as the best"):
+        fit(config, tmp_path / "resumed", progress=False)
+    (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
+    with pytest.raises(CheckpointError, match=r"best.pt: is missing, but last.pt records epoch 1 as the best"):
+        fit(config, tmp_path / "resumed-again", progress=False)

@@ -25,11 +25,12 @@ resumed from (:func:`read_training_checkpoint`).
 
 **References** (what a user types as ``checkpoint``, ``--checkpoint``, ``runs`` or ``resume_from``):
 
-- a training run folder: its ``checkpoints/best.pt``, else ``checkpoints/last.pt`` (for a resume,
-  ``last.pt``);
+- a training run folder: its ``checkpoints/best.pt`` (for a resume, ``last.pt``); a run without
+  ``best.pt`` is an error naming it, never a silent fall-back to another epoch's weights;
 - a checkpoint file;
 - ``pretrained``: the model bundled with the package, when this installation has one;
-- ``latest``: the newest training run under ``runs/`` that finished (``metrics.json`` says so);
+- ``latest``: the newest training run under ``runs/`` that finished (``metrics.json`` says so) and
+  has its ``best.pt``; newer runs it skipped are named in a warning;
 - ``""``: the default, ``pretrained`` when bundled, else ``latest``.
 
 Relative paths resolve against the working directory (the runner makes them absolute against the
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -145,10 +147,15 @@ def model_checkpoint(separator: Separator, **extra: Any) -> dict[str, Any]:
     }
 
 
+def model_checkpoint_from_training(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The model checkpoint inside a training checkpoint (or a model checkpoint itself): the dict
+    without :data:`RESUME_ONLY_KEYS`."""
+    return {key: value for key, value in checkpoint.items() if key not in RESUME_ONLY_KEYS}
+
+
 def save_model(separator: Separator, path: str | Path, **summary: Any) -> Path:
     """Write a model checkpoint atomically; training-only state in ``summary`` is left out."""
-    kept = {key: value for key, value in summary.items() if key not in RESUME_ONLY_KEYS}
-    return torch_save_atomic(model_checkpoint(separator, **kept), path)
+    return torch_save_atomic(model_checkpoint_from_training(model_checkpoint(separator, **summary)), path)
 
 
 def save_training(separator: Separator, path: str | Path, **state: Any) -> Path:
@@ -243,11 +250,18 @@ class CheckpointRef:
             return cls._latest(runs_dir, explicit=text == LATEST)
         path = Path(text).expanduser().resolve()
         if path.is_dir():
-            names = ("last.pt",) if resume else ("best.pt", "last.pt")
-            for name in names:
-                if (path / "checkpoints" / name).is_file():
-                    return cls(path / "checkpoints" / name, path, text)
-            raise FileNotFoundError(f"{path}: a folder without checkpoints/{' or checkpoints/'.join(names)}; not a training run")
+            name = "last.pt" if resume else "best.pt"
+            if (path / "checkpoints" / name).is_file():
+                return cls(path / "checkpoints" / name, path, text)
+            if not resume and (path / "checkpoints" / "last.pt").is_file():
+                # Never another model in its place: a run whose best.pt is missing was killed while
+                # writing it, or damaged; its last.pt is a different epoch's weights.
+                state = "finished" if run_finished(path) else "did not finish"
+                raise FileNotFoundError(
+                    f"{path}: this training run ({state}) has no checkpoints/best.pt; name {path / 'checkpoints' / 'last.pt'} "
+                    "to use its latest epoch's weights, or resume it (resume_from) to write its best.pt again"
+                )
+            raise FileNotFoundError(f"{path}: a folder without checkpoints/{name}; not a training run")
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint file or training run folder")
         run = path.parent.parent
@@ -271,6 +285,10 @@ class CheckpointRef:
                 "folder or checkpoint file"
             )
         run = finished[-1].resolve()
+        skipped = [f"{newer.name} ({'no checkpoints/best.pt' if run_finished(newer) else 'did not finish'})"
+                   for newer in runs[runs.index(finished[-1]) + 1 :]]
+        if skipped:
+            warnings.warn(f"checkpoint {LATEST!r} is {run.name}; newer training runs skipped: {', '.join(skipped)}", stacklevel=3)
         return cls(run / "checkpoints" / "best.pt", run, LATEST)
 
     def training_data(self) -> dict[str, Any]:

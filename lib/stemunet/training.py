@@ -50,11 +50,12 @@ from stemunet.progress import progress_bar
 
 from stemunet.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT, WaveformAugmentation, frequency_mask
 from stemunet import distributed
-from stemunet.checkpoints import CheckpointRef, load_separator, read_checkpoint, read_training_checkpoint, save_model, save_training
+from stemunet.checkpoints import (CheckpointError, CheckpointRef, load_separator, model_checkpoint_from_training, read_checkpoint,
+                                  read_training_checkpoint, save_model, save_training)
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
 from stemunet.datasets import (EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks,
                                resolve_root)
-from stemunet.files import atomic_path, write_json_atomic, write_text_atomic
+from stemunet.files import atomic_path, torch_save_atomic, write_json_atomic, write_text_atomic
 from stemunet.model import count_parameters
 from stemunet.separator import Separator
 
@@ -789,11 +790,8 @@ def _fit(
     tally = _Tally()
     if checkpoint is not None:
         tally = _restore(trainee, checkpoint)
-        # The best epoch may lie before the interruption: carry its checkpoint over.
-        previous_best = resume_path.parent / "best.pt"
-        if writes and previous_best.is_file() and previous_best.resolve() != (checkpoints / "best.pt").resolve():
-            with atomic_path(checkpoints / "best.pt") as temporary:
-                shutil.copyfile(previous_best, temporary)
+        if writes:
+            _settle_best_checkpoint(checkpoint, resume_path, checkpoints / "best.pt")
     metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
     # Where the weights began (fine-tuning), kept in every checkpoint so a resumed run still knows.
     metrics["initial_model"] = checkpoint.get("initial_model") if checkpoint is not None else (
@@ -821,6 +819,34 @@ def _fit(
         write_history(run_dir / "history.csv", tally.history)
         write_json_atomic(run_dir / "metrics.json", metrics)
     return TrainResult(run_dir=run_dir, history=tally.history, metrics=metrics, separator=trainee.separator.eval())
+
+
+def _settle_best_checkpoint(checkpoint: dict[str, Any], resume_path: Path, best_path: Path) -> None:
+    """Make the resumed run's ``best.pt`` the model of the best epoch its ``last.pt`` records.
+
+    Each epoch writes ``last.pt`` first, then ``best.pt`` when the epoch improved, so a kill between
+    the two (or during the ``best.pt`` write) leaves a ``last.pt`` whose best epoch is its own epoch
+    and an older or missing ``best.pt``: that ``best.pt`` is written again from ``last.pt``'s
+    weights. Otherwise the best epoch lies before the interruption and its ``best.pt`` must exist
+    and hold that epoch; it is carried over into a new run folder.
+
+    Raises:
+        CheckpointError: the best epoch lies before ``last.pt``'s and its ``best.pt`` is missing or
+            holds another epoch (names the run).
+    """
+    best_epoch, epoch = checkpoint.get("best_epoch"), checkpoint.get("epoch")
+    previous_best = resume_path.parent / "best.pt"
+    if best_epoch == epoch:
+        torch_save_atomic(model_checkpoint_from_training(checkpoint), best_path)
+        return
+    held = read_checkpoint(previous_best).get("epoch") if previous_best.is_file() else None
+    if held != best_epoch:
+        found = f"holds epoch {held}" if previous_best.is_file() else "is missing"
+        raise CheckpointError(f"{previous_best}: {found}, but {resume_path.name} records epoch {best_epoch} as the best; "
+                              "this run's best model is lost (start a new run, or init_from its last.pt)")
+    if previous_best.resolve() != best_path.resolve():
+        with atomic_path(best_path) as temporary:
+            shutil.copyfile(previous_best, temporary)
 
 
 def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device: torch.device,
