@@ -140,3 +140,56 @@ def test_a_resume_whose_earlier_best_pt_is_missing_or_another_epoch_is_refused_n
     (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
     with pytest.raises(CheckpointError, match=r"best.pt: is missing, but last.pt records epoch 1 as the best"):
         fit(config, tmp_path / "resumed-again", progress=False)
+
+
+# ---------------------------------------------------------------- damaged or poisoned checkpoints
+
+
+def xor_bytes(path: Path, n_bytes: int = 2000) -> Path:
+    """Flip every bit of ``n_bytes`` in the middle of ``path`` (where the weights lie)."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + n_bytes] = bytes(b ^ 0xFF for b in data[middle : middle + n_bytes])
+    path.write_bytes(bytes(data))
+    return path
+
+
+def nan_weights(path: Path, destination: Path) -> Path:
+    checkpoint = torch.load(path, weights_only=True)
+    first = next(iter(checkpoint["state_dict"]))
+    checkpoint["state_dict"][first] = torch.full_like(checkpoint["state_dict"][first], float("nan"))
+    torch.save(checkpoint, destination)
+    return destination
+
+
+def test_a_damaged_checkpoint_is_refused_by_the_separation_cli_in_one_line(tmp_path, tiny_checkpoint, capsys):
+    damaged = xor_bytes(Path(__import__("shutil").copyfile(tiny_checkpoint, tmp_path / "damaged.pt")))
+    song = write_noise(tmp_path / "song.wav")
+    assert separate(song, "-o", tmp_path / "out", checkpoint=damaged) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "damaged.pt: damaged" in error, error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("damage", ["xor", "nan"])
+def test_init_from_and_resume_from_refuse_a_damaged_or_nan_checkpoint_before_training(tmp_path, train_config, damage):
+    from stemunet.checkpoints import CheckpointError
+    from stemunet.training import fit
+
+    source = fit(train_config.replace(epochs=1), tmp_path / "run", progress=False).last_checkpoint
+    bad = xor_bytes(Path(__import__("shutil").copyfile(source, tmp_path / "bad.pt"))) if damage == "xor" else nan_weights(source, tmp_path / "bad.pt")
+    expected = "bad.pt: damaged" if damage == "xor" else "bad.pt: weight .* holds NaN or infinite values"
+    for option in ("init_from", "resume_from"):
+        with pytest.raises(CheckpointError, match=expected):
+            fit(train_config.replace(**{option: str(bad)}), tmp_path / option, progress=False)
+        assert not (tmp_path / option / "checkpoints").exists()
+
+
+def test_a_checkpoint_declaring_other_stems_is_refused(tmp_path, tiny_checkpoint):
+    from stemunet.checkpoints import CheckpointError, load_separator
+
+    checkpoint = torch.load(tiny_checkpoint, weights_only=True)
+    torch.save({**checkpoint, "stem_names": ["a", "b"]}, tmp_path / "ab.pt")
+    with pytest.raises(CheckpointError, match=r"ab.pt: declares the stems \['a', 'b'\], but its model separates"):
+        load_separator(tmp_path / "ab.pt", "cpu")

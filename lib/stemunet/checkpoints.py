@@ -42,6 +42,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -100,6 +101,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    check_archive(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -121,7 +123,38 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = [key for key in MODEL_KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"{path}: a stemunet checkpoint without {missing}")
+    check_weights_finite(checkpoint, path)
     return checkpoint
+
+
+def check_archive(path: Path) -> None:
+    """:class:`CheckpointError` when the zip archive ``torch.save`` wrote has changed since: every
+    member's CRC-32 (recorded by torch when it wrote the file) is checked against its bytes.
+
+    ``torch.load`` reads the members without checking them, so a file damaged on disk or in transfer
+    (bytes flipped in the weights) would load as a different model. Files in torch's legacy,
+    non-zip format are left to ``torch.load``.
+    """
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged: not a readable archive ({error})") from None
+    if damaged is not None:
+        raise CheckpointError(f"{path}: damaged: the checksum of {damaged} in it does not match its bytes (changed or "
+                              "corrupted after it was written); refused")
+
+
+def check_weights_finite(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """:class:`CheckpointError` when a weight of ``checkpoint`` holds NaN or infinite values: such a
+    model writes NaN stems (-32768 in 16-bit files) and trains to NaN."""
+    broken = [key for key, value in checkpoint["state_dict"].items()
+              if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(value.isfinite().all())]  # fmt: skip
+    if broken:
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise CheckpointError(f"{path}: weight {broken[0]}{more} holds NaN or infinite values (did its training diverge?); refused")
 
 
 def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -175,12 +208,10 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
         separator.load_state_dict(checkpoint["state_dict"])
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
-    # A NaN weight makes every output sample NaN (written as -32768 in 16-bit files): refused here.
-    broken = [key for key, value in checkpoint["state_dict"].items()
-              if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(value.isfinite().all())]  # fmt: skip
-    if broken:
-        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
-        raise CheckpointError(f"{path}: weight {broken[0]}{more} holds NaN or infinite values (did its training diverge?); refused")
+    check_weights_finite(checkpoint, path)  # a dict built in memory has not passed read_checkpoint
+    declared = list(checkpoint["stem_names"])
+    if declared != list(separator.stem_names):
+        raise CheckpointError(f"{path}: declares the stems {declared}, but its model separates {list(separator.stem_names)}; refused")
     return separator.eval()
 
 

@@ -765,8 +765,6 @@ def _fit(
     checkpoints = run_dir / "checkpoints"
     group = distributed.current()
     writes = group.is_main  # rank 0 validates and writes; the others train and wait
-    if writes:
-        checkpoints.mkdir(parents=True, exist_ok=True)
     device = distributed.device_for(group, resolve_device(config.device))
     amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
     if device.type == "cuda":
@@ -783,6 +781,8 @@ def _fit(
         initial_path = CheckpointRef.resolve(config.init_from).file
         initial = read_checkpoint(initial_path)
         _check_initialisable(initial, config, initial_path)
+    if writes:  # only once what it starts from is known to be sound: a refused start leaves no folder
+        checkpoints.mkdir(parents=True, exist_ok=True)
 
     trainee = _build_trainee(config, group, device, amp_dtype, loaders, progress)
     if initial is not None:
