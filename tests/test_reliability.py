@@ -193,3 +193,21 @@ def test_a_checkpoint_declaring_other_stems_is_refused(tmp_path, tiny_checkpoint
     torch.save({**checkpoint, "stem_names": ["a", "b"]}, tmp_path / "ab.pt")
     with pytest.raises(CheckpointError, match=r"ab.pt: declares the stems \['a', 'b'\], but its model separates"):
         load_separator(tmp_path / "ab.pt", "cpu")
+
+
+# ---------------------------------------------------------------- messages that say what happened
+
+
+def test_a_weight_in_exponent_notation_is_a_number_in_a_yaml_file_and_on_the_command_line(tmp_path):
+    import yaml
+
+    from stemunet.runs import parse_value
+    from stemunet.training import TrainConfig
+
+    from_file = yaml.safe_load("stem_weights: [1e-3, 1, 1, 1]\nlearning_rate: 1e-3\n")
+    assert from_file["stem_weights"][0] == "1e-3"  # YAML 1.1 reads it as a string
+    for params in (from_file, {"stem_weights": parse_value("[1e-3,1,1,1]", "stem_weights"), "learning_rate": parse_value("1e-3")}):
+        config = TrainConfig.from_params(params)
+        assert config.stem_weights == (0.001, 1.0, 1.0, 1.0) and config.learning_rate == 0.001
+    with pytest.raises(ValueError, match=r"stem_weights\[0\]': expected a number, got 'one'"):
+        TrainConfig.from_params({"stem_weights": ["one", 1, 1, 1]})

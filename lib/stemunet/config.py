@@ -65,6 +65,10 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+"""Exponent notation without a decimal point (``1e-3``), which YAML 1.1 leaves a string."""
+
+
 def _check_type(name: str, value: Any, annotation: Any) -> Any:
     """Return ``value`` converted to ``annotation`` where that is lossless, else raise."""
     origin = typing.get_origin(annotation)
@@ -100,6 +104,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"parameter {name!r}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML, Papermill's -p) reads 1e-3 as a string; YAML 1.2 as a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"parameter {name!r}: expected a number, got {value!r}")
         return float(value)
