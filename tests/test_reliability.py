@@ -211,3 +211,21 @@ def test_a_weight_in_exponent_notation_is_a_number_in_a_yaml_file_and_on_the_com
         assert config.stem_weights == (0.001, 1.0, 1.0, 1.0) and config.learning_rate == 0.001
     with pytest.raises(ValueError, match=r"stem_weights\[0\]': expected a number, got 'one'"):
         TrainConfig.from_params({"stem_weights": ["one", 1, 1, 1]})
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_resume_refuses_another_init_from_and_another_process_count_in_one_line_leaving_no_run(tmp_path, train_config, capsys, monkeypatch):
+    import stemunet.train
+    from stemunet.config import ConfigError
+    from stemunet.training import fit
+
+    fit(train_config.replace(epochs=1), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match=r"init_from 'pretrained' with resume_from .*last.pt: a resumed run continues"):
+        fit(train_config.replace(resume_from=str(tmp_path / "run"), init_from="pretrained"), tmp_path / "a", progress=False)
+    monkeypatch.setattr(stemunet.train, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    params = [item for name, value in {**__import__("test_training").TINY, "epochs": 2}.items() for item in ("-p", name, str(value))]
+    status = stemunet.train.main([*params, "-p", "n_processes", "2", "-p", "resume_from", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and len(error.splitlines()) == 1 and "it was trained by 1 process(es), this run has 2" in error, error
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -52,6 +52,7 @@ def fit(
     Otherwise it trains in this process (:func:`stemunet.training.fit`).
     """
     if config.n_processes > 1 and not distributed.current().distributed:
+        training.starting_point(config, config.n_processes)  # a resume that cannot be: one line here, not one per process
         run_dir = run_path(run)
         launch(config.to_params(), run_dir, config.n_processes)
         return TrainResult.load(run_dir)

@@ -621,12 +621,50 @@ def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
     return ", ".join(f"{name}: checkpoint {saved.get(name)!r}, now {value!r}" for name, value in wanted.items() if saved.get(name) != value)
 
 
-def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
+@dataclass(frozen=True)
+class StartingPoint:
+    """What a run begins from: a training checkpoint to resume (``resume_from``) or a model whose
+    weights it starts with (``init_from``), opened and checked; all ``None`` for a fresh run."""
+
+    checkpoint: dict[str, Any] | None = None
+    resume_path: Path | None = None
+    initial: dict[str, Any] | None = None
+    initial_path: Path | None = None
+
+
+def starting_point(config: TrainConfig, world_size: int) -> StartingPoint:
+    """Open and check ``config``'s ``resume_from`` or ``init_from`` for a run of ``world_size``
+    processes, before anything slow starts (and before :func:`stemunet.train.fit` starts processes).
+
+    Raises:
+        ConfigError: the checkpoint's model, process count or ``init_from`` do not fit this run.
+        FileNotFoundError, CheckpointError: the checkpoint is missing, damaged or refused.
+    """
+    if config.resume_from:
+        resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
+        checkpoint = read_training_checkpoint(resume_path)
+        _check_resumable(checkpoint, config, resume_path, world_size)
+        return StartingPoint(checkpoint, resume_path)  # a resumed run has its own weights already
+    if config.init_from:
+        initial_path = CheckpointRef.resolve(config.init_from).file
+        initial = read_checkpoint(initial_path)
+        _check_initialisable(initial, config, initial_path)
+        return StartingPoint(initial=initial, initial_path=initial_path)
+    return StartingPoint()
+
+
+def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path, world: int) -> None:
     """The checkpoint's model must be the one ``config`` describes; report other changes."""
     details = _differences(checkpoint["separator_config"], config.separator_config.to_params())
     if details:
         raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
-    saved_world, world = int(checkpoint.get("world_size", 1)), distributed.current().world_size
+    began_from = (checkpoint.get("train_config") or {}).get("init_from", "")
+    if config.init_from and config.init_from != began_from:
+        raise ConfigError(
+            f"init_from {config.init_from!r} with resume_from {path}: a resumed run continues that checkpoint's "
+            f"weights (it began from {began_from or 'random weights'!s}); leave init_from empty or as the run had it"
+        )
+    saved_world = int(checkpoint.get("world_size", 1))
     if saved_world != world:
         raise ConfigError(
             f"resume_from {path}: it was trained by {saved_world} process(es), this run has {world}; resume with "
@@ -771,16 +809,8 @@ def _fit(
         torch.backends.cudnn.benchmark = True  # chunk sizes are fixed: let cuDNN pick its fastest kernels
 
     # Check what would stop a resume before the slow part (loading and caching audio).
-    checkpoint, resume_path = None, None
-    if config.resume_from:
-        resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
-        checkpoint = read_training_checkpoint(resume_path)
-        _check_resumable(checkpoint, config, resume_path)
-    initial, initial_path = None, None
-    if config.init_from and checkpoint is None:  # a resumed run has its own weights already
-        initial_path = CheckpointRef.resolve(config.init_from).file
-        initial = read_checkpoint(initial_path)
-        _check_initialisable(initial, config, initial_path)
+    start = starting_point(config, group.world_size)
+    checkpoint, resume_path, initial, initial_path = start.checkpoint, start.resume_path, start.initial, start.initial_path
     if writes:  # only once what it starts from is known to be sound: a refused start leaves no folder
         checkpoints.mkdir(parents=True, exist_ok=True)
 
