@@ -229,3 +229,32 @@ def test_resume_refuses_another_init_from_and_another_process_count_in_one_line_
     error = capsys.readouterr().err.strip()
     assert status == 2 and len(error.splitlines()) == 1 and "it was trained by 1 process(es), this run has 2" in error, error
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_disk_that_fills_up_during_training_is_one_line_saying_so(tmp_path, capsys, monkeypatch):
+    """torch's zip writer reports a full disk as ``unexpected pos N vs M``; the user reads which file
+    and that the disk is full, and where the partial run is."""
+    import shutil
+
+    import stemunet.files
+    import stemunet.train
+
+    real_save = torch.save
+    saves = []
+
+    def save_until_the_disk_is_full(obj, file, *args, **kwargs):
+        saves.append(file)
+        if len(saves) == 3:  # epoch 1's last.pt and best.pt are written; epoch 2's last.pt fills the disk
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4288 vs 4176")
+        return real_save(obj, file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_is_full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096))
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    params = [item for name, value in __import__("test_training").TINY.items() for item in ("-p", name, str(value))]
+    assert stemunet.train.main(params) == 1
+    printed = capsys.readouterr().err
+    assert "Traceback" not in printed and "unexpected pos" not in printed, printed
+    error = printed.strip().splitlines()[-1]
+    assert "last.pt: not written: no space left on device" in error and "the partial run is in" in error and "resume_from" in error, error

@@ -6,9 +6,11 @@ A crash or Ctrl-C mid-write leaves the previous file (or none), never a half-wri
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,12 +91,28 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+FULL_DISK_BYTES = 1 << 20
+"""Free space below which a failed write is reported as a full disk (the write used up the rest)."""
+
+
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to ``path`` atomically (a temporary file beside it, renamed when complete).
+
+    Raises:
+        OSError: ``errno.ENOSPC`` naming ``path`` when the disk filled up (torch's zip writer reports
+            that as ``RuntimeError: ... unexpected pos N vs M``, which names neither), else the error.
+    """
     import torch  # here: the modules that only write text stay free of torch
 
-    with atomic_path(path) as temporary:
-        torch.save(obj, temporary)
-    return Path(path)
+    path = Path(path)
+    try:
+        with atomic_path(path) as temporary:
+            torch.save(obj, temporary)
+    except (RuntimeError, OSError) as error:
+        if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES or getattr(error, "errno", None) == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"{path}: not written: no space left on device (free some space in {path.parent})") from None
+        raise
+    return path
 
 
 @contextlib.contextmanager

@@ -125,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                 discard_unstarted_run(run_dir, created=created)
                 print(f"error: {error}", file=sys.stderr)
             return 2
+        except OSError as error:  # a full disk, a folder that became unwritable: what was kept, and how to go on
+            if group.is_main:
+                discard_unstarted_run(run_dir, created=created)
+                kept = Path(run_dir) / "checkpoints" / "last.pt"
+                more = f"; the partial run is in {run_dir} (continue it: {command} -p resume_from {run_dir})" if kept.exists() else ""
+                print(f"error: {error.strerror if error.filename is None and error.strerror else error}{more}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             if group.is_main:
                 if (Path(run_dir) / "checkpoints" / "last.pt").exists():
