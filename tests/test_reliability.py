@@ -258,3 +258,18 @@ def test_a_disk_that_fills_up_during_training_is_one_line_saying_so(tmp_path, ca
     assert "Traceback" not in printed and "unexpected pos" not in printed, printed
     error = printed.strip().splitlines()[-1]
     assert "last.pt: not written: no space left on device" in error and "the partial run is in" in error and "resume_from" in error, error
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "under /proc"])
+def test_a_runs_folder_that_cannot_hold_runs_is_one_line_from_the_runner_and_the_trainer(tmp_path, capsys, monkeypatch, where):
+    import stemunet.run
+    import stemunet.train
+
+    (tmp_path / "file").write_text("not a folder")
+    runs = {"a file": tmp_path / "file", "under a file": tmp_path / "file" / "runs", "under /proc": Path("/proc/stemunet-runs")}[where]
+    monkeypatch.setenv("STEMUNET_RUNS", str(runs))
+    monkeypatch.chdir(Path(__file__).parent.parent)  # the runner finds notebooks/ from here
+    for main, args in ((stemunet.train.main, ["-p", "epochs", "1"]), (stemunet.run.main, ["explore", "--no-progress"])):
+        assert main(args) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and error.startswith(f"error: runs folder {runs} ($STEMUNET_RUNS): "), error

@@ -77,16 +77,21 @@ def notebooks_root() -> Path:
 def new_run_dir(notebook: str, root: Path | None = None, now: dt.datetime | None = None) -> Path:
     """Create and return ``<root>/<time>_<notebook>``; a second run in the same second gets ``-2``."""
     root = runs_root() if root is None else Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    where = f"runs folder {root}" + (" ($STEMUNET_RUNS)" if os.environ.get("STEMUNET_RUNS") else "")
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{where}: is a file, not a folder; point STEMUNET_RUNS at a folder")
     stamp = (now or dt.datetime.now()).strftime(RUN_TIME_FORMAT)
     for attempt in range(1, 1000):
         suffix = "" if attempt == 1 else f"-{attempt}"
         path = root / f"{stamp}_{notebook}{suffix}"
         try:
+            root.mkdir(parents=True, exist_ok=True)
             path.mkdir()  # atomic: of two racing runs exactly one creates a given name
             return path
         except FileExistsError:
             continue
+        except OSError as error:  # read-only, permission denied, a file above it, /proc
+            raise ConfigError(f"{where}: cannot create run folders there ({error.strerror or error})") from None
     raise RuntimeError(f"could not create a run folder for {notebook} in {root}")
 
 

@@ -116,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         command = shlex.join(["python", "-m", "stemunet.train", *(sys.argv[1:] if argv is None else argv)])
         if group.is_main:
             created = not (args.run_dir and Path(args.run_dir).expanduser().exists())
-            run_dir = start_run("train", args.run_dir, config, world_size=group.world_size, launched_by=command).path
+            try:
+                run_dir = start_run("train", args.run_dir, config, world_size=group.world_size, launched_by=command).path
+            except ConfigError as error:  # no place for the run folder
+                print(f"error: {error}", file=sys.stderr)
         run_dir = distributed.broadcast(str(run_dir) if run_dir else None)
+        if run_dir is None:  # every process stops, not only rank 0
+            return 2
         try:
             result = fit(config, run_dir, progress=group.is_main)
         except (ConfigError, FileNotFoundError, TrackError, ValueError) as error:  # a resume that cannot be, no data, ...
