@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,26 @@ def render_missing(songs, projects: Path, renders: Path, timeout_seconds: float)
     return failed
 
 
+def check_arguments(args: argparse.Namespace, out: Path) -> None:
+    """:class:`ValueError` naming what cannot work, before anything is rendered or written."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: is a file; name a new folder for the frozen set")
+    if out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"{out}: not empty; a frozen validation set is never overwritten (choose a new folder)")
+    if not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise ValueError(f"--seconds {args.seconds:g}: the excerpt length must be a number of seconds > 0")
+    if args.render and shutil.which("lmms") is None:
+        raise ValueError("--render needs lmms on the PATH (Debian: apt-get install lmms lmms-common), or render the tracks into --renders yourself")
+
+
+def report_failures(failed: dict[str, str], out: Path) -> int:
+    """Print each song that failed and that nothing was frozen; the exit status 1."""
+    for name, reason in failed.items():
+        print(f"failed: {name}: {reason}", file=sys.stderr)
+    print(f"error: {len(failed)} song(s) failed; nothing was written to {out} (fix them and run again)", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="the new frozen set's folder (must not exist or be empty)")
@@ -84,11 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     out, renders, projects = Path(args.out).resolve(), Path(args.renders).resolve(), Path(args.projects).resolve()
     try:
         songs = load_mapping(args.mapping)
-    except MappingError as error:
+        check_arguments(args, out)
+    except (MappingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if out.exists() and any(out.iterdir()):
-        print(f"error: {out}: not empty; a frozen validation set is never overwritten (choose a new folder)", file=sys.stderr)
         return 2
     failed = render_missing(songs, projects, renders, args.timeout) if args.render else {}
     usable = []
@@ -103,18 +122,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             continue
         usable.append(song)
+    if failed:  # a set missing songs is not the set the mapping describes: nothing is frozen
+        return report_failures(failed, out)
     about = {
         "about": "LMMS demo songs rendered per track, mapped to stems; validation only, never training data",
         "lmms": lmms_version(),
         "mapping": str(Path(args.mapping).name),
         "render_seconds": read_mapping(renders / RENDER_SECONDS_NAME),
     }
-    built, build_failed = build_validation_set(usable, renders, out, seconds=args.seconds, about=about)
-    failed.update(build_failed)
+    created = not out.exists()
+    built, failed = build_validation_set(usable, renders, out, seconds=args.seconds, about=about)
+    if failed:
+        # OUT was new or empty: what this run wrote goes, so the next run can build it whole.
+        shutil.rmtree(out) if created else [shutil.rmtree(p) if p.is_dir() else p.unlink() for p in out.iterdir()]
+        return report_failures(failed, out)
     for track in built:
         print(f"{track['track']}: {track['seconds']:.0f} s from {track['start_seconds']:.0f} s, all stems play {track['seconds_all_stems_play']} s, {track['licence']}")
-    for name, reason in failed.items():
-        print(f"failed: {name}: {reason}", file=sys.stderr)
     if args.write_manifest:
         shutil.copyfile(out / MANIFEST_NAME, args.write_manifest)
     print(json.dumps({"written": len(built), "failed": len(failed), "out": str(out)}))

@@ -273,3 +273,60 @@ def test_a_runs_folder_that_cannot_hold_runs_is_one_line_from_the_runner_and_the
         assert main(args) == 2
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and error.startswith(f"error: runs folder {runs} ($STEMUNET_RUNS): "), error
+
+
+# ---------------------------------------------------------------- the real-validation scripts
+
+
+@pytest.fixture
+def build_script(monkeypatch):
+    """``scripts/build_real_validation.py`` as a module, its mapping two fake songs (the real one needs ten)."""
+    import importlib.util
+
+    from test_real_validation import fake_song
+
+    spec = importlib.util.spec_from_file_location("build_real_validation", Path(__file__).parent.parent / "scripts" / "build_real_validation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "load_mapping", lambda path: [fake_song("A", "One"), fake_song("B", "Two")])
+    return module
+
+
+def test_the_builder_refuses_a_file_as_its_output_a_bad_length_and_render_without_lmms_in_one_line(tmp_path, build_script, capsys, monkeypatch):
+    (tmp_path / "file").write_text("mine")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no lmms
+    for arguments, message in (
+        ([str(tmp_path / "file")], "file: is a file; name a new folder"),
+        ([str(tmp_path / "out"), "--seconds", "-5"], "--seconds -5: the excerpt length must be"),
+        ([str(tmp_path / "out"), "--seconds", "nan"], "--seconds nan: the excerpt length must be"),
+        ([str(tmp_path / "out"), "--render"], "--render needs lmms on the PATH"),
+    ):
+        assert build_script.main([*arguments, "--renders", str(tmp_path / "renders")]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and message in error, error
+    assert (tmp_path / "file").read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+def test_a_build_with_a_missing_render_freezes_nothing_and_the_retry_builds_the_whole_set(tmp_path, build_script, capsys):
+    from test_real_validation import fake_song, render_fake_song
+
+    for song in (fake_song("A", "One"), fake_song("B", "Two")):
+        render_fake_song(tmp_path / "renders" / song.render_folder, seconds=10.0, bass_from=1.0)
+    lost = tmp_path / "renders" / fake_song("B", "Two").render_folder / "3_bass.wav"
+    kept = lost.read_bytes()
+    lost.unlink()
+    arguments = [str(tmp_path / "out"), "--renders", str(tmp_path / "renders"), "--seconds", "6", "--projects", str(tmp_path / "none")]
+    assert build_script.main(arguments) == 1
+    assert "nothing was written to" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    lost.write_bytes(kept)
+    assert build_script.main(arguments) == 0
+    assert (tmp_path / "out" / "sha256.txt").is_file() and len(list((tmp_path / "out" / "test").iterdir())) == 2
+
+
+def test_a_binary_manifest_is_one_line_naming_it(tmp_path):
+    from stemunet.real_validation import ManifestError, verify_copy
+
+    (tmp_path / "set" / "test").mkdir(parents=True)
+    (tmp_path / "binary").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ManifestError, match=r"binary: not a sha256sum list \(a binary file\)"):
+        verify_copy(tmp_path / "set", tmp_path / "binary")

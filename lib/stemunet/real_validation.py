@@ -403,6 +403,8 @@ def parse_manifest(path: Path) -> dict[str, str]:
         text = Path(path).read_text()
     except OSError as error:
         raise ManifestError(f"{path}: cannot read the manifest ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a sha256sum list (a binary file)") from None
     entries = {}
     for number, line in enumerate(text.splitlines(), start=1):
         match = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line.strip())
