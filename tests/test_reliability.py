@@ -330,3 +330,37 @@ def test_a_binary_manifest_is_one_line_naming_it(tmp_path):
     (tmp_path / "binary").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ManifestError, match=r"binary: not a sha256sum list \(a binary file\)"):
         verify_copy(tmp_path / "set", tmp_path / "binary")
+
+
+# ---------------------------------------------------------------- separation messages
+
+
+def test_a_hot_input_s_rescaling_is_printed_for_its_track(tmp_path, tiny_checkpoint, capsys):
+    song = tmp_path / "hot.wav"
+    sf.write(song, (5.0 * np.random.default_rng(0).standard_normal((8000, 2))).astype(np.float32), 16000, subtype="FLOAT")
+    assert separate(song, "-o", tmp_path / "out", checkpoint=tiny_checkpoint) == 0
+    printed = capsys.readouterr().out
+    line = next(line for line in printed.splitlines() if line.lstrip().startswith("hot"))
+    assert "stems scaled by 0.0" in line and "dB): their peak" in line and "pcm16 full scale" in line, printed
+
+
+def test_a_pipe_or_a_device_is_named_as_such_not_as_an_empty_file(tmp_path, tiny_checkpoint, capsys):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    assert separate(tmp_path / "pipe.wav", "/dev/zero", "-o", tmp_path / "out", checkpoint=tiny_checkpoint) == 1
+    printed = capsys.readouterr().out
+    for name in ("pipe.wav", "/dev/zero"):
+        assert f"{name}: not a regular file (a pipe, device or socket)" in printed, printed
+    assert "empty" not in printed
+
+
+def test_when_every_input_failed_the_notebook_s_message_gives_each_reason(tmp_path, tiny_checkpoint):
+    from stemunet.checkpoints import load_separator
+    from stemunet.separate import SeparateConfig, discover_inputs, first_separated, separate_files
+
+    (tmp_path / "garbage.wav").write_bytes(np.random.default_rng(0).bytes(4000))
+    inputs = discover_inputs([str(tmp_path / "garbage.wav"), str(tmp_path / "missing.wav")])
+    summary = separate_files(inputs, load_separator(tiny_checkpoint, "cpu"), SeparateConfig(output_dir=str(tmp_path / "out")), tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match=r"no input was separated \(2 failed\): .*garbage.wav: not a readable audio file.*; .*missing.wav: no such file"):
+        first_separated(summary)

@@ -146,6 +146,8 @@ def check_audio_file(path: str | Path) -> Path:
         raise AudioError(path, "no such file")
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
+    if not path.is_file():  # st_size of a pipe or /dev/zero is 0, yet reading it never ends
+        raise AudioError(path, "not a regular file (a pipe, device or socket); name an audio file")
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
     return path

@@ -397,7 +397,12 @@ def separate_file(
                 with sf.SoundFile(staging[name]) as source, sf.SoundFile(targets[name], "w", stream.sample_rate, n_out, subtype, format=file_format) as target:
                     for frames in source.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
                         _write(target, apply_clipping_policy(frames, "rescale", peak=peak), outputs[name])
-        result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs), stream.note)
+        note = stream.note
+        if gain < 1.0:  # said in the summary, the CLI's lines and the notebook's table, not in the CSV alone
+            scaled = (f"stems scaled by {gain:.3g} ({20 * math.log10(gain):+.1f} dB): their peak {peak:.2f} is over the "
+                      f"{config.encoding} full scale (--clipping clamp keeps the level and clips)")
+            note = "; ".join(text for text in (note, scaled) if text)
+        result = SeparatedFile(stream.sample_rate, stream.n_channels, stream.seconds, gain, dict(outputs), note)
     return result
 
 
@@ -679,7 +684,8 @@ def first_separated(summary: pd.DataFrame) -> pd.Series:
     """The summary row of the first input that was separated (or skipped: its outputs exist)."""
     rows = summary[summary.status.isin(["ok", "skipped"])]
     if not len(rows):
-        raise ValueError("no input was separated")
+        reasons = "; ".join(row.error if str(row.error).startswith(str(row.input)) else f"{row.input}: {row.error}" for row in summary.itertuples())
+        raise ValueError(f"no input was separated ({len(summary)} failed): {reasons}" if len(summary) else "no input was given")
     return rows.iloc[0]
 
 
