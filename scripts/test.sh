@@ -13,4 +13,4 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
         echo "test: chromium not found; install it (Debian: sudo apt-get install chromium) or the browser test fails" >&2
     fi
 fi
-exec .venv/bin/python -m pytest tests notebooks --nbval-lax --durations=15 "$@"
+exec .venv/bin/python -m pytest tests notebooks --nbval-lax -n 2 --dist loadfile --durations=15 "$@"

@@ -11,10 +11,19 @@ import pytest
 import torch
 
 # Set before any test (and any notebook kernel nbval starts, which inherits the environment).
+# Under pytest-xdist the controller sets them before it starts its workers, which inherit them:
+# the workers share one cache (a synthetic set is generated once; concurrent generation is safe)
+# and each has its own runs folder (a test's "latest" never sees another worker's run).
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="stemunet-tests-"))
 os.environ.setdefault("STEMUNET_RUNS", str(_SESSION_DIR / "runs"))
 os.environ.setdefault("STEMUNET_CACHE", str(_SESSION_DIR / "cache"))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["STEMUNET_RUNS"] = str(Path(os.environ["STEMUNET_RUNS"]) / _WORKER)
+# Workers share the cores: two workers of one thread each on 2 cores, not four threads fighting.
+# STEMUNET_TEST_TORCH_THREADS sets it (README's host-independence checks run with 1 and 2).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(int(os.environ.get("STEMUNET_TEST_TORCH_THREADS", 0)) or max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 
 @pytest.fixture
