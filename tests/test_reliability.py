@@ -56,11 +56,27 @@ def test_the_summary_is_never_written_into_a_track_folder_of_the_output(tmp_path
     assert {path: path.read_bytes() for path in (out / "song").iterdir()} == written
 
 
-def test_a_summary_beside_the_stems_folder_is_still_written(tmp_path, tiny_checkpoint):
+def test_the_summary_never_replaces_the_model_the_output_folder_or_a_future_track_folder(tmp_path, tiny_checkpoint, capsys):
+    model = Path(__import__("shutil").copyfile(tiny_checkpoint, tmp_path / "model.pt"))
+    before = model.read_bytes()
     song = write_noise(tmp_path / "song.wav")
-    (tmp_path / "out").mkdir()
-    assert separate(song, "-o", tmp_path / "out", "--summary", tmp_path / "out" / "summary.csv", checkpoint=tiny_checkpoint) == 0
-    assert (tmp_path / "out" / "summary.csv").read_text().startswith("input,")
+    for summary, message in ((model, "exists and is not a CSV file"), (tmp_path / "out", "is a folder"),
+                             (tmp_path / "out" / "song", "the output folder")):
+        assert separate(song, "-o", tmp_path / "out", "--summary", summary, checkpoint=model) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and f"--summary {summary}: {message}" in error, error
+    assert model.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_a_summary_in_a_new_output_folder_or_under_home_is_written_where_it_was_checked(tmp_path, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    song = write_noise(tmp_path / "song.wav")
+    assert separate(song, "-o", tmp_path / "new", "--summary", tmp_path / "new" / "summary.csv", checkpoint=tiny_checkpoint) == 0
+    assert (tmp_path / "new" / "summary.csv").read_text().startswith("input,")
+    assert separate(song, "-o", tmp_path / "other", "--summary", "~/summary.csv", checkpoint=tiny_checkpoint) == 0
+    assert (tmp_path / "home" / "summary.csv").is_file() and not (tmp_path / "~").exists()
 
 
 # ---------------------------------------------------------------- a killed training

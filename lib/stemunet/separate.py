@@ -797,10 +797,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("-o is empty: name the folder the stems go to")
         output_dir = resolve_output_dir(config)
         inputs = discover_inputs(config.inputs, exclude=output_dir)
-        if args.summary:
-            check_writable_file(args.summary)
-            check_summary_path(args.summary, inputs, output_dir)
-        created = prepare_output_dir(output_dir)
+        summary_path = Path(args.summary).expanduser() if args.summary else None  # checked and written as the same path
+        created = prepare_output_dir(output_dir)  # first: a summary may go into the output folder it makes
+        if summary_path is not None:
+            check_writable_file(summary_path)
+            check_summary_path(summary_path, inputs, output_dir)
         from stemunet.checkpoints import CheckpointRef  # the model stack, only once the command line is sound
 
         checkpoint = CheckpointRef.resolve(config.checkpoint)
@@ -824,8 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal_name = "SIGTERM" if isinstance(interrupt, Terminated) else "SIGINT"
         print(f"interrupted ({signal_name}); finished tracks are in {output_dir}, nothing half-written was left", file=sys.stderr)
         return 143 if isinstance(interrupt, Terminated) else 130
-    if args.summary:
-        write_summary_csv(summary, args.summary)
+    if summary_path is not None:
+        write_summary_csv(summary, summary_path)
     print(summary_text(summary))
     metrics = summary_metrics(summary)
     speed = f" at {metrics['x_realtime']:g}x real time ({metrics['audio_seconds']:g} s of audio in {metrics['seconds_taken']:g} s)" if metrics["x_realtime"] else ""
@@ -886,18 +887,22 @@ def check_writable_file(path: str | Path) -> Path:
 
 def check_summary_path(path: str | Path, inputs: Sequence[InputFile], output_dir: str | Path) -> Path:
     """:class:`ConfigError` when writing the summary CSV at ``path`` could replace something that
-    is not ours to replace: an input, an audio file, or anything in a track folder of the output
-    folder (where this job writes stems and their records). Checked before the batch runs."""
+    is not ours to replace: an input, an audio file, any existing file but a CSV (a checkpoint, a
+    record), the output folder or a track folder of it, or anything inside one (where this job
+    writes stems and their records). Checked before the batch runs."""
     path = Path(path).expanduser()
     resolved = path.resolve()
     if any(item.path is not None and item.path.resolve() == resolved for item in inputs):
         raise ConfigError(f"--summary {path}: is one of the inputs; it is never written over (name a new CSV file)")
     if is_audio_file(path):
         raise ConfigError(f"--summary {path}: an audio file name; the summary is a CSV file (name one ending in .csv)")
+    if resolved.exists() and (not resolved.is_file() or resolved.suffix.lower() != ".csv"):
+        raise ConfigError(f"--summary {path}: exists and is not a CSV file; the summary never replaces it (name a new .csv file)")
     root = Path(output_dir).expanduser().resolve()
-    if root in resolved.parents and resolved.parent != root:
-        raise ConfigError(f"--summary {path}: inside a folder of the output folder {output_dir}, where the stems and "
-                          "their records go; name a file outside it, or directly in it")
+    tracks = {root / item.track for item in inputs if item.path is not None}
+    if resolved == root or resolved in tracks or (root in resolved.parents and resolved.parent != root):
+        raise ConfigError(f"--summary {path}: the output folder {output_dir}, one of its track folders or a file in one, "
+                          "where the stems and their records go; name a file outside it, or directly in it")
     return path
 
 
