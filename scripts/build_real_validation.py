@@ -25,9 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from stemunet.files import read_mapping, write_json_atomic
@@ -118,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             expected = [track.file_name for track in rendered_tracks(projects / song.project)] if projects.is_dir() else None
             check_rendered(song, renders / song.render_folder, expected)
         except (MappingError, ProjectError) as error:
-            failed[song.name] = str(error)
-            print(f"error: {error}", file=sys.stderr)
+            failed[song.name] = str(error)  # printed once, by report_failures
             continue
         usable.append(song)
     if failed:  # a set missing songs is not the set the mapping describes: nothing is frozen
@@ -130,12 +131,22 @@ def main(argv: list[str] | None = None) -> int:
         "mapping": str(Path(args.mapping).name),
         "render_seconds": read_mapping(renders / RENDER_SECONDS_NAME),
     }
-    created = not out.exists()
-    built, failed = build_validation_set(usable, renders, out, seconds=args.seconds, about=about)
-    if failed:
-        # OUT was new or empty: what this run wrote goes, so the next run can build it whole.
-        shutil.rmtree(out) if created else [shutil.rmtree(p) if p.is_dir() else p.unlink() for p in out.iterdir()]
-        return report_failures(failed, out)
+    # Built in a temporary sibling and renamed into place whole: a failed song, a crash, Ctrl-C or a
+    # full disk leaves OUT as it was (new or empty), so the next run is not refused.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(building, 0o777 & ~umask)  # mkdtemp's folder is its owner's alone; OUT gets a new folder's mode
+    try:
+        built, failed = build_validation_set(usable, renders, building, seconds=args.seconds, about=about)
+        if failed:
+            return report_failures(failed, out)
+        if out.is_dir():
+            out.rmdir()  # the empty folder we were asked to fill
+        os.rename(building, out)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     for track in built:
         print(f"{track['track']}: {track['seconds']:.0f} s from {track['start_seconds']:.0f} s, all stems play {track['seconds_all_stems_play']} s, {track['licence']}")
     if args.write_manifest:

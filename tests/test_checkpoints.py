@@ -114,14 +114,14 @@ def test_references_resolve_to_run_folders_files_and_the_newest_finished_run(tmp
     fake_train_run(root, "2026-01-03T00-00-00", separator, finished=False)  # interrupted after epoch 1
     fake_train_run(root, "2026-01-04T00-00-00", separator, checkpoints=("last.pt",))  # no best.pt
     for spec in ("", "latest"):
-        with pytest.warns(UserWarning, match=r"newer training runs skipped: 2026-01-03T00-00-00_train \(did not finish\), "
+        with pytest.warns(UserWarning, match=r"newer training runs skipped: 2026-01-03T00-00-00_train \(unfinished: still training, or stopped\), "
                                              r"2026-01-04T00-00-00_train \(no checkpoints/best.pt\)"):
             assert CheckpointRef.resolve(spec, runs_dir=root) == CheckpointRef(newer.resolve() / "checkpoints" / "best.pt", newer.resolve(), "latest")
     assert CheckpointRef.resolve(older).file == older.resolve() / "checkpoints" / "best.pt"
     assert CheckpointRef.resolve(newer, resume=True).file.name == "last.pt"
     # A run without best.pt is never silently replaced by its last.pt: named explicitly, it is.
     without_best = root / "2026-01-04T00-00-00_train"
-    with pytest.raises(FileNotFoundError, match=r"2026-01-04T00-00-00_train: this training run \(finished\) has no checkpoints/best.pt; name .*last.pt"):
+    with pytest.raises(FileNotFoundError, match=r"2026-01-04T00-00-00_train: this training run \(finished\) has no checkpoints/best.pt \(killed while writing it.*\); name .*last.pt"):
         CheckpointRef.resolve(without_best)
     assert CheckpointRef.resolve(without_best / "checkpoints" / "last.pt").label == "2026-01-04T00-00-00_train (last)"
     loose = save_model(separator, tmp_path / "elsewhere" / "model.pt")

@@ -380,3 +380,82 @@ def test_when_every_input_failed_the_notebook_s_message_gives_each_reason(tmp_pa
     summary = separate_files(inputs, load_separator(tiny_checkpoint, "cpu"), SeparateConfig(output_dir=str(tmp_path / "out")), tmp_path / "out", progress=False)
     with pytest.raises(ValueError, match=r"no input was separated \(2 failed\): .*garbage.wav: not a readable audio file.*; .*missing.wav: no such file"):
         first_separated(summary)
+
+
+# ---------------------------------------------------------------- found by a hostile pass over the fixes
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_init_from_and_resume_from_refuse_a_checkpoint_whose_stems_are_in_another_order(tmp_path, train_config):
+    from stemunet.checkpoints import CheckpointError
+    from stemunet.training import fit
+
+    last = fit(train_config.replace(epochs=1), tmp_path / "run", progress=False).last_checkpoint
+    checkpoint = torch.load(last, weights_only=True)
+    torch.save({**checkpoint, "stem_names": ["vocals", "drums", "bass", "other"]}, tmp_path / "reordered.pt")
+    for option in ("init_from", "resume_from"):
+        with pytest.raises(CheckpointError, match=r"reordered.pt: declares the stems \['vocals', 'drums', 'bass', 'other'\]"):
+            fit(train_config.replace(**{option: str(tmp_path / "reordered.pt")}), tmp_path / option, progress=False)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_copied_last_pt_resumes_choosing_its_best_anew_and_a_run_that_never_validated_resumes(tmp_path, train_config, capsys):
+    from stemunet.checkpoints import read_checkpoint, read_training_checkpoint
+    from stemunet.config import ConfigError
+    from stemunet.training import fit
+
+    fit(train_config.replace(epochs=2), tmp_path / "run", progress=False)
+    last = read_training_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    (tmp_path / "backup").mkdir()
+    torch.save({**last, "best_epoch": 1}, tmp_path / "backup" / "epoch2.pt")  # copied out of its run, without best.pt
+    resumed = fit(train_config.replace(epochs=3, resume_from=str(tmp_path / "backup" / "epoch2.pt")), tmp_path / "resumed", progress=False)
+    assert "this run chooses its best.pt among the epochs it trains" in capsys.readouterr().out
+    assert resumed.metrics["best_epoch"] == 3 == read_checkpoint(tmp_path / "resumed" / "checkpoints" / "best.pt")["epoch"]
+    with pytest.raises(ConfigError, match="no epoch left to train"):
+        fit(train_config.replace(epochs=2, resume_from=str(tmp_path / "backup" / "epoch2.pt")), tmp_path / "none-left", progress=False)
+    # No epoch ever validated to a finite loss (best_epoch 0): nothing to carry over, nothing refused.
+    torch.save({**last, "best_epoch": 0, "best_valid_loss": float("inf")}, tmp_path / "run" / "checkpoints" / "last.pt")
+    (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
+    again = fit(train_config.replace(epochs=3, resume_from=str(tmp_path / "run")), tmp_path / "again", progress=False)
+    assert again.metrics["best_epoch"] == 3 and (tmp_path / "again" / "checkpoints" / "best.pt").is_file()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_lost_best_pt_is_refused_before_any_process_starts(tmp_path, train_config, monkeypatch):
+    import stemunet.train
+    from stemunet.checkpoints import CheckpointError, read_training_checkpoint
+    from stemunet.training import fit
+
+    fit(train_config, tmp_path / "run", progress=False)
+    last_path = tmp_path / "run" / "checkpoints" / "last.pt"
+    torch.save({**read_training_checkpoint(last_path), "best_epoch": 1}, last_path)
+    (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
+    monkeypatch.setattr(stemunet.train, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
+    with pytest.raises(CheckpointError, match="best.pt: is missing, but last.pt records epoch 1"):
+        stemunet.train.fit(train_config.replace(epochs=3, resume_from=str(tmp_path / "run")), tmp_path / "resumed", progress=False)
+    assert not (tmp_path / "resumed").exists()
+
+
+def test_a_runs_folder_that_links_to_a_missing_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    import stemunet.train
+
+    (tmp_path / "runs").symlink_to(tmp_path / "gone")
+    monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
+    assert stemunet.train.main(["-p", "epochs", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "a link to a missing folder" in error, error
+
+
+def test_the_inputs_table_does_not_wait_on_a_pipe(tmp_path):
+    import os
+    import threading
+
+    from stemunet.separate import discover_inputs, inputs_table
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    tables = []
+    reader = threading.Thread(target=lambda: tables.append(inputs_table(discover_inputs([str(tmp_path / "pipe.wav")]))), daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert tables, "inputs_table blocked on a pipe"
+    assert tables[0].iloc[0]["sample_rate"] is None

@@ -43,6 +43,7 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -209,10 +210,16 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
     check_weights_finite(checkpoint, path)  # a dict built in memory has not passed read_checkpoint
-    declared = list(checkpoint["stem_names"])
-    if declared != list(separator.stem_names):
-        raise CheckpointError(f"{path}: declares the stems {declared}, but its model separates {list(separator.stem_names)}; refused")
+    check_stem_names(checkpoint, separator.stem_names, path)
     return separator.eval()
+
+
+def check_stem_names(checkpoint: dict[str, Any], stems: Sequence[str], path: str | Path = "checkpoint") -> None:
+    """:class:`CheckpointError` unless ``checkpoint`` declares exactly ``stems``, in that order (the
+    model's output masks follow the order: another order would write each stem under another name)."""
+    declared = list(checkpoint["stem_names"])
+    if declared != list(stems):
+        raise CheckpointError(f"{path}: declares the stems {declared}, but its model separates {list(stems)}; refused")
 
 
 def load_separator(path: str | Path, device: str | torch.device = "auto", postfilter: PostFilterChoice = PostFilterChoice()) -> Separator:
@@ -289,8 +296,9 @@ class CheckpointRef:
                 # writing it, or damaged; its last.pt is a different epoch's weights.
                 state = "finished" if run_finished(path) else "did not finish"
                 raise FileNotFoundError(
-                    f"{path}: this training run ({state}) has no checkpoints/best.pt; name {path / 'checkpoints' / 'last.pt'} "
-                    "to use its latest epoch's weights, or resume it (resume_from) to write its best.pt again"
+                    f"{path}: this training run ({state}) has no checkpoints/best.pt (killed while writing it, or no epoch "
+                    f"had a finite validation loss); name {path / 'checkpoints' / 'last.pt'} to use its latest epoch's "
+                    "weights, or resume it (resume_from) to write its best.pt again"
                 )
             raise FileNotFoundError(f"{path}: a folder without checkpoints/{name}; not a training run")
         if not path.is_file():
@@ -316,7 +324,7 @@ class CheckpointRef:
                 "folder or checkpoint file"
             )
         run = finished[-1].resolve()
-        skipped = [f"{newer.name} ({'no checkpoints/best.pt' if run_finished(newer) else 'did not finish'})"
+        skipped = [f"{newer.name} ({'no checkpoints/best.pt' if run_finished(newer) else 'unfinished: still training, or stopped'})"
                    for newer in runs[runs.index(finished[-1]) + 1 :]]
         if skipped:
             warnings.warn(f"checkpoint {LATEST!r} is {run.name}; newer training runs skipped: {', '.join(skipped)}", stacklevel=3)

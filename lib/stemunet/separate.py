@@ -262,7 +262,7 @@ def inputs_table(inputs: Sequence[InputFile]) -> pd.DataFrame:
     rows = []
     for item in inputs:
         row = {"input": str(item.path or item.spec), "track": item.track, "sample_rate": None, "channels": None, "seconds": None, "problem": item.error}
-        if item.path is not None and not item.error:
+        if item.path is not None and not item.error and item.path.is_file():  # sf.info would wait forever on a pipe
             try:
                 info = sf.info(str(item.path))
                 row.update(sample_rate=info.samplerate, channels=info.channels, seconds=round(info.frames / info.samplerate, 2))

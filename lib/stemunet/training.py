@@ -50,8 +50,8 @@ from stemunet.progress import progress_bar
 
 from stemunet.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT, WaveformAugmentation, frequency_mask
 from stemunet import distributed
-from stemunet.checkpoints import (CheckpointError, CheckpointRef, load_separator, model_checkpoint_from_training, read_checkpoint,
-                                  read_training_checkpoint, save_model, save_training)
+from stemunet.checkpoints import (CheckpointError, CheckpointRef, check_stem_names, load_separator, model_checkpoint_from_training,
+                                  read_checkpoint, read_training_checkpoint, save_model, save_training)
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require, resolve_device
 from stemunet.datasets import (EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks,
                                resolve_root)
@@ -630,6 +630,10 @@ class StartingPoint:
     resume_path: Path | None = None
     initial: dict[str, Any] | None = None
     initial_path: Path | None = None
+    best: str = ""
+    """What the resumed run's ``best.pt`` becomes (:func:`_best_checkpoint_plan`): ``"copy"`` the
+    resumed run's, ``"last"`` written from ``last.pt``'s weights, ``"anew"`` chosen again from the
+    epochs this run trains, ``""`` none yet (no epoch validated)."""
 
 
 def starting_point(config: TrainConfig, world_size: int) -> StartingPoint:
@@ -644,7 +648,8 @@ def starting_point(config: TrainConfig, world_size: int) -> StartingPoint:
         resume_path = CheckpointRef.resolve(config.resume_from, resume=True).file
         checkpoint = read_training_checkpoint(resume_path)
         _check_resumable(checkpoint, config, resume_path, world_size)
-        return StartingPoint(checkpoint, resume_path)  # a resumed run has its own weights already
+        best = _best_checkpoint_plan(checkpoint, resume_path, config)
+        return StartingPoint(checkpoint, resume_path, best=best)  # a resumed run has its own weights already
     if config.init_from:
         initial_path = CheckpointRef.resolve(config.init_from).file
         initial = read_checkpoint(initial_path)
@@ -658,8 +663,9 @@ def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path
     details = _differences(checkpoint["separator_config"], config.separator_config.to_params())
     if details:
         raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
+    check_stem_names(checkpoint, STEM_NAMES, path)
     began_from = (checkpoint.get("train_config") or {}).get("init_from", "")
-    if config.init_from and config.init_from != began_from:
+    if config.init_from and not _same_checkpoint(config.init_from, began_from):
         raise ConfigError(
             f"init_from {config.init_from!r} with resume_from {path}: a resumed run continues that checkpoint's "
             f"weights (it began from {began_from or 'random weights'!s}); leave init_from empty or as the run had it"
@@ -692,8 +698,19 @@ def model_provenance(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
     return provenance
 
 
+def _same_checkpoint(named: str, other: str) -> bool:
+    """Whether two checkpoint references (run folders, files, ``pretrained``) name the same file."""
+    if named == other or not named or not other:  # "" (random weights) is no file
+        return named == other
+    try:
+        return CheckpointRef.resolve(named).file.resolve() == CheckpointRef.resolve(other).file.resolve()
+    except (FileNotFoundError, ValueError):
+        return False
+
+
 def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    """``init_from``'s model must have this run's STFT and U-Net (the post-filter may differ)."""
+    """``init_from``'s model must have this run's STFT, U-Net and stems (the post-filter may differ)."""
+    check_stem_names(checkpoint, STEM_NAMES, path)
     details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
     if details:
         raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")
@@ -821,7 +838,7 @@ def _fit(
     if checkpoint is not None:
         tally = _restore(trainee, checkpoint)
         if writes:
-            _settle_best_checkpoint(checkpoint, resume_path, checkpoints / "best.pt")
+            _write_best_checkpoint(start, checkpoints / "best.pt", tally)
     metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
     # Where the weights began (fine-tuning), kept in every checkpoint so a resumed run still knows.
     metrics["initial_model"] = checkpoint.get("initial_model") if checkpoint is not None else (
@@ -851,32 +868,52 @@ def _fit(
     return TrainResult(run_dir=run_dir, history=tally.history, metrics=metrics, separator=trainee.separator.eval())
 
 
-def _settle_best_checkpoint(checkpoint: dict[str, Any], resume_path: Path, best_path: Path) -> None:
-    """Make the resumed run's ``best.pt`` the model of the best epoch its ``last.pt`` records.
+def _best_checkpoint_plan(checkpoint: dict[str, Any], resume_path: Path, config: TrainConfig) -> str:
+    """How a resumed run gets the ``best.pt`` of the best epoch its ``last.pt`` records (read-only:
+    decided before anything is written or any process starts; see :attr:`StartingPoint.best`).
 
     Each epoch writes ``last.pt`` first, then ``best.pt`` when the epoch improved, so a kill between
     the two (or during the ``best.pt`` write) leaves a ``last.pt`` whose best epoch is its own epoch
-    and an older or missing ``best.pt``: that ``best.pt`` is written again from ``last.pt``'s
-    weights. Otherwise the best epoch lies before the interruption and its ``best.pt`` must exist
-    and hold that epoch; it is carried over into a new run folder.
+    and an older or missing ``best.pt``: ``best.pt`` is written again from ``last.pt``. Otherwise the
+    best epoch lies before the interruption and the ``best.pt`` beside ``last.pt`` must hold it.
 
     Raises:
-        CheckpointError: the best epoch lies before ``last.pt``'s and its ``best.pt`` is missing or
-            holds another epoch (names the run).
+        CheckpointError: the run's own ``best.pt`` is missing or holds another epoch (names it).
+        ConfigError: a ``last.pt`` copied out of its run, without its ``best.pt``, with no epoch
+            left to train (no best model could be chosen).
     """
-    best_epoch, epoch = checkpoint.get("best_epoch"), checkpoint.get("epoch")
-    previous_best = resume_path.parent / "best.pt"
+    best_epoch, epoch = checkpoint.get("best_epoch") or 0, checkpoint.get("epoch")
+    if not best_epoch:  # no epoch has had a finite validation loss yet
+        return ""
     if best_epoch == epoch:
-        torch_save_atomic(model_checkpoint_from_training(checkpoint), best_path)
-        return
-    held = read_checkpoint(previous_best).get("epoch") if previous_best.is_file() else None
-    if held != best_epoch:
-        found = f"holds epoch {held}" if previous_best.is_file() else "is missing"
-        raise CheckpointError(f"{previous_best}: {found}, but {resume_path.name} records epoch {best_epoch} as the best; "
+        return "last"
+    beside = resume_path.parent / "best.pt"
+    held = read_checkpoint(beside).get("epoch") if beside.is_file() else None
+    if held == best_epoch:
+        return "copy"
+    found = f"holds epoch {held}" if beside.is_file() else "is missing"
+    if resume_path.name == "last.pt" and resume_path.parent.name == "checkpoints":  # in its run folder, as training wrote it
+        raise CheckpointError(f"{beside}: {found}, but {resume_path.name} records epoch {best_epoch} as the best; "
                               "this run's best model is lost (start a new run, or init_from its last.pt)")
-    if previous_best.resolve() != best_path.resolve():
-        with atomic_path(best_path) as temporary:
-            shutil.copyfile(previous_best, temporary)
+    if epoch >= config.epochs:
+        raise ConfigError(f"resume_from {resume_path}: no epoch left to train (epochs: {config.epochs}) and the best epoch's "
+                          f"model ({best_epoch}) is not beside it; raise epochs, or separate with the file itself")
+    print(f"note: resume_from {resume_path}: the best epoch's model ({best_epoch}) is not beside it ({beside} {found}); "
+          "this run chooses its best.pt among the epochs it trains")
+    return "anew"
+
+
+def _write_best_checkpoint(start: StartingPoint, best_path: Path, tally: _Tally) -> None:
+    """Give the resumed run its ``best.pt`` as :func:`_best_checkpoint_plan` decided."""
+    if start.best == "last":
+        torch_save_atomic(model_checkpoint_from_training(start.checkpoint), best_path)
+    elif start.best == "copy":
+        previous = start.resume_path.parent / "best.pt"
+        if previous.resolve() != best_path.resolve():
+            with atomic_path(best_path) as temporary:
+                shutil.copyfile(previous, temporary)
+    elif start.best == "anew":
+        tally.best_valid_loss, tally.best_epoch = math.inf, 0
 
 
 def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device: torch.device,
