@@ -32,3 +32,26 @@ def test_source_notebooks_are_stored_without_outputs_or_counts(path):
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: cell {cell.id} holds outputs"
+
+
+@pytest.mark.parametrize(("name", "parameter"), [("evaluate", "checkpoint"), ("listen", "runs")])
+def test_the_introduction_says_what_an_empty_model_parameter_means_as_its_help_does(name, parameter):
+    """An empty ``checkpoint`` / ``runs`` means the bundled model (``pretrained``), as the parameter's
+    own help says; the introduction once said "the newest training run"."""
+    import papermill
+
+    assert "pretrained" in papermill.inspect_notebook(ROOT / "notebooks" / f"{name}.ipynb")[parameter]["help"]
+    introduction = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells[0].source
+    assert "(`pretrained`)" in introduction or "empty for `pretrained`" in introduction, introduction
+    assert "empty for the newest training run" not in introduction and "nothing but the newest training run" not in introduction
+
+
+def test_make_lab_starts_jupyterlab_as_root_too():
+    """``jupyter lab`` refuses to start as root without ``--allow-root`` (a container, this project's CI)."""
+    import os
+    import subprocess
+
+    command = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    assert command.startswith(".venv/bin/jupyter lab")
+    flags = subprocess.run(["sh", "-c", command.replace(".venv/bin/jupyter lab", "echo", 1)], capture_output=True, text=True, check=True).stdout.split()
+    assert flags == (["--allow-root"] if os.getuid() == 0 else [])
