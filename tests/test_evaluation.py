@@ -260,6 +260,24 @@ def test_runs_overview_shows_training_parameters_and_scores(real_evaluation, run
     assert len(overview.columns) <= 11 and len(overview.index.name) <= 20  # fits a notebook's width (the browser test measures it)
 
 
+def test_runs_overview_names_the_bundled_model_pretrained_with_its_epochs(real_evaluation, runs_dir, tmp_path):
+    """An evaluation of the bundled model records no training run; the overview once showed an empty
+    train_run and no epochs for it."""
+    import shutil
+
+    import yaml
+
+    from stemunet.checkpoints import pretrained_file, read_checkpoint
+
+    copy = shutil.copytree(runs_dir / "2026-01-02T00-00-00_evaluate", tmp_path / "runs" / "2026-01-03T00-00-00_evaluate")
+    record = yaml.safe_load((copy / "parameters.yaml").read_text())
+    record.update(checkpoint=str(pretrained_file()), train_run="")
+    (copy / "parameters.yaml").write_text(yaml.safe_dump(record))
+    row = runs_overview(tmp_path / "runs").iloc[0]
+    assert row["train_run"] == "pretrained"
+    assert row["epochs"] == read_checkpoint(pretrained_file())["train_config"]["epochs"] == 40
+
+
 def test_a_ratio_that_measures_no_error_is_shown_as_a_dash():
     """MIX (mixture / 4) has no artefacts: BSSEval's SAR for it is float noise (~150 dB), not a score."""
     from stemunet.results import aggregate_table

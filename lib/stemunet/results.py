@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from stemunet.scoring import METRICS
-from stemunet.checkpoints import CheckpointRef
+from stemunet.checkpoints import PRETRAINED, CheckpointRef, pretrained_file
 from stemunet.config import STEM_NAMES, PostFilterChoice
 from stemunet.files import read_mapping
 from stemunet.runs import list_runs, runs_root
@@ -256,6 +256,22 @@ def _score(metrics: dict[str, Any], method: str, stem: str, column: str = "media
     return float("nan") if value is None else float(value)
 
 
+def _training_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The training summary behind an evaluation's ``parameters.yaml`` record: from its training run,
+    else from the checkpoint file itself (the bundled model is named ``pretrained``, with the epochs
+    its recipe trained); ``{"train_run": ""}`` when neither can be read any more."""
+    train_run = Path(record["train_run"]) if record.get("train_run") else None
+    checkpoint = Path(record.get("checkpoint") or "")
+    if train_run is None and not checkpoint.is_file():
+        return {"train_run": ""}
+    bundled = pretrained_file()
+    name = PRETRAINED if train_run is None and bundled is not None and checkpoint.resolve() == bundled.resolve() else ""
+    try:
+        return CheckpointRef(checkpoint, train_run, name).training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)
+    except (OSError, ValueError):  # a checkpoint since damaged or replaced: the row keeps its scores
+        return {"train_run": ""}
+
+
 def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
     """One row per finished evaluation run (oldest first): its data, the training behind it and
     its SDR aggregates, so runs can be compared at a glance.
@@ -271,11 +287,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         record = read_mapping(run / "parameters.yaml")
         parameters = record.get("parameters", {}) or {}
         about = metrics.get("about", {})
-        train_run = Path(record["train_run"]) if record.get("train_run") else None
-        if train_run is not None:
-            training = CheckpointRef(Path(record.get("checkpoint", "")), train_run).training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)
-        else:
-            training = {"train_run": ""}
+        training = _training_of(record)
         row: dict[str, Any] = {
             "run": run.name.removesuffix("_evaluate"),  # the time stamp: every row is an evaluation
             "data": Path(parameters.get("musdb_root")).name if parameters.get("musdb_root") else "synthetic",
