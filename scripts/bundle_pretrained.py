@@ -26,7 +26,7 @@ from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkp
 from stemunet.config import DataConfig, PostFilterChoice
 from stemunet.datasets import resolve_root
 from stemunet.files import torch_save_atomic
-from stemunet.training import model_provenance
+from stemunet.resume import model_provenance
 from stemunet.synthetic import FORMAT_VERSION, read_synthetic_manifest
 from stemunet.synthetic.soundfont import DEFAULT_SOUNDFONT_NAME
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stemunet import distributed, training
+from stemunet import distributed, resume, training
 from stemunet.config import ConfigError
 from stemunet.training import DataLoaders, TrainConfig, TrainResult, run_path
 
@@ -52,7 +52,7 @@ def fit(
     Otherwise it trains in this process (:func:`stemunet.training.fit`).
     """
     if config.n_processes > 1 and not distributed.current().distributed:
-        training.starting_point(config, config.n_processes)  # a resume that cannot be: one line here, not one per process
+        resume.starting_point(config, config.n_processes)  # a resume that cannot be: one line here, not one per process
         run_dir = run_path(run)
         launch(config.to_params(), run_dir, config.n_processes)
         return TrainResult.load(run_dir)
