@@ -82,14 +82,14 @@ def new_run_dir(notebook: str, root: Path | None = None, now: dt.datetime | None
         raise ConfigError(f"{where}: is a file, not a folder; point STEMUNET_RUNS at a folder")
     if root.is_symlink() and not root.exists():
         raise ConfigError(f"{where}: a link to a missing folder ({os.readlink(root)}); create it or point STEMUNET_RUNS elsewhere")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # read-only, permission denied, a file above it, /proc
+        raise ConfigError(f"{where}: cannot create run folders there ({error.strerror or error})") from None
     stamp = (now or dt.datetime.now()).strftime(RUN_TIME_FORMAT)
     for attempt in range(1, 1000):
         suffix = "" if attempt == 1 else f"-{attempt}"
         path = root / f"{stamp}_{notebook}{suffix}"
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # read-only, permission denied, a file above it, /proc
-            raise ConfigError(f"{where}: cannot create run folders there ({error.strerror or error})") from None
         try:
             path.mkdir()  # atomic: of two racing runs exactly one creates a given name
             return path
