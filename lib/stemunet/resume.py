@@ -3,24 +3,21 @@ it starts from (``init_from``), opened and checked before anything slow starts o
 launched, and how a resumed run gets the ``best.pt`` its history calls best.
 
 Only :mod:`stemunet.training` (the loop) and :mod:`stemunet.train` (the launcher) use it; it imports
-checkpoints and configuration, never the loop (``TrainConfig`` and the tally are types here only).
+checkpoints and configuration, never the loop: ``config`` below is a
+:class:`stemunet.training.TrainConfig`, read for its parameters only.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stemunet.checkpoints import (CheckpointError, CheckpointRef, check_stem_names, model_checkpoint_from_training, read_checkpoint,
                                   read_training_checkpoint)
 from stemunet.config import STEM_NAMES, ConfigError
 from stemunet.files import atomic_path, torch_save_atomic
-
-if TYPE_CHECKING:
-    from stemunet.training import TrainConfig, _Tally
 
 
 def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
@@ -43,7 +40,7 @@ class StartingPoint:
     epochs this run trains, ``""`` none yet (no epoch validated)."""
 
 
-def starting_point(config: TrainConfig, world_size: int) -> StartingPoint:
+def starting_point(config: Any, world_size: int) -> StartingPoint:
     """Open and check ``config``'s ``resume_from`` or ``init_from`` for a run of ``world_size``
     processes, before anything slow starts (and before :func:`stemunet.train.fit` starts processes).
 
@@ -65,7 +62,7 @@ def starting_point(config: TrainConfig, world_size: int) -> StartingPoint:
     return StartingPoint()
 
 
-def _check_resumable(checkpoint: dict[str, Any], config: TrainConfig, path: Path, world: int) -> None:
+def _check_resumable(checkpoint: dict[str, Any], config: Any, path: Path, world: int) -> None:
     """The checkpoint's model must be the one ``config`` describes; report other changes."""
     details = _differences(checkpoint["separator_config"], config.separator_config.to_params())
     if details:
@@ -115,7 +112,7 @@ def _same_checkpoint(named: str, other: str) -> bool:
         return False
 
 
-def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: Path) -> None:
+def _check_initialisable(checkpoint: dict[str, Any], config: Any, path: Path) -> None:
     """``init_from``'s model must have this run's STFT, U-Net and stems (the post-filter may differ)."""
     check_stem_names(checkpoint, STEM_NAMES, path)
     details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
@@ -123,7 +120,7 @@ def _check_initialisable(checkpoint: dict[str, Any], config: TrainConfig, path: 
         raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")
 
 
-def _best_checkpoint_plan(checkpoint: dict[str, Any], resume_path: Path, config: TrainConfig) -> str:
+def _best_checkpoint_plan(checkpoint: dict[str, Any], resume_path: Path, config: Any) -> str:
     """How a resumed run gets the ``best.pt`` of the best epoch its ``last.pt`` records (read-only:
     decided before anything is written or any process starts; see :attr:`StartingPoint.best`).
 
@@ -158,8 +155,9 @@ def _best_checkpoint_plan(checkpoint: dict[str, Any], resume_path: Path, config:
     return "anew"
 
 
-def write_best_checkpoint(start: StartingPoint, best_path: Path, tally: _Tally) -> None:
-    """Give the resumed run its ``best.pt`` as :func:`_best_checkpoint_plan` decided."""
+def write_best_checkpoint(start: StartingPoint, best_path: Path) -> None:
+    """Give the resumed run its ``best.pt`` as :func:`_best_checkpoint_plan` decided (``"anew"``: the
+    loop forgets the recorded best, nothing is written)."""
     if start.best == "last":
         torch_save_atomic(model_checkpoint_from_training(start.checkpoint), best_path)
     elif start.best == "copy":
@@ -167,5 +165,3 @@ def write_best_checkpoint(start: StartingPoint, best_path: Path, tally: _Tally) 
         if previous.resolve() != best_path.resolve():
             with atomic_path(best_path) as temporary:
                 shutil.copyfile(previous, temporary)
-    elif start.best == "anew":
-        tally.best_valid_loss, tally.best_epoch = math.inf, 0

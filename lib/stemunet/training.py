@@ -737,7 +737,9 @@ def _fit(
     if checkpoint is not None:
         tally = _restore(trainee, checkpoint)
         if writes:
-            write_best_checkpoint(start, checkpoints / "best.pt", tally)
+            write_best_checkpoint(start, checkpoints / "best.pt")
+        if start.best == "anew":  # a copied last.pt without its best.pt: the best is chosen among this run's epochs
+            tally.best_valid_loss, tally.best_epoch = math.inf, 0
     metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
     # Where the weights began (fine-tuning), kept in every checkpoint so a resumed run still knows.
     metrics["initial_model"] = checkpoint.get("initial_model") if checkpoint is not None else (
