@@ -6,7 +6,7 @@ baseline (the mixture divided by 4 as every estimate) by at least 1 dB on every 
 "Notebooks II", point 8; ``--margin``), with any training seed (``-p seed N``). (The original target, 3 dB
 over the *unscaled* mixture, was set against a floor about 6 dB lower than MIX.)
 
-Scores follow SiSEC 2018 / museval BSSEval v4 (:mod:`stemunet.bsseval`, museval's numbers): SDR
+Scores follow SiSEC 2018 / museval BSSEval v4 (:mod:`stemunet.evaluation.bsseval`, museval's numbers): SDR
 per 1 s frame at the tracks' own rate (44.1 kHz), the median over a track's frames (frames where a
 reference is silent are skipped), then the median over tracks, per stem; "mean" is the mean over
 the four stems.
@@ -18,7 +18,7 @@ Usage::
     python benchmarks/demo_quality.py -p epochs 10          # with overrides
     python benchmarks/demo_quality.py --run-dir runs/X_train  # score an existing training run's best.pt
 
-The training time printed is that of :func:`stemunet.train.fit` alone (data caching
+The training time printed is that of :func:`stemunet.training.launch.fit` alone (data caching
 included); the demo step (``python -m stemunet.run train -f parameters/train_demo.yaml``) adds
 the kernel start, imports and the notebook's figures, about 10-20 s.
 """
@@ -36,12 +36,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stemunet.checkpoints import read_checkpoint
 from stemunet.config import STEM_NAMES
-from stemunet.datasets import list_tracks, read_stems, resolve_root
-from stemunet.checkpoints import load_separator, read_checkpoint, separator_from_checkpoint
-from stemunet.runs import load_parameter_file, new_run_dir, parse_value
-from stemunet.train import fit
-from stemunet.training import TrainConfig
+from stemunet.data.tracks import list_tracks, read_stems, resolve_root
+from stemunet.lab.runs import load_parameter_file, parse_value
+from stemunet.runfolders import new_run_dir
+from stemunet.separation.loading import load_separator, separator_from_checkpoint
+from stemunet.training.config import TrainConfig
+from stemunet.training.launch import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,7 @@ def _score(job: tuple[str, np.ndarray, np.ndarray, np.ndarray, int]) -> tuple[st
 
     ``references`` and ``model``: ``(n_stems, n_channels, n_samples)``; ``mixture``: ``(n_channels, n_samples)``.
     """
-    from stemunet.bsseval import evaluate_methods
+    from stemunet.evaluation.bsseval import evaluate_methods
 
     torch.set_num_threads(1)
     name, references, model, mixture, rate = job

@@ -3,7 +3,7 @@
 Scores one track of ``--seconds`` (default 60) of 4-stem stereo audio at 44.1 kHz with
 ``--methods`` sets of estimates (default 4: a full evaluation scores the model, MIX, IRM1 and
 IRM2), first with ``museval.evaluate`` once per method (what museval users run), then with
-:func:`stemunet.bsseval.evaluate_methods` (one factorisation of the references for every method),
+:func:`stemunet.evaluation.bsseval.evaluate_methods` (one factorisation of the references for every method),
 on the numpy backend and, where there is a GPU, on CUDA. Prints wall and CPU seconds, the
 speed-up, the largest difference between the two (dB, every frame of every metric), and the
 projected CPU-hours to score the MUSDB18 test set (50 songs, about 3.5 h of audio) with each.
@@ -68,7 +68,7 @@ def largest_difference(ours: dict, theirs: dict) -> float:
 def main() -> None:
     import museval
 
-    from stemunet import bsseval
+    from stemunet.evaluation import bsseval
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="track length (default 60)")
@@ -97,7 +97,7 @@ def main() -> None:
             bsseval.evaluate_methods(references[:, : 2 * rate], {"w": references[:, : 2 * rate]}, backend="cuda")
         scores, wall, cpu = timed(lambda: bsseval.evaluate_methods(references, estimates, win=rate, hop=rate, backend=backend))
         difference = largest_difference(scores, museval_scores) if museval_scores else float("nan")
-        rows.append((f"stemunet.bsseval ({backend})", wall, cpu, difference))
+        rows.append((f"stemunet.evaluation.bsseval ({backend})", wall, cpu, difference))
 
     audio_seconds = args.seconds * args.methods
     baseline = rows[0][1]

@@ -58,6 +58,6 @@ echo "== 3. training throughput next to the data pipeline's"
 echo "== 4. separation speed"
 "$PYTHON" benchmarks/separation_speed.py "${SEPARATION[@]}"
 
-echo "== 5. BSSEval: museval and stemunet.bsseval (numpy, and CUDA where there is a GPU)"
+echo "== 5. BSSEval: museval and stemunet.evaluation.bsseval (numpy, and CUDA where there is a GPU)"
 "$PYTHON" benchmarks/evaluation_speed.py "${BSSEVAL[@]}"
 echo "gpu_check: done"

@@ -7,7 +7,7 @@ Trains the recipe (default: the README demo's) once as it is (``baseline``) and 
 each changing one option of issue #19 and nothing else:
 
 * ``loss=l1_wave``, ``loss=l1_mag_wave``: phase-aware losses on the masked estimates' waveforms
-  (:func:`stemunet.training.training_loss`), or ``loss=l1`` (magnitudes) in place of the one
+  (:func:`stemunet.training.losses.training_loss`), or ``loss=l1`` (magnitudes) in place of the one
   the recipe already uses;
 * ``n_channels=2`` (or ``1`` when the recipe is stereo): one U-Net hearing both channels, masks
   per channel, against the channel-by-channel mono model;
@@ -27,7 +27,7 @@ way). On a GPU, time is wall time of the same steps. Run it on a quiet machine: 
 at load 10, a toy model's examples per CPU second still varied by a quarter between runs.
 
 Each model is scored on the recipe's validation tracks (BSSEval v4 SDR, median over 1 s frames
-then tracks, :func:`stemunet.evaluation.sisec_medians`), next to SiSEC's MIX and oracle IRM1 on
+then tracks, :func:`stemunet.evaluation.evaluate.sisec_medians`), next to SiSEC's MIX and oracle IRM1 on
 the same tracks. Validation losses are printed too, but they compare only runs with the same
 loss. Finished trainings in ``--out`` are reused, so an interrupted ablation resumes.
 """
@@ -50,12 +50,13 @@ from training_throughput import model_throughput  # noqa: E402
 
 from stemunet.checkpoints import CheckpointRef  # noqa: E402
 from stemunet.config import STEM_NAMES, ConfigError, resolve_device  # noqa: E402
-from stemunet.datasets import list_tracks, resolve_root  # noqa: E402
-from stemunet.evaluation import sisec_medians  # noqa: E402
+from stemunet.data.tracks import list_tracks, resolve_root  # noqa: E402
+from stemunet.evaluation.evaluate import sisec_medians  # noqa: E402
+from stemunet.lab.runs import add_parameter_arguments, parameters_from_arguments, parse_value  # noqa: E402
 from stemunet.model import count_parameters  # noqa: E402
-from stemunet.runs import add_parameter_arguments, parameters_from_arguments, parse_value  # noqa: E402
-from stemunet.train import fit  # noqa: E402
-from stemunet.training import TrainConfig  # noqa: E402
+from stemunet.separation.loading import load_separator
+from stemunet.training.config import TrainConfig  # noqa: E402
+from stemunet.training.launch import fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMED_SECONDS = 2.0  # --seconds: CPU time spent timing a variant's training steps (at least 3, after a warm-up step)
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.perf_counter()
             fit(config, run, progress=False)
             print(f"  {time.perf_counter() - began:.0f} s", file=sys.stderr)
-        separator = CheckpointRef.resolve(str(run)).load_separator("cpu")
+        separator = load_separator(CheckpointRef.resolve(str(run)), "cpu")
         metrics = json.loads((run / "metrics.json").read_text())
         rows.append({
             "name": name, "parameters": count_parameters(separator), "separator": separator,

@@ -10,7 +10,7 @@ a MUSDB18(-HQ) layout folder (its ``test/`` tracks; the real-music validation se
 ``benchmarks/real_validation.py`` is one).
 
 Every setting separates every track (full band, at the track's rate), and all settings of a track
-are scored together by :func:`stemunet.bsseval.evaluate_methods` (BSSEval v4, museval's numbers,
+are scored together by :func:`stemunet.evaluation.bsseval.evaluate_methods` (BSSEval v4, museval's numbers,
 one factorisation per track), with SiSEC's MIX (mixture / 4) for scale. Per data set: the median
 over 1 s frames, then over tracks, per stem; ``mean`` over the four stems, ``d/b/o`` over drums,
 bass and other (what a set without vocals scores: its vocals are silent and not scored).
@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stemunet.bsseval import evaluate_methods
 from stemunet.checkpoints import CheckpointRef
 from stemunet.config import STEM_NAMES, DataConfig, PostFilterChoice
-from stemunet.datasets import list_tracks, read_track
+from stemunet.data.real_validation import stempeg_excerpt_root
+from stemunet.data.tracks import list_tracks, read_track
+from stemunet.evaluation.bsseval import evaluate_methods
 from stemunet.files import read_mapping
-from stemunet.real_validation import stempeg_excerpt_root
+from stemunet.separation.loading import load_separator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     checkpoint = CheckpointRef.resolve(args.checkpoint)
-    separator = checkpoint.load_separator(args.device)
+    separator = load_separator(checkpoint, args.device)
     own = separator.own_postfilter
     settings = [PostFilterChoice(wiener_iterations=w, mask_power=p) for w, p in itertools.product(args.wiener, args.power)]
     print(f"checkpoint: {checkpoint.file} (its own post-filter: wiener {own.wiener_iterations}, power {own.mask_power:g})")

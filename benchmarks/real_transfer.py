@@ -7,7 +7,7 @@
 folders); default: the real MUSDB18 excerpt that ships in the ``stempeg`` wheel ("The Easton
 Ellises - Falcon 69", 6 s), as a one-track test set.
 
-Prints per-stem SDR (BSSEval v4, museval's numbers through :mod:`stemunet.bsseval`; median over
+Prints per-stem SDR (BSSEval v4, museval's numbers through :mod:`stemunet.evaluation.bsseval`; median over
 1 s frames, then over tracks) of the model, of MIX (mixture / 4 as every estimate: the floor) and
 of IRM1 (oracle magnitude-ratio masks, 4096-point STFT: the ceiling of masking), and the model's
 share of the way from MIX to IRM1, ``(model - MIX) / (IRM1 - MIX)``.
@@ -21,9 +21,10 @@ import tempfile
 from pathlib import Path
 
 from stemunet.checkpoints import CheckpointRef
-from stemunet.datasets import list_tracks
-from stemunet.evaluation import sisec_medians
-from stemunet.real_validation import STEMPEG_EXCERPT, sdr_table, stempeg_excerpt_root
+from stemunet.data.real_validation import STEMPEG_EXCERPT, sdr_table, stempeg_excerpt_root
+from stemunet.data.tracks import list_tracks
+from stemunet.evaluation.evaluate import sisec_medians
+from stemunet.separation.loading import load_separator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     checkpoint = CheckpointRef.resolve(args.checkpoint)
-    separator = checkpoint.load_separator(args.device)
+    separator = load_separator(checkpoint, args.device)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(args.musdb_root) if args.musdb_root else stempeg_excerpt_root(Path(scratch))
         tracks = sorted(list_tracks(root, args.subset), key=lambda t: t.name)

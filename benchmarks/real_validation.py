@@ -8,7 +8,7 @@ default: the ``STEMUNET_REAL_VALIDATION`` environment variable. Before anything 
 file of the copy is checked against ``benchmarks/real_validation_sha256.txt`` (``--manifest``
 names another list, e.g. the ``sha256.txt`` of a set you rendered yourself).
 
-Prints one table of SDR (BSSEval v4 through :mod:`stemunet.bsseval`, SiSEC's convention: median
+Prints one table of SDR (BSSEval v4 through :mod:`stemunet.evaluation.bsseval`, SiSEC's convention: median
 over 1 s frames, then over tracks) per stem, their mean and the drums/bass/other mean, for the
 model, SiSEC's MIX (mixture / 4 as every estimate: the floor) and IRM1 (oracle magnitude-ratio
 masks, 4096-point STFT: the ceiling of masking), and the model's share of the way from MIX to
@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from stemunet.checkpoints import CheckpointError, CheckpointRef
-from stemunet.datasets import list_tracks
-from stemunet.evaluation import median_over_tracks, sisec_track_medians
-from stemunet.real_validation import STEMPEG_EXCERPT, ManifestError, sdr_table, stempeg_excerpt_root, verify_copy
+from stemunet.data.real_validation import STEMPEG_EXCERPT, ManifestError, sdr_table, stempeg_excerpt_root, verify_copy
+from stemunet.data.tracks import list_tracks
+from stemunet.evaluation.evaluate import median_over_tracks, sisec_track_medians
+from stemunet.separation.loading import load_separator
 
 ENVIRONMENT_VARIABLE = "STEMUNET_REAL_VALIDATION"
 MANIFEST = Path(__file__).resolve().parent / "real_validation_sha256.txt"
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         verify_copy(root, Path(args.manifest))
         checkpoint = CheckpointRef.resolve(args.checkpoint)
-        separator = checkpoint.load_separator(args.device)
+        separator = load_separator(checkpoint, args.device)
     except (ManifestError, CheckpointError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ and as a ratio to Open-Unmix's.
 model's own; random-weight presets have none).
 
 ``--memory-check`` instead separates a 1-minute and a 10-minute file with ``--memory-method``
-(default: the default preset) through the batch path (``stemunet.separate.separate_file``: file in, stems out) and prints the
+(default: the default preset) through the batch path (``stemunet.separation.batch.separate_file``: file in, stems out) and prints the
 ratio of their peak memory (target: at most 1.5).
 
 Usage::
@@ -56,6 +56,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from stemunet.separation.loading import load_separator
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("seed_card", "default", "demo", "pretrained")
@@ -101,11 +103,11 @@ def preset_separator(name: str, device, args: argparse.Namespace):
     ``--wiener-iterations`` / ``--mask-power`` over its own post-filter."""
     from stemunet.checkpoints import CheckpointRef
     from stemunet.config import PostFilterChoice
-    from stemunet.separator import Separator
+    from stemunet.separation.separator import Separator
 
     choice = PostFilterChoice(wiener_iterations=args.wiener_iterations, mask_power=args.mask_power)
     if name == "pretrained":
-        return CheckpointRef.resolve("pretrained").load_separator(device, choice)
+        return load_separator(CheckpointRef.resolve("pretrained"), device, choice)
     return Separator(preset_config(name)).to(device).eval().use_postfilter(choice)
 
 
@@ -173,7 +175,7 @@ def worker(args: argparse.Namespace) -> dict:
     elif method == "hdemucs":
         from torchaudio.models import hdemucs_high
 
-        from stemunet.chunking import overlap_add
+        from stemunet.separation.chunking import overlap_add
 
         model = hdemucs_high(sources=["drums", "bass", "other", "vocals"]).to(device).eval()
         info.update(parameters_m=sum(p.numel() for p in model.parameters()) / 1e6, rate=44100, channels=2)
@@ -226,7 +228,8 @@ def memory_worker(args: argparse.Namespace) -> dict:
     """Separate ``args.input`` file to file with the default preset; report peak memory."""
     import torch
 
-    from stemunet.separate import SeparateConfig, separate_file
+    from stemunet.separation.batch import separate_file
+    from stemunet.separation.config import SeparateConfig
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     device = torch.device(args.device)

@@ -6,7 +6,7 @@
 Trains the recipe (default: the README demo's, 0.91 M parameters, 16 songs x 12 s, 16 epochs x 96
 chunks, about 4 min per design on 2 cores) once with ``synthetic_version 1`` and once with
 ``synthetic_version 2``, everything else equal, then scores both models (BSSEval v4 SDR, median over
-1 s frames then tracks, :func:`stemunet.evaluation.sisec_medians`) on stempeg's real MUSDB18 excerpt
+1 s frames then tracks, :func:`stemunet.evaluation.evaluate.sisec_medians`) on stempeg's real MUSDB18 excerpt
 and on the recipe's v1 and v2 synthetic test sets, with SiSEC's MIX and IRM1 on the same data; with
 ``--validation-root`` (or ``STEMUNET_REAL_VALIDATION``) also on the real-music validation set of
 LMMS songs (``benchmarks/real_validation.py``; checked against its sha256 manifest first), the set
@@ -28,13 +28,14 @@ import numpy as np
 
 from stemunet.checkpoints import CheckpointRef
 from stemunet.config import STEM_NAMES
-from stemunet.datasets import list_tracks, resolve_root
-from stemunet.evaluation import sisec_medians
-from stemunet.real_validation import ManifestError, stempeg_excerpt_root, verify_copy
-from stemunet.runs import add_parameter_arguments, parameters_from_arguments
-from stemunet.synthetic import DESIGN_VERSIONS
-from stemunet.train import fit
-from stemunet.training import TrainConfig
+from stemunet.data.real_validation import ManifestError, stempeg_excerpt_root, verify_copy
+from stemunet.data.synthetic import DESIGN_VERSIONS
+from stemunet.data.tracks import list_tracks, resolve_root
+from stemunet.evaluation.evaluate import sisec_medians
+from stemunet.lab.runs import add_parameter_arguments, parameters_from_arguments
+from stemunet.separation.loading import load_separator
+from stemunet.training.config import TrainConfig
+from stemunet.training.launch import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = (1, 2)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run / "checkpoints" / "best.pt").is_file():
             print(f"training on synthetic set v{version} -> {run}", file=sys.stderr)
             fit(config, run, progress=False)
-        models[version] = CheckpointRef.resolve(str(run)).load_separator("cpu")
+        models[version] = load_separator(CheckpointRef.resolve(str(run)), "cpu")
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -3,10 +3,10 @@
 * ``MIX``: SiSEC 2018's floor (sigsep-mus-oracle ``MIX.py``): the mixture divided by 4 as every
   stem's estimate;
 * ``IRM1``: oracle magnitude-ratio masks |S_j| / sum_k |S_k| on the mixture's STFT (n_fft 4096,
-  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.sisec_medians`), inverted with the
+  hop 1024, Hann, 44.1 kHz; :func:`stemunet.evaluation.evaluate.sisec_medians`), inverted with the
   mixture's phase: the ceiling for a magnitude-masking model such as ours.
 
-BSSEval v4 (:mod:`stemunet.bsseval`, museval's numbers), SiSEC's convention: median over a track's
+BSSEval v4 (:mod:`stemunet.evaluation.bsseval`, museval's numbers), SiSEC's convention: median over a track's
 1 s frames, then median over tracks. Published on MUSDB18 test: MIX 1.33 / 0.67 / 1.16 / 1.12
 (drums / bass / other / vocals, mean 1.07 dB); IRM1 7.3 / 6.2 / 6.9 / 8.5 (mean 7.2 dB).
 
@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from stemunet.config import STEM_NAMES
-from stemunet.datasets import list_tracks
-from stemunet.evaluation import sisec_medians
-from stemunet.synthetic import DESIGN_VERSIONS, SyntheticSpec, generate_synthetic_dataset
+from stemunet.data.synthetic import DESIGN_VERSIONS, SyntheticSpec, generate_synthetic_dataset
+from stemunet.data.tracks import list_tracks
+from stemunet.evaluation.evaluate import sisec_medians
 
 PUBLISHED = {"MIX": (1.33, 0.67, 1.16, 1.12), "IRM1": (7.3, 6.2, 6.9, 8.5)}
 

@@ -10,7 +10,7 @@ For each preset (``seed_card``, ``default``, ``demo``, ``pretrained``: ``paramet
   preset's augmentations, through a ``DataLoader``), with and without the RAM cache, with 0 and
   N worker processes;
 * fresh: examples per second of ``fresh_synthetic`` (every example a newly generated song,
-  :class:`stemunet.datasets.FreshSyntheticChunks`), with 0 and N workers.
+  :class:`stemunet.data.chunks.FreshSyntheticChunks`), with 0 and N workers.
 
 Data loading can feed the model when its figure is several times the model's. Usage::
 
@@ -32,18 +32,14 @@ from pathlib import Path
 
 import torch
 
-from stemunet.datasets import FreshSyntheticChunks, RandomChunkDataset, list_tracks, resolve_root
-from stemunet.model import count_parameters
-from stemunet.runs import load_parameter_file, parse_value
 from stemunet.config import resolve_device
-from stemunet.training import (
-    TrainConfig,
-    build_optimizer,
-    build_separator,
-    training_loss,
-    resolve_mixed_precision,
-    waveform_augmentation,
-)
+from stemunet.data.chunks import FreshSyntheticChunks, RandomChunkDataset
+from stemunet.data.tracks import list_tracks, resolve_root
+from stemunet.lab.runs import load_parameter_file, parse_value
+from stemunet.model import count_parameters
+from stemunet.training.builders import build_optimizer, build_separator, waveform_augmentation
+from stemunet.training.config import TrainConfig, resolve_mixed_precision
+from stemunet.training.losses import training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"seed_card": "train_seed_card.yaml", "default": "train.yaml", "demo": "train_demo.yaml",

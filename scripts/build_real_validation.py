@@ -12,7 +12,7 @@
    by default): every rendered track mapped, none invented.
 3. Writes ``OUT`` (must be new or empty): one excerpt per song in the MUSDB18-HQ layout, the
    mixture the exact sum of the stems, a description and ``OUT/sha256.txt``
-   (:mod:`stemunet.real_validation`). A song that fails is reported and left out.
+   (:mod:`stemunet.data.real_validation`). A song that fails is reported and left out.
 4. ``--write-manifest FILE`` copies ``OUT/sha256.txt`` there (the repository keeps it in
    ``benchmarks/real_validation_sha256.txt``, so a copy can be checked before scoring).
 
@@ -32,9 +32,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stemunet.data.lmms import ProjectError, render_tracks, rendered_tracks
+from stemunet.data.real_validation import (
+    EXCERPT_SECONDS,
+    MANIFEST_NAME,
+    MappingError,
+    build_validation_set,
+    check_rendered,
+    load_mapping,
+    needed_tracks,
+)
 from stemunet.files import read_mapping, write_json_atomic
-from stemunet.lmms import ProjectError, render_tracks, rendered_tracks
-from stemunet.real_validation import EXCERPT_SECONDS, MANIFEST_NAME, MappingError, build_validation_set, check_rendered, load_mapping, needed_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_PROJECTS = Path("/usr/share/lmms/projects")

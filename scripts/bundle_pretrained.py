@@ -22,13 +22,14 @@ import json
 import sys
 from pathlib import Path
 
-from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model, separator_from_checkpoint
+from stemunet.checkpoints import PRETRAINED_RESOURCE, CheckpointRef, read_checkpoint, save_model
 from stemunet.config import DataConfig, PostFilterChoice
-from stemunet.datasets import resolve_root
+from stemunet.data.synthetic import FORMAT_VERSION, read_synthetic_manifest
+from stemunet.data.synthetic.soundfont import DEFAULT_SOUNDFONT_NAME
+from stemunet.data.tracks import resolve_root
 from stemunet.files import torch_save_atomic
-from stemunet.resume import model_provenance
-from stemunet.synthetic import FORMAT_VERSION, read_synthetic_manifest
-from stemunet.synthetic.soundfont import DEFAULT_SOUNDFONT_NAME
+from stemunet.separation.loading import separator_from_checkpoint
+from stemunet.training.resume import model_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_BYTES = 10 * 2**20

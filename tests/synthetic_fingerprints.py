@@ -93,7 +93,7 @@ if __name__ == "__main__":
 
     from test_synthetic_layout import SMALL  # the sets the test regenerates
 
-    from stemunet.synthetic import generate_synthetic_dataset
+    from stemunet.data.synthetic import generate_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as folder:
         record = {str(version): set_fingerprint(generate_synthetic_dataset(Path(folder) / f"v{version}", spec, progress=False)) for version, spec in SMALL.items()}

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from stemunet import bsseval
 from stemunet.config import StftConfig
-from stemunet.datasets import list_tracks, read_track
-from stemunet.evaluation import oracle_estimates
-from stemunet.scoring import score_track
+from stemunet.data.tracks import list_tracks, read_track
+from stemunet.evaluation import bsseval
+from stemunet.evaluation.evaluate import oracle_estimates
+from stemunet.evaluation.scoring import score_track
 
 TOLERANCE_DB = 0.01
 

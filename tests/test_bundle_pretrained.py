@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from stemunet.checkpoints import read_checkpoint
-from stemunet.training import TrainConfig, fit
+from stemunet.training.config import TrainConfig
+from stemunet.training.fit import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"synthetic_train_tracks": 3, "synthetic_test_tracks": 1, "synthetic_seconds": 3.0, "sample_rate": 8000, "n_channels": 1,

@@ -21,7 +21,8 @@ from stemunet.checkpoints import (
     save_training,
 )
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.separator import Separator
+from stemunet.separation.loading import load_separator
+from stemunet.separation.separator import Separator
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
 
@@ -60,7 +61,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_the_code_never_runs(tmp
     with pytest.raises(CheckpointError, match=r"evil\.pt: refused: .*nothing in it was run"):
         read_checkpoint(evil)
     with pytest.raises(CheckpointError, match="evil.pt"):
-        CheckpointRef.resolve(evil).load_separator("cpu")
+        load_separator(CheckpointRef.resolve(evil), "cpu")
     assert not marker.exists()
     # The same payload through plain pickle (not torch's zip format) is refused too.
     evil.write_bytes(pickle.dumps(RunsACommand(marker)))
@@ -97,7 +98,7 @@ def test_model_checkpoints_leave_training_state_out_and_cannot_be_resumed(tmp_pa
     with pytest.raises(CheckpointError, match="no training state"):
         read_training_checkpoint(model)
     for path in (model, training):
-        loaded = CheckpointRef.resolve(path).load_separator("cpu")
+        loaded = load_separator(CheckpointRef.resolve(path), "cpu")
         for name, value in separator.state_dict().items():
             torch.testing.assert_close(loaded.state_dict()[name], value)
     assert CheckpointRef.resolve(training).describe()["kind"] == "training (resumable)"
@@ -158,6 +159,6 @@ def test_the_bundled_model_is_the_default_and_opens_safely(tmp_path):
     assert "optimizer_state" not in checkpoint  # weights and configuration only
     assert checkpoint["recipe"] == "parameters/train_pretrained.yaml" and "synthetic set v2" in checkpoint["training_data"]
     assert checkpoint["train_config"]["base_channels"] == checkpoint["separator_config"]["base_channels"]  # its recipe, recorded
-    separator = ref.load_separator("cpu")
+    separator = load_separator(ref, "cpu")
     stems = separator.separate(torch.randn(2, 22050) * 0.1, 22050)
     assert stems.shape == (4, 2, 22050) and torch.isfinite(stems).all()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from stemunet.audio import resample
-from stemunet.chunking import SampleWindow, overlap_add, overlap_add_stream, resample_stream, segment_starts
+from stemunet.separation.chunking import SampleWindow, overlap_add, overlap_add_stream, resample_stream, segment_starts
 
 
 def _identity(batch):

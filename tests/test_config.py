@@ -66,7 +66,7 @@ def test_every_config_with_a_device_refuses_one_this_machine_lacks(notebook, mon
     """Checked when the parameters are, so the runner exits 2 before it makes a run folder."""
     import torch
 
-    from stemunet.runs import notebook_config_class
+    from stemunet.lab.runs import notebook_config_class
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config_class = notebook_config_class(notebook)

@@ -10,8 +10,9 @@ import torch
 import yaml
 
 from stemunet.config import DataConfig
-from stemunet.datasets import RandomChunkDataset, list_tracks, read_stems, resolve_root, track_length
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
+from stemunet.data.chunks import RandomChunkDataset
+from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
+from stemunet.data.tracks import list_tracks, read_stems, resolve_root, track_length
 
 SPEC = SyntheticSpec(n_train_tracks=5, n_test_tracks=1, track_seconds=2.0, seed=7)
 

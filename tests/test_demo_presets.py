@@ -5,7 +5,7 @@ side by side."""
 import re
 from pathlib import Path
 
-from stemunet.runs import load_parameter_file
+from stemunet.lab.runs import load_parameter_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ import yaml
 
 from stemunet.checkpoints import read_checkpoint, read_training_checkpoint
 from stemunet.config import ConfigError
-from stemunet.distributed import CrossProcessBatchNorm2d
-from stemunet.train import fit
-from stemunet.training import TrainConfig
+from stemunet.training.config import TrainConfig
+from stemunet.training.distributed import CrossProcessBatchNorm2d
+from stemunet.training.launch import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,10 +97,10 @@ def test_cross_process_batchnorm_is_batchnorm_in_one_process():
 
 
 def test_training_fit_trains_in_this_process_and_leaves_launching_to_the_entry_point(tmp_path):
-    from stemunet import training
+    from stemunet.training import fit as one_process
 
-    with pytest.raises(ConfigError, match="stemunet.train.fit"):
-        training.fit(TrainConfig.from_params({**TINY, "batch_size": 2, "n_processes": 2}), tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="stemunet.training.launch.fit"):
+        one_process.fit(TrainConfig.from_params({**TINY, "batch_size": 2, "n_processes": 2}), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
 
 
@@ -108,7 +108,7 @@ def test_training_fit_trains_in_this_process_and_leaves_launching_to_the_entry_p
 
 
 def test_every_process_gets_the_same_number_of_items_whatever_the_epoch_size():
-    from stemunet.datasets import EpochSampler
+    from stemunet.data.chunks import EpochSampler
 
     for n_items in (1, 3, 5, 8):
         for world_size in (2, 3):

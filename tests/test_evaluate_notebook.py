@@ -13,8 +13,9 @@ import yaml
 
 from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.runs import execute_notebook, load_parameter_file
-from stemunet.separator import Separator
+from stemunet.lab.runner import execute_notebook
+from stemunet.lab.runs import load_parameter_file
+from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_DATA = {"musdb_root": "", "synthetic_train_tracks": 4, "synthetic_test_tracks": 2, "synthetic_seconds": 6.0}

@@ -19,14 +19,16 @@ import pytest
 import soundfile as sf
 import yaml
 
-from stemunet.scoring import METRICS, score_track, track_medians
+from stemunet.checkpoints import CheckpointRef, save_model
 from stemunet.config import STEM_NAMES, ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.checkpoints import CheckpointRef, load_separator, save_model
-from stemunet.datasets import read_track
-from stemunet.evaluation import EvaluateConfig, evaluate, evaluation_tracks, excerpt_bounds, oracle_estimates
-from stemunet.results import TRAINING_KEYS, TRAINING_METRIC_KEYS, aggregate, metrics_dict, published_reference, runs_overview, score_table
-from stemunet.runs import start_run
-from stemunet.separator import Separator
+from stemunet.data.tracks import read_track
+from stemunet.evaluation.evaluate import EvaluateConfig, evaluate, evaluation_tracks, excerpt_bounds, oracle_estimates
+from stemunet.evaluation.results import aggregate, metrics_dict, published_reference, score_table
+from stemunet.evaluation.scoring import METRICS, score_track, track_medians
+from stemunet.lab.overview import TRAINING_KEYS, TRAINING_METRIC_KEYS, runs_overview
+from stemunet.lab.runs import start_run
+from stemunet.separation.loading import load_separator
+from stemunet.separation.separator import Separator
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
 EXCERPT_SECONDS = 2.0
@@ -61,13 +63,13 @@ def real_evaluation(real_musdb_root, runs_dir, train_run):
     )
     checkpoint = CheckpointRef.resolve(config.checkpoint)
     run = start_run("evaluate", runs_dir / "2026-01-02T00-00-00_evaluate", config, **checkpoint.provenance())
-    result = evaluate(checkpoint.load_separator(config.device), evaluation_tracks(config, progress=False), config, run.path, progress=False)
+    result = evaluate(load_separator(checkpoint, config.device), evaluation_tracks(config, progress=False), config, run.path, progress=False)
     return config, result
 
 
 def real_excerpt(real_musdb_root: Path) -> tuple[np.ndarray, np.ndarray, int]:
     """The excerpt the evaluation scored: mixture (2, n), stems (4, 2, n), rate."""
-    from stemunet.datasets import list_tracks
+    from stemunet.data.tracks import list_tracks
 
     mixture, stems, rate = read_track(list_tracks(real_musdb_root, "test")[0])
     start, stop = excerpt_bounds(stems, rate, EXCERPT_SECONDS)
@@ -280,7 +282,7 @@ def test_runs_overview_names_the_bundled_model_pretrained_with_its_epochs(real_e
 
 def test_a_ratio_that_measures_no_error_is_shown_as_a_dash():
     """MIX (mixture / 4) has no artefacts: BSSEval's SAR for it is float noise (~150 dB), not a score."""
-    from stemunet.results import aggregate_table
+    from stemunet.evaluation.results import aggregate_table
 
     rows = [("model", "SAR", 4.2), ("MIX", "SAR", 151.72), ("MIX", "ISR", 2.44), ("model", "ISR", 9.1)]
     scores = pd.DataFrame([{"method": m, "track": "t", "stem": "vocals", "metric": k, "value": v} for m, k, v in rows])
@@ -297,8 +299,8 @@ def test_published_reference_is_labelled_and_separate():
 
 
 def test_a_missing_or_shortened_stem_is_a_reported_failure_not_a_silent_drop(tmp_path, train_run):
-    from stemunet.evaluation import EvaluationFailures
-    from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
+    from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset
+    from stemunet.evaluation.evaluate import EvaluationFailures
 
     root = generate_synthetic_dataset(tmp_path / "set", SyntheticSpec(n_train_tracks=2, n_test_tracks=3, track_seconds=3.0), progress=False)
     (root / "test" / "test_000" / "bass.wav").unlink()
@@ -306,7 +308,7 @@ def test_a_missing_or_shortened_stem_is_a_reported_failure_not_a_silent_drop(tmp
     sf.write(root / "test" / "test_001" / "vocals.wav", vocals[: len(vocals) // 2], rate, subtype="FLOAT")
     config = EvaluateConfig.from_params({"musdb_root": str(root), "checkpoint": str(train_run), "max_seconds": 0.0, "n_workers": 1, "device": "cpu"})
     with pytest.warns(UserWarning):
-        result = evaluate(CheckpointRef.resolve(train_run).load_separator("cpu"), evaluation_tracks(config, progress=False), config, tmp_path / "out", progress=False)
+        result = evaluate(load_separator(CheckpointRef.resolve(train_run), "cpu"), evaluation_tracks(config, progress=False), config, tmp_path / "out", progress=False)
     problems = result.tracks.set_index("track")["problem"]
     assert "missing bass.wav" in problems["test_000"] and "differ in length" in problems["test_001"] and problems["test_002"] == ""
     recorded = json.loads((tmp_path / "out" / "metrics.json").read_text())["about"]["failures"]

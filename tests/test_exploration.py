@@ -1,4 +1,4 @@
-"""Data set statistics and checks of stemunet.exploration, on synthetic, real and broken data."""
+"""Data set statistics and checks of stemunet.lab.exploration, on synthetic, real and broken data."""
 
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import ConfigError, DataConfig
-from stemunet.datasets import list_tracks
-from stemunet.datasets import SOURCE_NAMES, read_track_excerpt
-from stemunet.exploration import (
+from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
+from stemunet.data.tracks import SOURCE_NAMES, list_tracks, read_track_excerpt
+from stemunet.lab.exploration import ExploreConfig, explore_dataset
+from stemunet.lab.track_analysis import (
     FLOOR_DB,
-    ExploreConfig,
-    explore_dataset,
     frame_rms_db,
     power_spectrum_sum,
     residual_db,
     silent_share,
     spectrum_frequencies,
 )
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
 
 RATE = 44100
 SPEC = SyntheticSpec(n_train_tracks=2, n_test_tracks=1, track_seconds=4.0, seed=3)

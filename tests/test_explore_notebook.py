@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from stemunet.runs import execute_notebook, load_parameter_file
+from stemunet.lab.runner import execute_notebook
+from stemunet.lab.runs import load_parameter_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"synthetic_train_tracks": 2, "synthetic_test_tracks": 1, "synthetic_seconds": 3.0, "listen_seconds": 2.0}

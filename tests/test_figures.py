@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 
-from stemunet.evaluation_plots import plot_track_scores
-from stemunet.plots import plot_stems
+from stemunet.evaluation.plots import plot_track_scores
+from stemunet.lab.plots import plot_stems
 
 
 def test_per_track_scores_legend_and_labels_are_at_least_ten_points():

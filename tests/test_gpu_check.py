@@ -18,6 +18,6 @@ def test_gpu_check_script_runs_every_step_in_smoke_mode(tmp_path):
     for step in ("== 1. tests marked cuda", "== 2. training", "== 3. training throughput", "== 4. separation speed", "== 5. BSSEval"):
         assert step in out, step
     assert "skipped" in out  # without a GPU the cuda tests are reported, not silently absent
-    assert "examples/s" in out and "x real time" in out and "stemunet.bsseval (numpy)" in out
+    assert "examples/s" in out and "x real time" in out and "stemunet.evaluation.bsseval (numpy)" in out
     assert (tmp_path / "train" / "checkpoints" / "best.pt").is_file()
     assert out.rstrip().endswith("gpu_check: done")

@@ -10,8 +10,9 @@ import yaml
 
 from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.runs import execute_notebook, load_parameter_file
-from stemunet.separator import Separator
+from stemunet.lab.runner import execute_notebook
+from stemunet.lab.runs import load_parameter_file
+from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 

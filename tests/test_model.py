@@ -3,7 +3,7 @@ import torch
 
 from stemunet.config import ConfigError, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.model import UNet, count_parameters
-from stemunet.separator import Separator
+from stemunet.separation.separator import Separator
 
 SEED_CARD = SeparatorConfig(
     StftConfig(sample_rate=16000, n_channels=1, n_fft=1024, hop_length=256),

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from model_ablation import default_variants, main, parse_variant  # noqa: E402
 
 from stemunet.config import ConfigError
-from stemunet.runs import load_parameter_file
-from stemunet.training import TrainConfig
+from stemunet.lab.runs import load_parameter_file
+from stemunet.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"synthetic_train_tracks": 3, "synthetic_test_tracks": 1, "synthetic_seconds": 2.0, "base_channels": 4, "depth": 2,

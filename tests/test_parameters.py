@@ -7,7 +7,7 @@ import papermill
 import pytest
 import yaml
 
-from stemunet.runs import NOTEBOOK_CONFIGS, RUNNER_PARAMETERS, notebook_config_class
+from stemunet.lab.runs import NOTEBOOK_CONFIGS, RUNNER_PARAMETERS, notebook_config_class
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))

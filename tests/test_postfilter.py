@@ -1,4 +1,4 @@
-"""The post-filter (stemunet.postfilter) and the full band: Open-Unmix's Wiener filter, mask power,
+"""The post-filter (stemunet.separation.postfilter) and the full band: Open-Unmix's Wiener filter, mask power,
 the band above the model shared among the stems, and stems that add up to the mixture."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from stemunet.checkpoints import load_separator, save_model
+from stemunet.checkpoints import save_model
 from stemunet.config import ChunkingConfig, ModelConfig, PostFilterChoice, PostFilterConfig, SeparatorConfig, StftConfig
-from stemunet.postfilter import band_shares, shape_masks, share_residual, wiener
-from stemunet.separator import Separator
+from stemunet.separation.loading import load_separator
+from stemunet.separation.postfilter import band_shares, shape_masks, share_residual, wiener
+from stemunet.separation.separator import Separator
 
 TINY_MONO = SeparatorConfig(StftConfig(sample_rate=16000, n_channels=1, n_fft=256, hop_length=64), ModelConfig(base_channels=4, depth=2))
 TINY_STEREO_BAND = SeparatorConfig(

@@ -1,11 +1,11 @@
-"""Tests of the synthetic set's production chain (stemunet.synthetic.production): each process does what a
+"""Tests of the synthetic set's production chain (stemunet.data.synthetic.production): each process does what a
 mix engineer's would, measurably."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from stemunet.synthetic import production
+from stemunet.data.synthetic import production
 
 RATE = 22050
 

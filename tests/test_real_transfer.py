@@ -10,7 +10,7 @@ import torch
 
 from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.separator import Separator
+from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 

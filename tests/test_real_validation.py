@@ -20,8 +20,8 @@ import torch
 
 from stemunet.checkpoints import save_model
 from stemunet.config import STEM_NAMES, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.lmms import ProjectError, project_rendering_only, read_project, rendered_tracks
-from stemunet.real_validation import (
+from stemunet.data.lmms import ProjectError, project_rendering_only, read_project, rendered_tracks
+from stemunet.data.real_validation import (
     INFO_NAME,
     MANIFEST_NAME,
     PEAK_DBFS,
@@ -35,7 +35,7 @@ from stemunet.real_validation import (
     read_info,
     verify_copy,
 )
-from stemunet.separator import Separator
+from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "benchmarks" / "real_validation_mapping.yaml"

@@ -13,7 +13,7 @@ import torch
 from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separate import main as separate_main
-from stemunet.separator import Separator
+from stemunet.separation.separator import Separator
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
 
@@ -90,7 +90,7 @@ class Killed(Exception):
 def train_config():
     from test_training import TINY
 
-    from stemunet.training import TrainConfig
+    from stemunet.training.config import TrainConfig
 
     return TrainConfig.from_params(TINY)
 
@@ -98,10 +98,10 @@ def train_config():
 def kill_when_saving_best_at(monkeypatch, epoch: int) -> list[int]:
     """Make the ``best.pt`` write of ``epoch`` die before anything reaches the file; the epochs whose
     best.pt was asked for are appended to the returned list."""
-    import stemunet.training
+    import stemunet.training.fit
 
     asked: list[int] = []
-    real = stemunet.training.save_model
+    real = stemunet.checkpoints.save_model
 
     def save_model(separator, path, **state):
         asked.append(state["epoch"])
@@ -109,7 +109,7 @@ def kill_when_saving_best_at(monkeypatch, epoch: int) -> list[int]:
             raise Killed
         return real(separator, path, **state)
 
-    monkeypatch.setattr(stemunet.training, "save_model", save_model)
+    monkeypatch.setattr(stemunet.training.fit, "save_model", save_model)
     return asked
 
 
@@ -117,7 +117,7 @@ def kill_when_saving_best_at(monkeypatch, epoch: int) -> list[int]:
 @pytest.mark.parametrize("killed_epoch", [1, 2], ids=["during the first best.pt", "between last.pt and best.pt"])
 def test_a_run_killed_while_writing_best_resumes_to_a_best_pt_that_matches_its_history(tmp_path, train_config, monkeypatch, killed_epoch):
     from stemunet.checkpoints import CheckpointRef, read_checkpoint, read_training_checkpoint
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     config = train_config.replace(epochs=killed_epoch)
     asked = kill_when_saving_best_at(monkeypatch, killed_epoch)
@@ -144,7 +144,7 @@ def test_a_run_killed_while_writing_best_resumes_to_a_best_pt_that_matches_its_h
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_resume_whose_earlier_best_pt_is_missing_or_another_epoch_is_refused_naming_it(tmp_path, train_config):
     from stemunet.checkpoints import CheckpointError, read_training_checkpoint
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     fit(train_config, tmp_path / "run", progress=False)
     last_path = tmp_path / "run" / "checkpoints" / "last.pt"
@@ -200,7 +200,7 @@ def test_a_damaged_checkpoint_is_refused_by_the_separation_cli_in_one_line(tmp_p
 @pytest.mark.parametrize("damage", ["xor", "nan"])
 def test_init_from_and_resume_from_refuse_a_damaged_or_nan_checkpoint_before_training(tmp_path, train_config, damage):
     from stemunet.checkpoints import CheckpointError
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     source = fit(train_config.replace(epochs=1), tmp_path / "run", progress=False).last_checkpoint
     bad = xor_bytes(Path(__import__("shutil").copyfile(source, tmp_path / "bad.pt"))) if damage == "xor" else nan_weights(source, tmp_path / "bad.pt")
@@ -212,7 +212,8 @@ def test_init_from_and_resume_from_refuse_a_damaged_or_nan_checkpoint_before_tra
 
 
 def test_a_checkpoint_declaring_other_stems_is_refused(tmp_path, tiny_checkpoint):
-    from stemunet.checkpoints import CheckpointError, load_separator
+    from stemunet.checkpoints import CheckpointError
+    from stemunet.separation.loading import load_separator
 
     checkpoint = torch.load(tiny_checkpoint, weights_only=True)
     torch.save({**checkpoint, "stem_names": ["a", "b"]}, tmp_path / "ab.pt")
@@ -226,8 +227,8 @@ def test_a_checkpoint_declaring_other_stems_is_refused(tmp_path, tiny_checkpoint
 def test_a_weight_in_exponent_notation_is_a_number_in_a_yaml_file_and_on_the_command_line(tmp_path):
     import yaml
 
-    from stemunet.runs import parse_value
-    from stemunet.training import TrainConfig
+    from stemunet.lab.runs import parse_value
+    from stemunet.training.config import TrainConfig
 
     from_file = yaml.safe_load("stem_weights: [1e-3, 1, 1, 1]\nlearning_rate: 1e-3\n")
     assert from_file["stem_weights"][0] == "1e-3"  # YAML 1.1 reads it as a string
@@ -241,13 +242,14 @@ def test_a_weight_in_exponent_notation_is_a_number_in_a_yaml_file_and_on_the_com
 @pytest.mark.usefixtures("one_torch_thread")
 def test_resume_refuses_another_init_from_and_another_process_count_in_one_line_leaving_no_run(tmp_path, train_config, capsys, monkeypatch):
     import stemunet.train
+    import stemunet.training.launch
     from stemunet.config import ConfigError
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     fit(train_config.replace(epochs=1), tmp_path / "run", progress=False)
     with pytest.raises(ConfigError, match=r"init_from 'pretrained' with resume_from .*last.pt: a resumed run continues"):
         fit(train_config.replace(resume_from=str(tmp_path / "run"), init_from="pretrained"), tmp_path / "a", progress=False)
-    monkeypatch.setattr(stemunet.train, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
+    monkeypatch.setattr(stemunet.training.launch, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
     monkeypatch.setenv("STEMUNET_RUNS", str(tmp_path / "runs"))
     params = [item for name, value in {**__import__("test_training").TINY, "epochs": 2}.items() for item in ("-p", name, str(value))]
     status = stemunet.train.main([*params, "-p", "n_processes", "2", "-p", "resume_from", str(tmp_path / "run")])
@@ -349,7 +351,7 @@ def test_a_build_with_a_missing_render_freezes_nothing_and_the_retry_builds_the_
 
 
 def test_a_binary_manifest_is_one_line_naming_it(tmp_path):
-    from stemunet.real_validation import ManifestError, verify_copy
+    from stemunet.data.real_validation import ManifestError, verify_copy
 
     (tmp_path / "set" / "test").mkdir(parents=True)
     (tmp_path / "binary").write_bytes(bytes(range(256)) * 4)
@@ -381,8 +383,11 @@ def test_a_pipe_or_a_device_is_named_as_such_not_as_an_empty_file(tmp_path, tiny
 
 
 def test_when_every_input_failed_the_notebook_s_message_gives_each_reason(tmp_path, tiny_checkpoint):
-    from stemunet.checkpoints import load_separator
-    from stemunet.separate import SeparateConfig, discover_inputs, first_separated, separate_files
+    from stemunet.separation.batch import separate_files
+    from stemunet.separation.config import SeparateConfig
+    from stemunet.separation.inputs import discover_inputs
+    from stemunet.separation.loading import load_separator
+    from stemunet.separation.summary import first_separated
 
     (tmp_path / "garbage.wav").write_bytes(np.random.default_rng(0).bytes(4000))
     inputs = discover_inputs([str(tmp_path / "garbage.wav"), str(tmp_path / "missing.wav")])
@@ -397,7 +402,7 @@ def test_when_every_input_failed_the_notebook_s_message_gives_each_reason(tmp_pa
 @pytest.mark.usefixtures("one_torch_thread")
 def test_init_from_and_resume_from_refuse_a_checkpoint_whose_stems_are_in_another_order(tmp_path, train_config):
     from stemunet.checkpoints import CheckpointError
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     last = fit(train_config.replace(epochs=1), tmp_path / "run", progress=False).last_checkpoint
     checkpoint = torch.load(last, weights_only=True)
@@ -411,7 +416,7 @@ def test_init_from_and_resume_from_refuse_a_checkpoint_whose_stems_are_in_anothe
 def test_a_copied_last_pt_resumes_choosing_its_best_anew_and_a_run_that_never_validated_resumes(tmp_path, train_config, capsys):
     from stemunet.checkpoints import read_checkpoint, read_training_checkpoint
     from stemunet.config import ConfigError
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     fit(train_config.replace(epochs=2), tmp_path / "run", progress=False)
     last = read_training_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
@@ -432,16 +437,17 @@ def test_a_copied_last_pt_resumes_choosing_its_best_anew_and_a_run_that_never_va
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_lost_best_pt_is_refused_before_any_process_starts(tmp_path, train_config, monkeypatch):
     import stemunet.train
+    import stemunet.training.launch
     from stemunet.checkpoints import CheckpointError, read_training_checkpoint
-    from stemunet.training import fit
+    from stemunet.training.fit import fit
 
     fit(train_config, tmp_path / "run", progress=False)
     last_path = tmp_path / "run" / "checkpoints" / "last.pt"
     torch.save({**read_training_checkpoint(last_path), "best_epoch": 1}, last_path)
     (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
-    monkeypatch.setattr(stemunet.train, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
+    monkeypatch.setattr(stemunet.training.launch, "launch", lambda *args: pytest.fail("processes started for a resume that cannot be"))
     with pytest.raises(CheckpointError, match="best.pt: is missing, but last.pt records epoch 1"):
-        stemunet.train.fit(train_config.replace(epochs=3, resume_from=str(tmp_path / "run")), tmp_path / "resumed", progress=False)
+        stemunet.training.launch.fit(train_config.replace(epochs=3, resume_from=str(tmp_path / "run")), tmp_path / "resumed", progress=False)
     assert not (tmp_path / "resumed").exists()
 
 
@@ -459,7 +465,7 @@ def test_the_inputs_table_does_not_wait_on_a_pipe(tmp_path):
     import os
     import threading
 
-    from stemunet.separate import discover_inputs, inputs_table
+    from stemunet.separation.inputs import discover_inputs, inputs_table
 
     os.mkfifo(tmp_path / "pipe.wav")
     tables = []

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_training import TINY
 
-from stemunet.augment import (
+from stemunet.config import ConfigError
+from stemunet.data.augment import (
     StemShift,
     WaveformAugmentation,
     draw_repitch,
@@ -18,11 +20,11 @@ from stemunet.augment import (
     repitch_stft_config,
     shift_pitch_and_tempo,
 )
-from stemunet.config import ConfigError
-from stemunet.datasets import RandomChunkDataset, list_tracks
+from stemunet.data.chunks import RandomChunkDataset
+from stemunet.data.tracks import list_tracks
 from stemunet.stft import Istft, Stft
-from stemunet.training import TrainConfig, build_data_loaders, waveform_augmentation
-from test_training import TINY
+from stemunet.training.builders import build_data_loaders, waveform_augmentation
+from stemunet.training.config import TrainConfig
 
 RATE = 8000
 # Each stem a tone (its carrier, Hz) whose loudness swells ENVELOPE_HZ times a second: the

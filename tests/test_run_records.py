@@ -15,8 +15,9 @@ import yaml
 
 from stemunet.checkpoints import save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.runs import execute_notebook, list_runs, pin_checkpoint_parameters
-from stemunet.separator import Separator
+from stemunet.lab.runner import execute_notebook, pin_checkpoint_parameters
+from stemunet.runfolders import list_runs
+from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -93,8 +94,8 @@ def test_reexecuting_a_run_notebook_leaves_its_folder_byte_identical_and_names_i
 
 
 def test_evaluate_without_named_data_scores_the_set_the_checkpoint_was_trained_on(runs):
-    from stemunet.evaluation import EvaluateConfig, describe_data
-    from stemunet.runs import data_from_checkpoint
+    from stemunet.evaluation.evaluate import EvaluateConfig, describe_data
+    from stemunet.lab.runner import data_from_checkpoint
 
     run = fake_train_run(runs, "2026-01-01T00-00-00_train")
     trained_on = {"musdb_root": "", "synthetic_train_tracks": 16, "synthetic_test_tracks": 4, "synthetic_seconds": 12.0,

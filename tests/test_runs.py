@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from stemunet.run import main
-from stemunet.runs import list_runs, new_run_dir
+from stemunet.runfolders import list_runs, new_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_NAME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d_train(-\d+)?$")
@@ -37,8 +37,8 @@ def stand_in_notebook(folder: Path, body: str) -> Path:
 
 
 OPEN_RUN = (
-    "from stemunet.runs import notebook_config, start_run\n"
-    "from stemunet.training import TrainConfig\n"
+    "from stemunet.lab.runs import notebook_config, start_run\n"
+    "from stemunet.training.config import TrainConfig\n"
     "config = notebook_config(TrainConfig, globals())\n"
     "run = start_run('train', run_dir, config)\n"
     "run.write_json('done.json', {'epochs': config.epochs})\n"
@@ -166,7 +166,7 @@ def test_relative_paths_resolve_against_the_folder_the_user_ran_from(tmp_path):
 
 
 def test_path_keywords_and_lists_are_resolved_as_paths_or_left_alone(tmp_path):
-    from stemunet.runs import resolve_path_parameters
+    from stemunet.lab.runs import resolve_path_parameters
 
     resolved = resolve_path_parameters(
         {"checkpoint": "pretrained", "runs": ["latest", "runs/a_train", str(tmp_path / "b.pt")], "inputs": ["songs/*.wav"], "epochs": 3,
@@ -242,7 +242,7 @@ def test_ctrl_c_silences_the_reports_of_the_cut_short_cell_before_the_cleanup_ca
     import signal
     import time
 
-    from stemunet.runs import _quiet_after_ctrl_c
+    from stemunet.lab.runner import _quiet_after_ctrl_c
 
     for name in ("papermill", "asyncio"):  # as they were, after the test (setLevel clears the loggers' caches)
         request.addfinalizer(lambda logger=logging.getLogger(name), level=logging.getLogger(name).level: logger.setLevel(level))

@@ -13,19 +13,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from stemunet.checkpoints import save_model
 from stemunet.audio import declared_samples, load_audio
+from stemunet.checkpoints import save_model
 from stemunet.config import ChunkingConfig, ConfigError, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.separate import (
-    SeparateConfig,
-    discover_inputs,
-    main,
-    output_paths,
-    separate_file,
-    separate_files,
-    track_name,
-)
-from stemunet.separator import Separator
+from stemunet.separate import main
+from stemunet.separation.batch import separate_file, separate_files
+from stemunet.separation.config import SeparateConfig
+from stemunet.separation.inputs import discover_inputs, track_name
+from stemunet.separation.outputs import output_paths
+from stemunet.separation.separator import Separator
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
 # Short segments, so second-long test files go through the chunked, streamed path.
@@ -308,7 +304,8 @@ def test_separation_reads_any_block_size_the_same(separator):
 
 
 def test_cli_options_defaults_and_choices_come_from_the_config():
-    from stemunet.separate import CLI_EXCLUDED, SeparateConfig, _parser
+    from stemunet.separate import CLI_EXCLUDED, _parser
+    from stemunet.separation.config import SeparateConfig
 
     parser = _parser()
     args = parser.parse_args(["song.wav", "-o", "out"])

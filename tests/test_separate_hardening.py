@@ -15,11 +15,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from stemunet.checkpoints import save_model
+from stemunet.checkpoints import CheckpointError, CheckpointRef, read_checkpoint, save_model
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
-from stemunet.checkpoints import CheckpointError, CheckpointRef, read_checkpoint
-from stemunet.separate import SeparateConfig, check_all_separated, discover_inputs, main, separate_files, summary_text
-from stemunet.separator import Separator
+from stemunet.separate import main
+from stemunet.separation.batch import separate_files
+from stemunet.separation.config import SeparateConfig
+from stemunet.separation.inputs import discover_inputs
+from stemunet.separation.separator import Separator
+from stemunet.separation.summary import check_all_separated, summary_text
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=2))
 

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from stemunet.checkpoints import load_separator, read_checkpoint, save_model
+from stemunet.checkpoints import read_checkpoint, save_model
 from stemunet.config import ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.separator import Separator
+from stemunet.separation.loading import load_separator
+from stemunet.separation.separator import Separator
 
 TINY = SeparatorConfig(StftConfig(n_fft=512, hop_length=128), ModelConfig(base_channels=4, depth=3))
 TINY_MONO = SeparatorConfig(StftConfig(sample_rate=16000, n_channels=1, n_fft=256, hop_length=64), ModelConfig(base_channels=4, depth=2))

@@ -1,4 +1,4 @@
-"""Tests of the synthetic MUSDB18-style data set (stemunet.synthetic).
+"""Tests of the synthetic MUSDB18-style data set (stemunet.data.synthetic).
 
 All tests use a tiny set (3 train + 1 test songs of 2 s), generated once per module.
 """
@@ -16,9 +16,8 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import STEM_NAMES
-from stemunet import synthetic
-from stemunet.synthetic import dataset as synthetic_dataset
-from stemunet.synthetic import (
+from stemunet.data import synthetic
+from stemunet.data.synthetic import (
     MANIFEST_NAME,
     MUSDB_SETUP_NAME,
     SyntheticSpec,
@@ -30,7 +29,8 @@ from stemunet.synthetic import (
     synthetic_cache_root,
     synthetic_set_name,
 )
-from stemunet.synthetic.soundfont import PartSampler, SoundFontError, default_soundfont_path
+from stemunet.data.synthetic import dataset as synthetic_dataset
+from stemunet.data.synthetic.soundfont import PartSampler, SoundFontError, default_soundfont_path
 
 TINY = SyntheticSpec(n_train_tracks=3, n_test_tracks=1, track_seconds=2.0, seed=0)
 
@@ -354,8 +354,8 @@ def test_not_a_synthetic_set(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def scored_test_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     """SiSEC baselines on a small test set (3 songs of 10 s), whole and from 0.5 s on."""
-    from stemunet.datasets import list_tracks
-    from stemunet.evaluation import sisec_medians
+    from stemunet.data.tracks import list_tracks
+    from stemunet.evaluation.evaluate import sisec_medians
 
     spec = SyntheticSpec(n_train_tracks=2, n_test_tracks=3, track_seconds=10.0, seed=0)
     root = generate_synthetic_dataset(tmp_path_factory.mktemp("scored") / "set", spec, progress=False)
@@ -383,7 +383,7 @@ def test_sisec_baselines_land_where_they_do_on_musdb18(scored_test_set) -> None:
 
 def test_the_data_parameters_name_the_design_and_the_soundfont() -> None:
     from stemunet.config import ConfigError, DataConfig
-    from stemunet.datasets import synthetic_spec
+    from stemunet.data.tracks import synthetic_spec
 
     spec = synthetic_spec(DataConfig(synthetic_version=1, synthetic_soundfont="fonts/big.sf2"))
     assert (spec.version, spec.soundfont) == (1, "fonts/big.sf2")

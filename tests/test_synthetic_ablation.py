@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import torch
+from test_real_validation import fake_song, render_fake_song
 
 from stemunet.checkpoints import read_checkpoint
-from stemunet.real_validation import MANIFEST_NAME, build_validation_set
-from test_real_validation import fake_song, render_fake_song
+from stemunet.data.real_validation import MANIFEST_NAME, build_validation_set
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"synthetic_train_tracks": 3, "synthetic_test_tracks": 1, "synthetic_seconds": 2.0, "base_channels": 4, "depth": 2,

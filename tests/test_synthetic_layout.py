@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
 from synthetic_fingerprints import RECORDED, differences, set_fingerprint
+
+from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
 
 # 2 train + 1 test songs of 2 s, seed 0: the v2 set holds sampled and additive drums, basses and
 # other parts (asserted below), so both renderers of every part are covered.

@@ -15,14 +15,20 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.exploration import ExploreConfig, explore_dataset
-from stemunet.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
-                                synthetic_set_name)
-from stemunet.synthetic import singing, soundfont_registry
-from stemunet.synthetic.dataset import _samples_of
-from stemunet.synthetic.plan import _make_plan
-from stemunet.synthetic.singing import SINSY_SINGER, SungNote, repair_bursts, score_musicxml, sing
-from stemunet.synthetic.vocals import _harmony_pitch, _sung_harmony_pitch
+from stemunet.data.synthetic import (
+    SyntheticSpec,
+    generate_synthetic_dataset,
+    read_synthetic_manifest,
+    render_track,
+    singing,
+    soundfont_registry,
+    synthetic_set_name,
+)
+from stemunet.data.synthetic.dataset import _samples_of
+from stemunet.data.synthetic.plan import _make_plan
+from stemunet.data.synthetic.singing import SINSY_SINGER, SungNote, repair_bursts, score_musicxml, sing
+from stemunet.data.synthetic.vocals import _harmony_pitch, _sung_harmony_pitch
+from stemunet.lab.exploration import ExploreConfig, explore_dataset
 
 SR = 22050
 BPM = 120.0  # 0.5 s a beat

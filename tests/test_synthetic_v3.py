@@ -19,12 +19,18 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.exploration import ExploreConfig, explore_dataset
-from stemunet.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
-                                synthetic_set_name)
-from stemunet.synthetic import singing, soundfont_registry
-from stemunet.synthetic.soundfont import SoundFontError, default_soundfont_path
-from stemunet.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
+from stemunet.data.synthetic import (
+    SyntheticSpec,
+    generate_synthetic_dataset,
+    read_synthetic_manifest,
+    render_track,
+    singing,
+    soundfont_registry,
+    synthetic_set_name,
+)
+from stemunet.data.synthetic.soundfont import SoundFontError, default_soundfont_path
+from stemunet.data.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
+from stemunet.lab.exploration import ExploreConfig, explore_dataset
 
 V3 = SyntheticSpec(n_train_tracks=2, n_test_tracks=1, track_seconds=2.0, seed=0, version=3)
 SECOND = "FluidR3_GM.sf2"  # the known name the test's second SoundFont is installed under

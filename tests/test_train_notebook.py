@@ -7,9 +7,10 @@ from pathlib import Path
 
 import nbformat
 
-from stemunet.checkpoints import load_separator
-from stemunet.runs import execute_notebook, load_parameter_file
-from stemunet.training import HISTORY_COLUMNS, read_history
+from stemunet.lab.runner import execute_notebook
+from stemunet.lab.runs import load_parameter_file
+from stemunet.separation.loading import load_separator
+from stemunet.training.history import HISTORY_COLUMNS, read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 

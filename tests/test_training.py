@@ -10,22 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from stemunet.augment import WaveformAugmentation, add_noise, frequency_mask, random_gain, swap_channels, time_mask
+from stemunet.checkpoints import read_training_checkpoint, save_model
 from stemunet.config import ConfigError
-from stemunet.datasets import FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset, list_tracks, resolve_root
-from stemunet.checkpoints import load_separator, read_training_checkpoint, save_model
-from stemunet.training import (
-    HISTORY_COLUMNS,
-    TrainConfig,
-    build_data_loaders,
-    build_optimizer,
-    build_scheduler,
-    build_separator,
-    fit,
-    training_loss,
-    read_history,
-    training_example,
-)
+from stemunet.data.augment import WaveformAugmentation, add_noise, frequency_mask, random_gain, swap_channels, time_mask
+from stemunet.data.chunks import FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset
+from stemunet.data.tracks import list_tracks, resolve_root
+from stemunet.separation.loading import load_separator
+from stemunet.training.builders import build_data_loaders, build_optimizer, build_scheduler, build_separator, training_example
+from stemunet.training.config import TrainConfig
+from stemunet.training.fit import fit
+from stemunet.training.history import HISTORY_COLUMNS, read_history
+from stemunet.training.losses import training_loss
 
 # A seconds-long run: tiny synthetic set (2 training tracks + 1 validation track), tiny model.
 TINY = {
@@ -202,7 +197,7 @@ def test_waveform_loss_targets_lose_the_frequency_masked_band_too(tiny_config):
 
 @pytest.mark.parametrize("loss", ["l1", "l1_mag_wave"])
 def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config, loss):
-    from stemunet.training import resolve_mixed_precision
+    from stemunet.training.config import resolve_mixed_precision
 
     assert resolve_mixed_precision("bf16", torch.device("cpu")) is None
     assert resolve_mixed_precision("fp16", torch.device("cuda")) is torch.float16
@@ -560,7 +555,7 @@ def test_training_refuses_a_track_whose_stems_differ_in_length_as_evaluation_doe
 
     import soundfile as sf
 
-    from stemunet.datasets import TrackError, read_track_excerpt, track_folder
+    from stemunet.data.tracks import TrackError, read_track_excerpt, track_folder
 
     folder = tmp_path / "train" / "short bass"
     shutil.copytree(track_folder(tiny_tracks[0]), folder)

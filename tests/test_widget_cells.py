@@ -10,7 +10,7 @@ import nbformat
 import papermill
 import pytest
 
-from stemunet.runs import freeze_widgets
+from stemunet.lab.runner import freeze_widgets
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_DATA = {"synthetic_train_tracks": 2, "synthetic_test_tracks": 1, "synthetic_seconds": 3.0}

@@ -14,20 +14,15 @@ import soundfile as sf
 import torch
 import yaml
 
-from stemunet.checkpoints import load_separator, save_model
+from stemunet.checkpoints import save_model
 from stemunet.config import ConfigError, DataConfig, ModelConfig, SeparatorConfig, StftConfig
-from stemunet.datasets import list_tracks
-from stemunet.datasets import read_track_excerpt
-from stemunet.separator import Separator
-from stemunet.synthetic import SyntheticSpec, generate_synthetic_dataset
-from stemunet.results import listen_provenance, resolve_runs
-from stemunet.widgets import (
-    ComparisonPlayer,
-    ListenConfig,
-    StemPlayer,
-    audio_players,
-    player_bytes,
-)
+from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset
+from stemunet.data.tracks import list_tracks, read_track_excerpt
+from stemunet.lab.overview import listen_provenance, resolve_runs
+from stemunet.lab.players import audio_players, player_bytes
+from stemunet.lab.widgets import ComparisonPlayer, ListenConfig, StemPlayer
+from stemunet.separation.loading import load_separator
+from stemunet.separation.separator import Separator
 
 RATE = 44100
 SPEC = SyntheticSpec(n_train_tracks=2, n_test_tracks=2, track_seconds=4.0, seed=5)

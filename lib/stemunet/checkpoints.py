@@ -7,7 +7,7 @@ restricted unpickler, which builds exactly those and refuses every other Python 
 constructing it. A file someone sent you that carries a pickled object whose ``__reduce__`` would
 run a command is refused with :class:`CheckpointError` and nothing in it runs. Nothing needs to be
 allow-listed: the random generator states that training saves are stored as tensors and tuples
-(see :func:`stemunet.training.rng_state`), not as numpy objects.
+(see :func:`stemunet.training.builders.rng_state`), not as numpy objects.
 
 **Two kinds, one format.**
 
@@ -52,14 +52,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from stemunet import __version__
-from stemunet.config import PostFilterChoice, SeparatorConfig, resolve_device
 from stemunet.files import read_mapping, torch_save_atomic
 from stemunet.runfolders import git_commit, list_runs, runs_root
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from stemunet.separator import Separator
+    from stemunet.separation.separator import Separator
 
 CHECKPOINT_FORMAT = "stemunet-checkpoint-v1"
 PRETRAINED = "pretrained"
@@ -200,39 +199,12 @@ def save_training(separator: Separator, path: str | Path, **state: Any) -> Path:
     return torch_save_atomic(model_checkpoint(separator, **state), path)
 
 
-def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> Separator:
-    """Rebuild the separator a checkpoint dict describes, in eval mode on the CPU."""
-    from stemunet.separator import Separator
-
-    try:
-        separator = Separator(SeparatorConfig.from_params(checkpoint["separator_config"]))
-        separator.load_state_dict(checkpoint["state_dict"])
-    except (ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
-    check_weights_finite(checkpoint, path)  # a dict built in memory has not passed read_checkpoint
-    check_stem_names(checkpoint, separator.stem_names, path)
-    return separator.eval()
-
-
 def check_stem_names(checkpoint: dict[str, Any], stems: Sequence[str], path: str | Path = "checkpoint") -> None:
     """:class:`CheckpointError` unless ``checkpoint`` declares exactly ``stems``, in that order (the
     model's output masks follow the order: another order would write each stem under another name)."""
     declared = list(checkpoint["stem_names"])
     if declared != list(stems):
         raise CheckpointError(f"{path}: declares the stems {declared}, but its model separates {list(stems)}; refused")
-
-
-def load_separator(path: str | Path, device: str | torch.device = "auto", postfilter: PostFilterChoice = PostFilterChoice()) -> Separator:
-    """The separator in the checkpoint file ``path``, in eval mode on ``device`` (``auto``, ``cpu``, ``cuda``...).
-
-    ``postfilter``: a run's post-filter settings over the ones the checkpoint carries (its own
-    default: -1 keeps the model's). Its ``checkpoint_file`` attribute is the file's absolute path:
-    the separation records which model wrote each stem (:func:`stemunet.separate.model_identity`).
-    """
-    device = device if isinstance(device, torch.device) else resolve_device(device)
-    separator = separator_from_checkpoint(read_checkpoint(path), path).to(device).use_postfilter(postfilter)
-    separator.checkpoint_file = Path(path).resolve()
-    return separator
 
 
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +240,7 @@ class CheckpointRef:
 
         Args:
             spec: a run folder, a file, ``pretrained``, ``latest`` or ``""``.
-            runs_dir: where ``latest`` looks (default :func:`stemunet.runs.runs_root`).
+            runs_dir: where ``latest`` looks (default :func:`stemunet.runfolders.runs_root`).
             resume: pick a run folder's ``last.pt`` (the training checkpoint) instead of ``best.pt``.
 
         Raises:
@@ -364,10 +336,6 @@ class CheckpointRef:
     def read(self) -> dict[str, Any]:
         """The checkpoint dict, opened safely (:func:`read_checkpoint`)."""
         return read_checkpoint(self.file)
-
-    def load_separator(self, device: str | torch.device = "auto", postfilter: PostFilterChoice = PostFilterChoice()) -> Separator:
-        """The separator, in eval mode on ``device``, with ``postfilter``'s settings over its own."""
-        return load_separator(self.file, device, postfilter)
 
     def training_summary(self, keys: tuple[str, ...] = (), metric_keys: tuple[str, ...] = ()) -> dict[str, Any]:
         """Parameters (``keys``) and figures (``metric_keys``) of the training behind the checkpoint.

@@ -312,7 +312,7 @@ class ModelConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class PostFilterConfig(Config):
-    """What happens to the U-Net's masks before they are applied (see :mod:`stemunet.postfilter`)."""
+    """What happens to the U-Net's masks before they are applied (see :mod:`stemunet.separation.postfilter`)."""
 
     wiener_iterations: int = 0  # EM iterations of the multichannel Wiener post-filter on the complex STFT (0 = off)
     mask_power: float = 1.0  # masks raised to this power and renormalised to sum to 1 (1 = as the model says)

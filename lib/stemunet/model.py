@@ -1,7 +1,7 @@
 """The U-Net: mixture magnitude in, one soft mask per stem out. Nothing else.
 
 Shapes: ``(batch, n_channels, n_bins, n_frames)`` magnitude -> ``(batch, n_stems, n_channels,
-n_bins, n_frames)`` masks. The network never sees phase or waveforms; :mod:`stemunet.separator`
+n_bins, n_frames)`` masks. The network never sees phase or waveforms; :mod:`stemunet.separation.separator`
 multiplies the masks with the complex mixture.
 
 Layout (``depth`` levels, channels ``base_channels * 2**level``)::
@@ -37,7 +37,7 @@ Why these choices (measured on a 2-core CPU with ``benchmarks/separation_speed.p
 Channels: the magnitudes of all ``n_channels`` (1 or 2) enter the first convolution together, and
 the head predicts one mask per stem *and* channel, so a stereo model (``n_channels: 2``) hears
 panning and width in one network; a mono model is applied to each channel of a stereo input on
-its own (:meth:`stemunet.separator.Separator.separate`).
+its own (:meth:`stemunet.separation.separator.Separator.separate`).
 """
 
 from __future__ import annotations

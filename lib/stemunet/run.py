@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from stemunet.config import ConfigError
-from stemunet.runs import COMMAND_VARIABLE, add_parameter_arguments, execute_notebook, parameters_from_arguments
+from stemunet.lab.runner import execute_notebook
+from stemunet.lab.runs import COMMAND_VARIABLE, add_parameter_arguments, parameters_from_arguments
 
 
 def main(argv: list[str] | None = None) -> int:

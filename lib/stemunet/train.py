@@ -1,12 +1,9 @@
 """``python -m stemunet.train [-f parameters/X.yaml] [-p NAME VALUE]...``: training without a notebook.
 
-Also the training entry point from Python: :func:`fit` trains in this process, or, for
-``n_processes`` > 1, in that many processes started by torch's elastic launcher (:func:`launch`);
-:mod:`stemunet.training` holds what one process does, :mod:`stemunet.distributed` the
-process-group helpers, so every import points down.
+The Python entry point is :func:`stemunet.training.launch.fit`; this module is the command line.
 
 Made for launchers: under ``torchrun`` every process runs this module, joins the process group
-(NCCL on GPUs, gloo on CPUs; :mod:`stemunet.distributed`) and trains its share; rank 0 makes the
+(NCCL on GPUs, gloo on CPUs; :mod:`stemunet.training.distributed`) and trains its share; rank 0 makes the
 same dated run folder the train notebook makes (``parameters.yaml``, ``history.csv``,
 ``metrics.json``, ``loss_curves.png``, ``checkpoints/``), the other ranks write nothing. Rank 0
 prints the folder as its last line, like ``python -m stemunet.run``. Exits 2 for bad parameters
@@ -25,76 +22,19 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from stemunet import distributed, resume, training
 from stemunet.config import ConfigError
-from stemunet.training import DataLoaders, TrainConfig, TrainResult, run_path
-
-
-def fit(
-    config: TrainConfig,
-    run: Any,
-    *,
-    loaders: DataLoaders | None = None,
-    progress: bool = True,
-    epoch_callback: Callable[[dict[str, Any]], None] | None = None,
-) -> TrainResult:
-    """Train (or resume) a separator as ``config`` says, writing into the run folder ``run``
-    (arguments and result: :func:`stemunet.training.fit`).
-
-    With ``n_processes`` > 1 (and no process group yet) the training runs in that many processes
-    started by torch's elastic launcher (:func:`launch`), and the result is read back from the run
-    folder (``loaders`` and ``epoch_callback`` are not used then: each process builds its own).
-    Otherwise it trains in this process (:func:`stemunet.training.fit`).
-    """
-    if config.n_processes > 1 and not distributed.current().distributed:
-        resume.starting_point(config, config.n_processes)  # a resume that cannot be: one line here, not one per process
-        run_dir = run_path(run)
-        launch(config.to_params(), run_dir, config.n_processes)
-        return TrainResult.load(run_dir)
-    return training.fit(config, run, loaders=loaders, progress=progress, epoch_callback=epoch_callback)
-
-
-def launch(parameters: dict[str, Any], run_dir: str | Path, n_processes: int) -> None:
-    """Train with ``n_processes`` processes on this machine through torch's elastic launcher.
-
-    Each worker builds ``TrainConfig.from_params(parameters)`` and trains into ``run_dir`` (rank 0
-    writes). Returns when all have finished; raises if any failed (torch's ``ChildFailedError``
-    names the rank and its error).
-    """
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    config = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=n_processes,
-        run_id=f"stemunet-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-        monitor_interval=0.5,
-    )
-    elastic_launch(config, _worker)(dict(parameters), str(run_dir))
-
-
-def _worker(parameters: dict[str, Any], run_dir: str) -> None:
-    """One process of :func:`launch` (module level, so the launcher can start it in a fresh interpreter)."""
-    group = distributed.init_from_environment()
-    try:
-        training.fit(TrainConfig.from_params(parameters), run_dir, progress=group.is_main)
-    finally:
-        distributed.close()
+from stemunet.training import distributed
+from stemunet.training.config import TrainConfig
+from stemunet.training.launch import fit
 
 
 def main(argv: list[str] | None = None) -> int:
     distributed.die_with_launcher()  # first: a launcher killed from here on takes this worker with it
-    from stemunet.datasets import TrackError
-    from stemunet.runs import (add_parameter_arguments, check_new_run_dir, discard_unstarted_run, parameters_from_arguments,
-                               resolve_path_parameters, start_run)
+    from stemunet.data.tracks import TrackError
+    from stemunet.lab.runs import add_parameter_arguments, parameters_from_arguments, resolve_path_parameters, start_run
+    from stemunet.runfolders import check_new_run_dir, discard_unstarted_run
 
     parser = argparse.ArgumentParser(prog="python -m stemunet.train", description=__doc__.splitlines()[0])
     add_parameter_arguments(parser)
@@ -146,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     print("interrupted before the first epoch ended; nothing was kept", file=sys.stderr)
             return 130
         if group.is_main:
-            from stemunet.plots import plot_loss_curves
+            from stemunet.lab.plots import plot_loss_curves
 
             figure = plot_loss_curves(result.history, best_epoch=result.metrics["best_epoch"], ylabel=config.loss_label)
             figure.savefig(f"{run_dir}/loss_curves.png", dpi=150, bbox_inches="tight")

@@ -1,0 +1,197 @@
+"""One synthetic song: its plan, the four parts (sampled from which SoundFont), room, levels, the
+production chain (versions 2 and 3) and the mixture."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from stemunet.config import STEM_NAMES
+from stemunet.data.synthetic import production
+from stemunet.data.synthetic.bass import _render_bass
+from stemunet.data.synthetic.drums import _render_drums
+from stemunet.data.synthetic.other import _render_other
+from stemunet.data.synthetic.plan import _Plan, _make_plan
+from stemunet.data.synthetic.room import _Convolver, _active_rms, _add_noise_floor, _gate_silence, _room_ir
+from stemunet.data.synthetic.soundfont import PartSampler, resolve_soundfont
+from stemunet.data.synthetic.soundfont_registry import soundfont_pool
+from stemunet.data.synthetic.spec import SUBSETS, SyntheticSpec, _SUBSET_CODES
+from stemunet.data.synthetic.singing import singer_available
+from stemunet.data.synthetic.vocals import _render_sung_vocals, _render_vocals
+
+
+# One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
+# drums of every song untouched.
+(_STREAM_PLAN, _STREAM_DRUMS, _STREAM_BASS, _STREAM_OTHER, _STREAM_VOCALS, _STREAM_MIX, _STREAM_NOISE_FLOOR,
+ _STREAM_INSTRUMENTS, _STREAM_PRODUCTION, _STREAM_SOUNDFONTS, _STREAM_SINGER) = range(11)
+
+
+# Stem levels relative to each other (dB, RMS while playing) and the random spread around them.
+_STEM_LEVEL_DB = {"drums": -0.5, "bass": -1.0, "other": -1.0, "vocals": -1.5}
+_STEM_LEVEL_SPREAD_DB = 3.0
+_NOISE_FLOOR_DB = (-60.0, -50.0)
+"""Range of each stem's noise floor, dB relative to its RMS while playing (see :func:`_add_noise_floor`)."""
+_REVERB_SEND = {"drums": (0.15, 0.35), "bass": (0.0, 0.0), "other": (0.2, 0.5), "vocals": (0.35, 0.7)}
+# Version 2: the chance that a part is sampled (SoundFont) rather than additive.
+_SAMPLED_SHARE = {"drums": 0.5, "bass": 0.5, "other": 0.7}
+# Version 2 production chain per stem: high-pass range (Hz) and the chance of each process.
+_HIGH_PASS_HZ = {"drums": (20.0, 50.0), "bass": (25.0, 40.0), "other": (60.0, 180.0), "vocals": (70.0, 140.0)}
+_COMPRESS_SHARE = {"drums": 0.8, "bass": 0.8, "other": 0.5, "vocals": 0.9}
+_SATURATE_SHARE = {"drums": 0.3, "bass": 0.4, "other": 0.25, "vocals": 0.2}
+_DELAY_SHARE = {"drums": 0.1, "bass": 0.0, "other": 0.25, "vocals": 0.4}
+# Version 3, where pysinsy is installed: the share of songs whose vocals Sinsy's singer sings.
+_SUNG_SHARE = 0.5
+_FORMANT_SINGER = {"name": "formant synthesiser (stemunet.synthetic.vocals)"}  # recorded in manifests: the module's name when the sets were made
+
+
+def _produce_stem(stem: np.ndarray, name: str, plan: _Plan, rng: np.random.Generator) -> dict[str, Any]:
+    """In place, version 2: what a mix engineer does to a stem before the reverb send and the
+    fader: EQ, then sometimes compression, saturation and a tempo-synced delay. Returns the settings."""
+    chain: dict[str, Any] = {"eq": production.equalise(stem, plan.sr, rng, high_pass_hz=_HIGH_PASS_HZ[name])}
+    if rng.random() < _COMPRESS_SHARE[name]:
+        chain["compressor"] = production.compress(stem, plan.sr, rng)
+    if rng.random() < _SATURATE_SHARE[name]:
+        chain["saturation"] = production.saturate(stem, rng)
+    if rng.random() < _DELAY_SHARE[name]:
+        chain["delay"] = production.tempo_delay(stem, plan.sr, plan.spb / plan.sr, rng)
+    return chain
+
+
+def render_track(spec: SyntheticSpec, subset: str, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Synthesise one song: ``({stem: float32 array (n_samples, 2)}, info)``; ``info`` describes
+    the song (tempo, key, timbres, ...). Stems are in [-0.99, 0.99]; their float64 sum, rounded to
+    float32, is the mixture :func:`generate_synthetic_dataset` writes."""
+    if subset not in _SUBSET_CODES:
+        raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+
+    def stream(code: int) -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, _SUBSET_CODES[subset], index, code])))
+
+    plan = _make_plan(spec, stream(_STREAM_PLAN))
+    stems, part_info = _render_parts(spec, plan, stream)
+    mix_rng = stream(_STREAM_MIX)
+    producer = stream(_STREAM_PRODUCTION) if spec.version >= 2 else None
+    levels, chains = _place_stems(stems, plan, mix_rng, producer)
+    mixture = _record(stems, spec, mix_rng, stream(_STREAM_NOISE_FLOOR), producer, chains)
+    if producer is not None:
+        _bus_dynamics(stems, mixture, plan, producer, chains)
+    # Loudness: mixture RMS around -16 dBFS, but no mixture or stem sample above 0.98.
+    target_rms = 10.0 ** (float(mix_rng.uniform(-18.0, -14.0)) / 20.0)
+    rms = float(np.sqrt(np.mean(mixture ** 2)))
+    peak = max(float(np.max(np.abs(x))) for x in [mixture, *stems.values()])
+    scale = min(target_rms / max(rms, 1e-12), 0.98 / max(peak, 1e-12))
+    result = {name: np.ascontiguousarray((stems[name] * scale).T, dtype=np.float32) for name in STEM_NAMES}
+    info = {"bpm": round(plan.bpm, 2), "key": ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][plan.tonic],
+            "mode": plan.mode, "levels_db": levels, **part_info}
+    if producer is not None:
+        info["production"] = chains
+    return result, info
+
+
+def _render_parts(spec: SyntheticSpec, plan: _Plan, stream) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The four parts as stereo (2, n) float64 stems and their manifest info; ``stream(code)`` gives
+    the song's random stream ``code``."""
+    sr, n = spec.sample_rate, spec.n_samples
+    renderers = {"drums": _render_drums, "bass": _render_bass, "other": _render_other}
+    part_streams = {"drums": _STREAM_DRUMS, "bass": _STREAM_BASS, "other": _STREAM_OTHER}
+    stems, part_info = {}, {}
+    picks = stream(_STREAM_INSTRUMENTS) if spec.version >= 2 else None
+    # Version 3: each part's SoundFont drawn from every installed one, from a stream of its own so
+    # that every other draw is version 2's (with a single SoundFont the audio is version 2's).
+    pool = soundfont_pool(spec.soundfont) if spec.version >= 3 else None
+    font_draws = stream(_STREAM_SOUNDFONTS) if pool is not None else None
+    soundfont = resolve_soundfont(spec.soundfont) if spec.version == 2 else None
+    for name in ("drums", "bass", "other"):
+        # Versions 2 and 3: each instrumental part sampled or additive (_SAMPLED_SHARE; "other"
+        # then draws each of its roles again, so about 0.4 of its roles are sampled).
+        sampled = picks is not None and picks.random() < _SAMPLED_SHARE[name]
+        font = pool[int(font_draws.integers(len(pool)))] if pool is not None else None  # drawn for every part
+        sampler = PartSampler(font.path if font is not None else soundfont, sr, n) if sampled else None
+        stems[name], part_info[name] = renderers[name](plan, stream(part_streams[name]), sampler, picks)
+        if font is not None and sampler is not None and sampler.programs:  # some instrument played from it
+            part_info[name]["soundfont"] = font.attribution()
+        sampler = None  # its synth holds the SoundFont's samples as floats (300 MB for FluidR3_GM): not two at once
+    # Version 3: Sinsy's singer sings a share of the songs, drawn from a stream of its own (drawn
+    # only where pysinsy is installed: without it every song is as before, formant-sung).
+    sung = spec.version >= 3 and singer_available() and stream(_STREAM_SINGER).random() < _SUNG_SHARE
+    stems["vocals"], part_info["vocals"] = (_render_sung_vocals if sung else _render_vocals)(plan, stream(_STREAM_VOCALS))
+    if spec.version >= 3 and not sung:
+        part_info["vocals"]["singer"] = dict(_FORMANT_SINGER)
+    return stems, part_info
+
+
+def _place_stems(stems: dict[str, np.ndarray], plan: _Plan, mix_rng: np.random.Generator,
+                 producer: np.random.Generator | None) -> tuple[dict[str, float], dict[str, Any]]:
+    """In place: each stem's production chain (version 2), its send to the song's room, its level
+    and fader rides. Returns the levels (dB) and the chains, by stem."""
+    sr, n = plan.sr, plan.n
+    seconds_per_bar = 4.0 * plan.spb / sr
+    room = _Convolver(_room_ir(mix_rng, sr, float(mix_rng.uniform(0.5, 1.8))), n)
+    levels, chains = {}, {}
+    for name in STEM_NAMES:
+        stem = stems[name]
+        if producer is not None:
+            chains[name] = _produce_stem(stem, name, plan, producer)
+        low, high = _REVERB_SEND[name]
+        send = float(mix_rng.uniform(low, high))
+        if send > 0:
+            stem += send * room(0.5 * (stem[0] + stem[1]))
+        rms = _active_rms(stem, sr)
+        level_db = _STEM_LEVEL_DB[name] + float(mix_rng.uniform(-_STEM_LEVEL_SPREAD_DB, _STEM_LEVEL_SPREAD_DB))
+        levels[name] = round(level_db, 2)
+        if rms > 0:
+            stem *= 10.0 ** (level_db / 20.0) / rms
+        if producer is not None and producer.random() < 0.7:
+            stem *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.0)
+    return levels, chains
+
+
+def _record(stems: dict[str, np.ndarray], spec: SyntheticSpec, mix_rng: np.random.Generator,
+            floor_rng: np.random.Generator, producer: np.random.Generator | None, chains: dict[str, Any]) -> np.ndarray:
+    """In place: fades, silence gating, hum (version 2) and each stem's noise floor while it plays.
+    Returns the mixture (2, n), their sum."""
+    sr, n = spec.sample_rate, spec.n_samples
+    # Fades, identical for every stem (a linear operation, so the mixture stays their sum).
+    fade_in = max(1, int(mix_rng.uniform(0.005, 0.03) * sr))
+    fade_out = max(1, int(min(mix_rng.uniform(0.3, 1.5), 0.1 * spec.track_seconds) * sr))
+    ramp = np.ones(n)
+    ramp[:fade_in] = 0.5 - 0.5 * np.cos(np.linspace(0.0, math.pi, fade_in))
+    ramp[n - fade_out:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, math.pi, fade_out))
+    mixture = np.zeros((2, n))
+    for name in STEM_NAMES:
+        stems[name] *= ramp
+        _gate_silence(stems[name], 512, 1e-5 * float(np.max(np.abs(stems[name]))))  # -100 dB re peak
+        hum = None
+        if producer is not None and name in ("bass", "other") and producer.random() < 0.3:
+            hum = production.hum(n, sr, producer) * 10.0 ** (float(producer.uniform(-65.0, -50.0)) / 20.0)
+            chains[name]["hum"] = True
+        _add_noise_floor(stems[name], floor_rng, float(floor_rng.uniform(*_NOISE_FLOOR_DB)), extra=hum)
+        mixture += stems[name]
+    return mixture
+
+
+def _bus_dynamics(stems: dict[str, np.ndarray], mixture: np.ndarray, plan: _Plan, producer: np.random.Generator,
+                  chains: dict[str, Any]) -> None:
+    """In place, version 2: the song's dynamics, sections pushed and pulled and a glue compressor on
+    the mix bus, as one gain curve applied to every stem and the mixture (which stays their sum)."""
+    sr, n = plan.sr, plan.n
+    seconds_per_bar = 4.0 * plan.spb / sr
+    gain = np.ones(n)
+    if producer.random() < 0.6:
+        gain *= production.level_automation(n, sr, seconds_per_bar, producer, depth_db=2.5)
+    if producer.random() < 0.7:
+        bus, chains["bus_compressor"] = production.bus_gain(mixture * gain, sr, producer)
+        gain *= bus
+    for name in STEM_NAMES:
+        stems[name] *= gain
+    mixture *= gain
+
+
+def _mixture_of(stems: dict[str, np.ndarray]) -> np.ndarray:
+    """float32 rounding of the exact (float64) sum of the float32 stems, in STEM_NAMES order."""
+    total = np.zeros(stems[STEM_NAMES[0]].shape, dtype=np.float64)
+    for name in STEM_NAMES:
+        total += stems[name]
+    return total.astype(np.float32)
