@@ -33,7 +33,7 @@ import numpy as np
 from stemunet.checkpoints import CheckpointError, CheckpointRef
 from stemunet.data.real_validation import STEMPEG_EXCERPT, ManifestError, sdr_table, stempeg_excerpt_root, verify_copy
 from stemunet.data.tracks import list_tracks
-from stemunet.evaluation.evaluate import median_over_tracks, sisec_track_medians
+from stemunet.evaluation.evaluate import mean_over_tracks, median_over_tracks, sisec_track_medians
 from stemunet.separation.loading import load_separator
 
 ENVIRONMENT_VARIABLE = "STEMUNET_REAL_VALIDATION"
@@ -88,8 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LMMS: {root}, {len(per_track['LMMS'])} songs (no vocals: drums, bass, other scored)")
     print(f"MUSDB18: {STEMPEG_EXCERPT}")
     rows = {f"{name} {row}": values for name in medians for row, values in sdr_rows(medians[name]).items()}
-    print("\n".join(sdr_table(rows, width=22)))
+    print("\n".join(sdr_table(rows, label="cSDR dB", width=22)))
     print("(BSSEval v4, median over 1 s frames then tracks; share of IRM1: (model - MIX) / (IRM1 - MIX); d/b/o: mean over drums, bass and other)")
+    means = {name: mean_over_tracks(tracks) for name, tracks in per_track.items()}
+    for metric, label in (("global_SDR", "global SDR dB"), ("SI_SDR", "SI-SDR dB")):
+        print()
+        print("\n".join(sdr_table({f"{name} {method}": means[name][method][metric] for name in means for method in METHODS},
+                                  label=label, width=22)))
+    print("(whole tracks, mean over tracks as the MDX/SDX challenges average the global SDR)")
     if args.per_track:
         print("\nper track, SDR dB, mean over drums, bass and other:")
         print(f"{'track':<44}" + "".join(f"{method:>9}" for method in METHODS))
@@ -100,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "checkpoint": str(checkpoint.file),
             "sets": {"LMMS": str(root), "MUSDB18": STEMPEG_EXCERPT},
-            "convention": "BSSEval v4, SDR/SIR/SAR/ISR dB, median over 1 s frames then over tracks; stems drums, bass, other, vocals (null: not scored)",
+            "convention": "BSSEval v4, SDR/SIR/SAR/ISR dB, median over 1 s frames then over tracks (cSDR); global_SDR and SI_SDR "
+                          "of each whole track; stems drums, bass, other, vocals (null: not scored)",
             "medians": {name: {m: {metric: as_json(v) for metric, v in by_metric.items()} for m, by_metric in by_method.items()} for name, by_method in medians.items()},
+            "means": {name: {m: {metric: as_json(v) for metric, v in by_metric.items()} for m, by_metric in by_method.items()} for name, by_method in means.items()},
             "per_track": {
                 name: {track: {m: {metric: as_json(v) for metric, v in by_metric.items()} for m, by_metric in by_method.items()} for track, by_method in tracks.items()}
                 for name, tracks in per_track.items()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from stemunet.checkpoints import CheckpointRef, save_model
@@ -90,7 +91,7 @@ def test_real_musdb_excerpt_goes_through_the_whole_evaluation(real_evaluation):
         assert len(frames) == 4 * 4 * int(EXCERPT_SECONDS)  # stems x metrics x 1 s frames
     table = pd.read_csv(out / "track_scores.csv")
     assert list(table.columns) == ["method", "track", "stem", "metric", "value"]
-    assert len(table) == 4 * 4 * 4 and set(table["method"]) == {"model", "MIX", "irm1", "irm2"}
+    assert len(table) == 4 * 4 * 6 and set(table["method"]) == {"model", "MIX", "irm1", "irm2"}  # 4 BSSEval metrics, global SDR, SI-SDR
     assert table["value"].notna().all()
     metrics = json.loads((out / "metrics.json").read_text())
     for method in ("model", "MIX", "irm1", "irm2"):
@@ -129,6 +130,22 @@ def test_mix_baseline_equals_a_direct_museval_evaluate_call_on_the_mixture_divid
             frames = [frame["metrics"][metric] for frame in target["frames"]]
             np.testing.assert_allclose(frames, direct[metric][index], atol=1e-5)
             assert table["MIX", STEM_NAMES[index], metric] == pytest.approx(np.nanmedian(direct[metric][index]), abs=1e-5)
+
+
+def test_evaluation_reports_the_global_sdr_and_si_sdr_of_every_method_as_demucs_computes_them(real_evaluation, real_musdb_root):
+    from test_metrics import demucs_new_sdr
+
+    _, result = real_evaluation
+    mixture, stems, rate = real_excerpt(real_musdb_root)
+    mix = np.broadcast_to(mixture / 4, stems.shape)  # SiSEC's MIX, as scored
+    demucs = demucs_new_sdr(torch.from_numpy(stems)[None].double(), torch.from_numpy(np.ascontiguousarray(mix))[None].double())[0]
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    for index, stem in enumerate(STEM_NAMES):
+        assert metrics["MIX"][stem]["global_SDR"]["mean_of_medians"] == pytest.approx(float(demucs[index]), abs=1e-3)
+        for method in ("model", "irm1", "irm2"):
+            assert np.isfinite(metrics[method][stem]["global_SDR"]["mean_of_medians"])
+            assert np.isfinite(metrics[method][stem]["SI_SDR"]["mean_of_medians"])
+    assert metrics["irm1"]["all"]["global_SDR"]["mean_of_medians"] > metrics["MIX"]["all"]["global_SDR"]["mean_of_medians"]
 
 
 def test_oracle_masks_beat_the_mix_baseline(real_evaluation):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import subprocess
 import struct
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path

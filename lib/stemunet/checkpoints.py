@@ -72,7 +72,7 @@ MODEL_KEYS = ("format", "separator_config", "stem_names", "state_dict")
 TRAINING_STATE_KEYS = ("train_config", "epoch", "global_step", "history", "optimizer_state", "scheduler_state")
 """What a training checkpoint holds beyond a model checkpoint, needed to resume."""
 
-RESUME_ONLY_KEYS = ("optimizer_state", "scheduler_state", "scaler_state", "rng_state", "history")
+RESUME_ONLY_KEYS = ("optimizer_state", "scheduler_state", "scaler_state", "rng_state", "history", "ema_state")
 """Training state left out of a model checkpoint (the rest of its training summary stays)."""
 
 
@@ -182,8 +182,12 @@ def model_checkpoint(separator: Separator, **extra: Any) -> dict[str, Any]:
 
 def model_checkpoint_from_training(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The model checkpoint inside a training checkpoint (or a model checkpoint itself): the dict
-    without :data:`RESUME_ONLY_KEYS`."""
-    return {key: value for key, value in checkpoint.items() if key not in RESUME_ONLY_KEYS}
+    without :data:`RESUME_ONLY_KEYS`, holding the weights' moving average where the run kept one
+    (``ema_decay``: the average is the model; the raw weights are for resuming)."""
+    model = {key: value for key, value in checkpoint.items() if key not in RESUME_ONLY_KEYS}
+    if checkpoint.get("ema_state"):
+        model["state_dict"] = checkpoint["ema_state"]["state_dict"]
+    return model
 
 
 def save_model(separator: Separator, path: str | Path, **summary: Any) -> Path:

@@ -312,32 +312,57 @@ class ModelConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class PostFilterConfig(Config):
-    """What happens to the U-Net's masks before they are applied (see :mod:`stemunet.separation.postfilter`)."""
+    """What happens at separation beyond the U-Net's masks (see :mod:`stemunet.separation.postfilter`):
+    the post-filter, and test-time augmentation (each variant of a segment separated, then undone
+    and averaged; Demucs' ``--shifts``, MSST's ``--use_tta``)."""
 
     wiener_iterations: int = 0  # EM iterations of the multichannel Wiener post-filter on the complex STFT (0 = off)
     mask_power: float = 1.0  # masks raised to this power and renormalised to sum to 1 (1 = as the model says)
+    shifts: int = 0  # test-time augmentation: separate N times, each delayed by a random fraction of a second, and average (Demucs' shift trick); 0 = off
+    flip_channels: bool = False  # test-time augmentation: also separate with left and right swapped, and average
+    flip_sign: bool = False  # test-time augmentation: also separate the polarity-inverted input, and average
 
     def __post_init__(self) -> None:
         require(0 <= self.wiener_iterations <= 10, f"wiener_iterations must be in 0..10, got {self.wiener_iterations}")
         require(math.isfinite(self.mask_power) and 0 < self.mask_power <= 8, f"mask_power must be in (0, 8], got {self.mask_power}")
+        require(0 <= self.shifts <= MAX_SHIFTS, f"shifts must be in 0..{MAX_SHIFTS}, got {self.shifts}")
+
+    @property
+    def n_variants(self) -> int:
+        """How many times each segment is separated (1 without test-time augmentation)."""
+        return max(1, self.shifts) * (2 if self.flip_channels else 1) * (2 if self.flip_sign else 1)
+
+
+MAX_SHIFTS = 20
+"""Most shifts a separation may average (each costs one more pass)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class PostFilterChoice(Config):
-    """A run's choice of post-filter: each setting, or the model's own (stored in its checkpoint)."""
+    """A run's choice of post-filter and test-time augmentation: each setting, or the model's own
+    (stored in its checkpoint)."""
 
     wiener_iterations: int = -1  # EM iterations of the multichannel Wiener post-filter (0 = off; -1 = the model's own setting)
     mask_power: float = -1.0  # masks raised to this power and renormalised (1 = as the model says; -1 = the model's own setting)
+    shifts: int = -1  # test-time augmentation: average N separations, each delayed by a random fraction of a second (0 = off; -1 = the model's own)
+    flip_channels: int = -1  # test-time augmentation: 1 = also separate with the channels swapped and average (0 = no; -1 = the model's own)
+    flip_sign: int = -1  # test-time augmentation: 1 = also separate the polarity-inverted input and average (0 = no; -1 = the model's own)
 
     def __post_init__(self) -> None:
         require(self.wiener_iterations == -1 or 0 <= self.wiener_iterations <= 10, f"wiener_iterations must be -1 (the model's own) or in 0..10, got {self.wiener_iterations}")
         require(self.mask_power == -1 or (math.isfinite(self.mask_power) and 0 < self.mask_power <= 8), f"mask_power must be -1 (the model's own) or in (0, 8], got {self.mask_power}")
+        require(self.shifts == -1 or 0 <= self.shifts <= MAX_SHIFTS, f"shifts must be -1 (the model's own) or in 0..{MAX_SHIFTS}, got {self.shifts}")
+        for name in ("flip_channels", "flip_sign"):
+            require(getattr(self, name) in (-1, 0, 1), f"{name} must be -1 (the model's own), 0 or 1, got {getattr(self, name)}")
 
     def applied_to(self, own: PostFilterConfig) -> PostFilterConfig:
         """``own`` (a model's settings) with this choice's explicit settings in place of its own."""
         return PostFilterConfig(
             wiener_iterations=own.wiener_iterations if self.wiener_iterations == -1 else self.wiener_iterations,
             mask_power=own.mask_power if self.mask_power == -1 else self.mask_power,
+            shifts=own.shifts if self.shifts == -1 else self.shifts,
+            flip_channels=own.flip_channels if self.flip_channels == -1 else bool(self.flip_channels),
+            flip_sign=own.flip_sign if self.flip_sign == -1 else bool(self.flip_sign),
         )
 
 

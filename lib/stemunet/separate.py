@@ -141,7 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"checkpoint: {checkpoint.file}" + (f" (training run {checkpoint.train_run})" if checkpoint.train_run else ""), file=sys.stderr)
     postfilter = separator.config.postfilter
-    print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}; output: {output_dir}", file=sys.stderr)
+    augmentation = (f"; test-time augmentation: {postfilter.n_variants} passes (shifts {postfilter.shifts}, channel swap "
+                    f"{'on' if postfilter.flip_channels else 'off'}, polarity flip {'on' if postfilter.flip_sign else 'off'})"
+                    if postfilter.n_variants > 1 else "")
+    print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}"
+          f"{augmentation}; output: {output_dir}", file=sys.stderr)
     try:
         with terminate_as_interrupt():
             summary = separate_files(inputs, separator, config, output_dir, progress=not args.quiet)

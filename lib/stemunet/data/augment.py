@@ -66,6 +66,7 @@ class WaveformAugmentation:
     remix: bool = False  # each stem from an independently drawn track (and start)
     gain_db: float = 0.0  # each stem scaled by a gain drawn uniformly in [-gain_db, +gain_db] dB; 0 = off
     channel_swap: bool = False  # each stereo stem's channels swapped with probability 1/2
+    flip_sign: bool = False  # each stem's polarity flipped with probability 1/2 (Demucs' FlipSign)
     time_mask_seconds: float = 0.0  # one span of up to this length silenced in all stems; 0 = off
     noise_snr_db: float | None = None  # white noise added to the mixture at >= this SNR; None = off
     repitch_probability: float = 0.0  # chance that a chunk's stems are shifted in pitch and tempo; 0 = off
@@ -99,6 +100,14 @@ def random_gain(stems: torch.Tensor, rng: np.random.Generator, max_db: float) ->
     gains_db = rng.uniform(-max_db, max_db, size=stems.shape[0])
     gains = torch.as_tensor(10.0 ** (gains_db / 20.0), dtype=stems.dtype, device=stems.device)
     return stems * gains.view(-1, *([1] * (stems.ndim - 1)))
+
+
+def flip_signs(stems: torch.Tensor, rng: np.random.Generator, probability: float = 0.5) -> torch.Tensor:
+    """Flip the polarity of each stem independently with ``probability`` (Demucs' ``FlipSign``):
+    ``(n_stems, n_channels, n_samples)`` -> same shape. A flipped stem sounds the same; the mixture,
+    summed after, changes, so the network cannot lean on the stems' relative phase."""
+    signs = np.where(rng.random(stems.shape[0]) < probability, -1.0, 1.0)
+    return stems * torch.from_numpy(signs).to(stems.dtype)[:, None, None]
 
 
 def swap_channels(stems: torch.Tensor, rng: np.random.Generator, probability: float = 0.5) -> torch.Tensor:
@@ -150,7 +159,7 @@ def add_noise(mixture: torch.Tensor, rng: np.random.Generator, min_snr_db: float
 def apply_waveform_augmentation(
     stems: torch.Tensor, rng: np.random.Generator, augmentation: WaveformAugmentation, sample_rate: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gain, channel swap and time mask on ``stems``; then the mixture, with noise if asked.
+    """Gain, channel swap, polarity flips and time mask on ``stems``; then the mixture, with noise if asked.
 
     ``stems`` ``(n_stems, n_channels, n_samples)`` -> ``(mixture, stems)`` with ``mixture``
     ``(n_channels, n_samples)``. Without noise the mixture is exactly the sum of the stems.
@@ -160,6 +169,8 @@ def apply_waveform_augmentation(
         stems = random_gain(stems, rng, augmentation.gain_db)
     if augmentation.channel_swap:
         stems = swap_channels(stems, rng)
+    if augmentation.flip_sign:  # drawn after the others: runs without it draw exactly as before
+        stems = flip_signs(stems, rng)
     if augmentation.time_mask_seconds > 0:
         stems = time_mask(stems, rng, int(round(augmentation.time_mask_seconds * sample_rate)))
     mixture = stems.sum(dim=0)

@@ -51,6 +51,7 @@ import torch
 from stemunet.audio import AudioError, resample
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
 from stemunet.data.tracks import dataset_of, list_tracks, read_track, resolve_root
+from stemunet.evaluation.metrics import WHOLE_TRACK_METRICS, whole_track_scores
 from stemunet.evaluation.results import (
     CONVENTIONS,
     METHOD_LABELS,
@@ -66,6 +67,7 @@ from stemunet.evaluation.scoring import (
     ScoreJob,
     Scorer,
     ScoreResult,
+    is_silent,
     limit_threads,
     run_score_job,
     score_track,
@@ -278,7 +280,8 @@ def sisec_track_medians(
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Per track, SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and,
     given a ``separator``, the model: ``{track: {method: {metric: (4,) dB}}}`` (methods ``MIX``,
-    ``IRM1``, ``model``), each stem's median over its 1 s frames.
+    ``IRM1``, ``model``): for BSSEval's metrics each stem's median over its 1 s frames, and the
+    whole track's global SDR and SI-SDR (``global_SDR``, ``SI_SDR``).
 
     Each track is scored whole (from ``shift_seconds`` on) by :func:`stemunet.evaluation.scoring.score_track`
     (the fast BSSEval v4 engine): a stem whose reference is digitally silent over the whole track
@@ -292,9 +295,12 @@ def sisec_track_medians(
         methods = ("MIX", "irm1", *(("model",) if separator is not None else ()))
         estimates = track_estimates(separator, mixture, stems, rate, chunking, methods, stft_config)
         medians = {method: track_medians(store) for method, store in score_track(stems, estimates, rate, track.name).items()}
+        audible = [not is_silent(stem.T) for stem in stems]
+        whole = whole_track_scores(stems, estimates, STEM_NAMES, audible)
         per_track[track.name] = {
             ("IRM1" if method == "irm1" else method): {
-                metric: np.array([by_stem.get(stem, {}).get(metric, np.nan) for stem in STEM_NAMES]) for metric in ("SDR", "ISR", "SIR", "SAR")
+                metric: np.array([{**by_stem.get(stem, {}), **whole[method].get(stem, {})}.get(metric, np.nan) for stem in STEM_NAMES])
+                for metric in ("SDR", "ISR", "SIR", "SAR", *WHOLE_TRACK_METRICS)
             }
             for method, by_stem in medians.items()
         }
@@ -327,6 +333,18 @@ def median_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a stem no track has
         return {
             method: {metric: np.nanmedian([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
+            for method in first
+        }
+
+
+def mean_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """As :func:`median_over_tracks`, with the mean over tracks: how the MDX/SDX challenges
+    aggregate the global SDR."""
+    first = next(iter(per_track.values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a stem no track has
+        return {
+            method: {metric: np.nanmean([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
             for method in first
         }
 
@@ -503,6 +521,8 @@ class _Scored:
         for method, store in result.stores.items():
             write_text_atomic(score_file(self.out_dir, method, result.track), store.json)
             self.rows.extend(_frame_rows(method, result.track, store))
+            self.rows.extend({"method": method, "track": result.track, "stem": stem, "metric": metric, "value": value}
+                             for stem, values in result.whole_track.get(method, {}).items() for metric, value in values.items())
         bar.update(len(self.methods))
 
 

@@ -16,7 +16,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from stemunet.config import STEM_NAMES
+from stemunet.evaluation.metrics import METRIC_LABELS, WHOLE_TRACK_METRICS
 from stemunet.evaluation.scoring import METRICS
+
+ALL_METRICS: tuple[str, ...] = (*METRICS, *WHOLE_TRACK_METRICS)
+"""BSSEval's frame metrics (per-track medians over 1 s frames), then the whole-track ones."""
 
 METHODS: tuple[str, ...] = ("model", "MIX", "irm1", "irm2")
 """What gets scored: the trained model, then the baselines (floor and ceilings)."""
@@ -35,7 +39,9 @@ CONVENTIONS: dict[str, str] = {
 }
 """The aggregate columns and what each means. Stem ``all``: for the SiSEC column the mean of the
 four stems' medians over tracks; for the model card's columns the mean and std over tracks of each
-track's mean over its stems."""
+track's mean over its stems. The whole-track metrics (global SDR, SI-SDR) have one value per track,
+so for them the columns are the median, the mean (the MDX/SDX challenges' figure: stem ``all`` is
+each track's mean over stems, averaged over tracks) and the std over tracks."""
 
 TRACK_SCORE_COLUMNS = ("method", "track", "stem", "metric", "value")
 
@@ -58,7 +64,7 @@ def sort_track_scores(track_scores: pd.DataFrame) -> pd.DataFrame:
     keys = track_scores.assign(
         method=_ordered(track_scores, "method", METHODS),
         stem=_ordered(track_scores, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(track_scores, "metric", METRICS),
+        metric=_ordered(track_scores, "metric", ALL_METRICS),
     )
     order = keys.sort_values(["method", "track", "stem", "metric"]).index
     return track_scores.loc[order].reset_index(drop=True)
@@ -93,7 +99,7 @@ def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
     table = table.assign(
         method=_ordered(table, "method", METHODS),
         stem=_ordered(table, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(table, "metric", METRICS),
+        metric=_ordered(table, "metric", ALL_METRICS),
     ).sort_values(keys)
     for column in keys:
         table[column] = table[column].astype(str)
@@ -115,7 +121,7 @@ def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame
     table = aggregates.assign(
         method=_ordered(aggregates, "method", METHODS),
         stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
-        metric=_ordered(aggregates, "metric", METRICS),
+        metric=_ordered(aggregates, "metric", ALL_METRICS),
     ).pivot_table(index=["method", "stem"], columns="metric", values="median_of_medians", observed=True, dropna=False)
     table = table[[m for m in METRICS if m in table.columns]].round(decimals)
     if (table >= NO_ERROR_DB).any().any():
@@ -123,6 +129,35 @@ def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame
     table.index = table.index.set_levels([level.astype(str) for level in table.index.levels])
     table.columns.name = "dB, median over frames then tracks"
     return table
+
+
+HEADLINE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("SDR", "median_of_medians", "cSDR: median over frames, then tracks (SiSEC)"),
+    ("global_SDR", "mean_of_medians", "global SDR: whole track, mean over tracks (MDX/SDX)"),
+    ("global_SDR", "median_of_medians", "global SDR: whole track, median over tracks"),
+    ("SI_SDR", "mean_of_medians", "SI-SDR: whole track, mean over tracks"),
+)
+"""The rows of :func:`headline_table`: metric, aggregate column, label."""
+
+
+def headline_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """The field's SDR figures side by side (dB): for each method, BSSEval's cSDR as SiSEC reports
+    it, the global SDR the challenges rank by (mean and median over tracks) and SI-SDR; columns
+    the stems and ``all``. Rows whose metric was not scored (an evaluation from before the
+    whole-track metrics) are left out."""
+    rows = []
+    for method in [m for m in METHODS if m in set(aggregates["method"])]:
+        for metric, column, label in HEADLINE_ROWS:
+            scores = aggregates[(aggregates["method"] == method) & (aggregates["metric"] == metric)]
+            if scores.empty:
+                continue
+            rows.append({"method": method, "figure": label, **dict(zip(scores["stem"], scores[column].round(decimals)))})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    stems = [c for c in table.columns if c not in ("method", "figure")]
+    ordered = [s for s in (*STEM_NAMES, "all") if s in stems] + sorted(set(stems) - {*STEM_NAMES, "all"})
+    return table.set_index(["method", "figure"])[ordered]
 
 
 def _number(value: Any) -> float | None:
@@ -174,8 +209,8 @@ def score_table(
     stems = [s for s in (*STEM_NAMES, "all") if s in table.columns]
     table = table.loc[methods, stems]
     table.index = [METHOD_LABELS.get(m, m) for m in table.index]
-    table.index.name = f"{metric} (dB), " + (
-        "SiSEC/museval: median over frames, then over tracks"
+    table.index.name = f"{METRIC_LABELS.get(metric, metric)} (dB), " + (
+        ("median over tracks" if metric in WHOLE_TRACK_METRICS else "SiSEC/museval: median over frames, then over tracks")
         if convention == "sisec"
         else "model card: mean ± std over tracks of per-track medians"
     )

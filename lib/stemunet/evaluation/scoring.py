@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from stemunet.config import STEM_NAMES
+from stemunet.evaluation.metrics import whole_track_scores
 
 WINDOW_SECONDS = 1.0
 """museval's default evaluation window (SiSEC 2018): one score per second of audio."""
@@ -192,17 +193,22 @@ class ScoreResult:
 
     track: str
     stores: dict[str, Any] = field(default_factory=dict)  # method -> museval.TrackStore
+    whole_track: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # method -> stem -> metric -> dB
     error: str = ""
 
 
 def run_score_job(job: ScoreJob) -> ScoreResult:
-    """Score one job; an error is returned, not raised, so one bad track does not stop a batch."""
+    """Score one job: BSSEval per frame (:func:`score_track`) and the whole-track global SDR and
+    SI-SDR (:func:`stemunet.evaluation.metrics.whole_track_scores`) of the same stems. An error is
+    returned, not raised, so one bad track does not stop a batch."""
     try:
         stores = score_track(
             job.references, job.estimates, job.sample_rate, job.track, job.stem_names,
             time_offset=job.time_offset, scorer=job.scorer,
         )
+        audible = [not is_silent(np.asarray(reference).T) for reference in job.references]
+        whole_track = whole_track_scores(job.references, job.estimates, job.stem_names, audible)
     except Exception as error:  # reported per track by the caller, which carries on
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return ScoreResult(job.track, error=detail)
-    return ScoreResult(job.track, stores=stores)
+    return ScoreResult(job.track, stores=stores, whole_track=whole_track)

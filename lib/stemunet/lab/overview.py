@@ -59,9 +59,9 @@ def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def _score(metrics: dict[str, Any], method: str, stem: str, column: str = "median_of_medians") -> float:
+def _score(metrics: dict[str, Any], method: str, stem: str, column: str = "median_of_medians", metric: str = "SDR") -> float:
     try:
-        value = metrics[method][stem]["SDR"][column]
+        value = metrics[method][stem][metric][column]
     except (KeyError, TypeError):
         return float("nan")
     return float("nan") if value is None else float(value)
@@ -84,8 +84,11 @@ def _training_of(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
-    """One row per finished evaluation run (oldest first): its data, the training behind it and
-    its SDR aggregates, so runs can be compared at a glance.
+    """One row per finished evaluation run (oldest first): its data (and number of tracks), the
+    training behind it and its SDR aggregates, so runs can be compared at a glance: ``model`` and
+    the stems are cSDR (BSSEval, SiSEC's medians), ``global SDR`` the model's whole-track SDR
+    averaged over stems and tracks (MDX/SDX; empty for evaluations made before it was scored),
+    ``MIX`` and ``IRM1`` the baselines' cSDR.
 
     Training parameters come from the training run recorded as the evaluation's ``train_run``.
     Scores on different data (column ``data``) are not comparable with each other.
@@ -101,11 +104,11 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         training = _training_of(record)
         row: dict[str, Any] = {
             "run": run.name.removesuffix("_evaluate"),  # the time stamp: every row is an evaluation
-            "data": Path(parameters.get("musdb_root")).name if parameters.get("musdb_root") else "synthetic",
-            "tracks": about.get("n_tracks"),
+            "data": f"{Path(parameters.get('musdb_root')).name if parameters.get('musdb_root') else 'synthetic'} ({about.get('n_tracks')})",
             "train_run": str(training.get("train_run", "")).removesuffix("_train"),
             **{key: training.get(key) for key in OVERVIEW_TRAINING_KEYS},
             "model": _score(metrics, "model", "all"),
+            "global SDR": _score(metrics, "model", "all", "mean_of_medians", "global_SDR"),
             **{stem: _score(metrics, "model", stem) for stem in STEM_NAMES},
             "MIX": _score(metrics, "MIX", "all"),
             "IRM1": _score(metrics, "irm1", "all"),

@@ -186,29 +186,41 @@ def plot_average_spectra(
 
 
 def plot_loss_curves(history, *, best_epoch: int | None = None, ylabel: str = "loss") -> plt.Figure:
-    """Training and validation loss per epoch, the best validation epoch marked.
+    """Training and validation loss per epoch, the best epoch marked, and beside them, when the
+    history has it, the validation tracks' global SDR (dB; epochs without one are skipped).
 
-    ``history``: rows with ``epoch``, ``train_loss``, ``valid_loss`` (a list of dicts, as
-    :func:`stemunet.training.fit.fit` keeps, or a pandas DataFrame with those columns). A log scale
-    is used when the losses span more than a decade.
+    ``history``: rows with ``epoch``, ``train_loss``, ``valid_loss`` and optionally ``valid_sdr``
+    (a list of dicts, as :func:`stemunet.training.fit.fit` keeps, or a pandas DataFrame with those
+    columns). A log scale is used when the losses span more than a decade. Epoch ticks are whole.
     """
+    from matplotlib.ticker import MaxNLocator
+
     rows = history.reset_index().to_dict("records") if hasattr(history, "to_dict") else list(history)
     epochs = [int(row["epoch"]) for row in rows]
     train = [float(row["train_loss"]) for row in rows]
     valid = [float(row["valid_loss"]) for row in rows]
-    figure, ax = plt.subplots(figsize=(7, 3.5))
+    sdr = [(epoch, float(row["valid_sdr"])) for epoch, row in zip(epochs, rows) if np.isfinite(float(row.get("valid_sdr", np.nan)))]
+    figure, axes = plt.subplots(1, 2 if sdr else 1, figsize=(9.5 if sdr else 7, 3.5), squeeze=False)
+    ax = axes[0, 0]
     ax.plot(epochs, train, marker="o", markersize=3, label="training")
     ax.plot(epochs, valid, marker="o", markersize=3, label="validation")
     if best_epoch is None and valid:
         best_epoch = epochs[int(np.argmin(valid))]
-    if best_epoch:
-        ax.axvline(best_epoch, color="0.6", linestyle=":", label=f"best validation (epoch {best_epoch})")
     values = [v for v in train + valid if v > 0]
     if values and max(values) / min(values) > 10:
         ax.set_yscale("log")
-    ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    if sdr:
+        right = axes[0, 1]
+        right.plot(*zip(*sdr), marker="o", markersize=3, color="C2", label="validation")
+        right.set_ylabel("global SDR (dB)")
+        right.set_title("validation tracks, whole-track SDR", fontsize=10)
+    for panel in axes[0]:
+        if best_epoch:
+            panel.axvline(best_epoch, color="0.6", linestyle=":", label=f"best (epoch {best_epoch})")
+        panel.set_xlabel("epoch")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
+        panel.legend()
     figure.tight_layout()
     return figure

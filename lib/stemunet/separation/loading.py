@@ -9,7 +9,14 @@ from typing import Any
 
 import torch
 
-from stemunet.checkpoints import CheckpointError, CheckpointRef, check_stem_names, check_weights_finite, read_checkpoint
+from stemunet.checkpoints import (
+    CheckpointError,
+    CheckpointRef,
+    check_stem_names,
+    check_weights_finite,
+    model_checkpoint_from_training,
+    read_checkpoint,
+)
 from stemunet.config import PostFilterChoice, SeparatorConfig, resolve_device
 from stemunet.separation.separator import Separator
 
@@ -18,7 +25,7 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
     """Rebuild the separator a checkpoint dict describes, in eval mode on the CPU."""
     try:
         separator = Separator(SeparatorConfig.from_params(checkpoint["separator_config"]))
-        separator.load_state_dict(checkpoint["state_dict"])
+        separator.load_state_dict(model_checkpoint_from_training(checkpoint)["state_dict"])  # a training checkpoint's average, if kept
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
     check_weights_finite(checkpoint, path)  # a dict built in memory has not passed read_checkpoint

@@ -21,7 +21,15 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stemunet.audio import AudioError, check_channels
-from stemunet.config import MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, PostFilterChoice, SeparatorConfig
+from stemunet.config import (
+    MAX_SEGMENT_SECONDS,
+    STEM_NAMES,
+    ChunkingConfig,
+    ConfigError,
+    PostFilterChoice,
+    PostFilterConfig,
+    SeparatorConfig,
+)
 from stemunet.model import UNet
 from stemunet.separation.chunking import SampleWindow, overlap_add_stream, resample_stream
 from stemunet.separation.postfilter import band_shares, shape_masks, share_residual, shares_to_samples, wiener
@@ -144,14 +152,16 @@ class Separator(nn.Module):
         ``with_weights``, ``(batch, 2 n_stems, c, n)``: the stems, then each stem's share of the
         top modelled band per sample (:func:`stemunet.separation.postfilter.band_shares`), by which the
         band the model did not see is shared once the stems are back at the input's rate.
-        Runs :meth:`inference_unet`.
+        Runs :meth:`inference_unet`. With test-time augmentation (the post-filter settings
+        ``shifts``, ``flip_channels``, ``flip_sign``) each segment batch is separated once per
+        variant and the results averaged (:func:`with_test_time_augmentation`), so memory does not grow.
         """
         unet = self.inference_unet()
         stft, postfilter = self.config.stft, self.config.postfilter
         already_shares = self.config.model.mask_activation == "softmax"
         top_bin, n_bins = self.modelled_bins, stft.n_bins
 
-        def process(segments: torch.Tensor) -> torch.Tensor:
+        def separate_once(segments: torch.Tensor) -> torch.Tensor:
             length = segments.shape[-1]
             mixture_spec = self.stft(segments)
             masks = shape_masks(self._inference_masks(unet, mixture_spec), postfilter.mask_power, already_shares=already_shares)
@@ -172,7 +182,7 @@ class Separator(nn.Module):
             assert shares is not None
             return torch.cat([stems, shares_to_samples(shares, length)], dim=1)
 
-        return process
+        return with_test_time_augmentation(separate_once, postfilter, self.sample_rate, n_stems=len(self.stem_names))
 
     @torch.inference_mode()
     def separate_stream(
@@ -304,3 +314,51 @@ class Separator(nn.Module):
             path=path,
         )
         return torch.cat(list(blocks), dim=-1)
+
+
+SHIFT_SECONDS = 0.5
+"""Longest delay of a shifted separation (Demucs' ``max_shift``: half a second)."""
+
+
+def with_test_time_augmentation(separate_once: Callable[[torch.Tensor], torch.Tensor], postfilter: PostFilterConfig,
+                                sample_rate: int, *, n_stems: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``separate_once`` (segments ``(batch, c, n)`` -> ``(batch, k, c, n)``, the first ``n_stems``
+    of ``k`` being stems) averaged over the test-time variants ``postfilter`` asks for; itself when
+    none (so results are bit for bit as without augmentation).
+
+    * ``shifts`` N: N separations of the segments delayed by offsets drawn once (seed 0, so a
+      separation is repeatable) in [0, 0.5 s), each cut back into place: the STFT frames fall
+      elsewhere each time, and their errors average out (Demucs' shift trick).
+    * ``flip_channels``: also the stereo segments with left and right swapped, swapped back.
+    * ``flip_sign``: also the polarity-inverted segments, the stems inverted back. (A magnitude-mask
+      model's masks do not see the polarity, so this returns what it is given; it is offered
+      for models and post-filters that do.)
+
+    Variants run one after another on the same segments: memory is one variant's.
+    """
+    if postfilter.n_variants == 1:
+        return separate_once
+    offsets = [0]
+    if postfilter.shifts:
+        offsets = np.random.default_rng(0).integers(0, int(SHIFT_SECONDS * sample_rate), postfilter.shifts).tolist()
+
+    def separate(segments: torch.Tensor) -> torch.Tensor:
+        length = segments.shape[-1]
+        swaps = (False, True) if postfilter.flip_channels and segments.shape[1] == 2 else (False,)
+        signs = (1.0, -1.0) if postfilter.flip_sign else (1.0,)
+        total, count = None, 0
+        for offset in offsets:
+            for swap in swaps:
+                for sign in signs:
+                    variant = segments.flip(1) if swap else segments
+                    variant = -variant if sign < 0 else variant
+                    variant = torch.nn.functional.pad(variant, (offset, 0)) if offset else variant
+                    out = separate_once(variant)[..., offset : offset + length]
+                    if sign < 0:
+                        out = torch.cat([-out[:, :n_stems], out[:, n_stems:]], dim=1)  # stems back; shares keep their sign
+                    out = out.flip(2) if swap else out
+                    total = out if total is None else total + out
+                    count += 1
+        return total / count
+
+    return separate

@@ -90,6 +90,7 @@ def waveform_augmentation(config: TrainConfig) -> WaveformAugmentation:
         remix=config.augment_remix,
         gain_db=config.gain_db if config.augment_gain else 0.0,
         channel_swap=config.augment_channel_swap,
+        flip_sign=config.augment_flip_sign,
         time_mask_seconds=config.time_mask_seconds if config.augment_time_mask else 0.0,
         noise_snr_db=config.noise_snr_db if config.augment_noise else None,
         repitch_probability=config.repitch_probability if config.augment_repitch else 0.0,

@@ -47,12 +47,15 @@ class TrainConfig(Config):
     grad_clip: float = 5.0  # largest global gradient norm; 0 = no clipping
     loss: LossType = "l1"  # l1 or mse: |mask * mixture| against |stem| (magnitudes); l1_wave: L1 of the masked estimates' waveforms; l1_mag_wave: l1 + l1_wave
     stem_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # each stem's share of the loss (drums, bass, other, vocals), as Demucs's weights; normalised to sum to the number of stems
+    accumulate_steps: int = 1  # optimiser step every N batches on their summed gradients (MSST, MDX-Net): effective batch batch_size x N (x processes)
+    ema_decay: float = 0.0  # > 0 (e.g. 0.999): a moving average of the weights, updated every optimiser step, is what validation, best.pt and the result use (Demucs' ema); 0 = off
 
     # Augmentation (each switchable; see stemunet.data.augment for where each acts)
     augment_remix: bool = True  # each stem of a chunk from an independently drawn track
     augment_gain: bool = True  # each stem scaled by a random gain in [-gain_db, +gain_db]
     gain_db: float = 3.0  # range of the random stem gain, dB
     augment_channel_swap: bool = True  # each stereo stem's channels swapped with probability 1/2
+    augment_flip_sign: bool = False  # each stem's polarity flipped with probability 1/2 (Demucs' FlipSign)
     augment_time_mask: bool = False  # one random span silenced in the mixture and every stem
     time_mask_seconds: float = 0.5  # longest silenced span, seconds
     augment_frequency_mask: bool = False  # one random band zeroed in mixture and target spectrograms
@@ -66,6 +69,9 @@ class TrainConfig(Config):
 
     # Validation
     valid_chunk_seconds: float = 3.0  # validation tracks are cut into consecutive chunks this long
+    valid_every: int = 1  # every N epochs (and the last) the validation tracks are also separated and scored by global SDR; 0 = the loss only
+    valid_seconds: float = 0.0  # seconds of each validation track (from its start) scored by SDR; 0 = whole tracks
+    select_by: Literal["loss", "sdr"] = "loss"  # what best.pt keeps: the epoch of the lowest validation loss, or of the highest validation SDR
 
     # Data pipeline and hardware
     fresh_synthetic: bool = False  # synthetic set only: every training example a newly generated song (never seen twice) instead of a chunk of train/
@@ -111,6 +117,11 @@ class TrainConfig(Config):
         require(not self.augment_repitch or self.repitch_semitones > 0 or self.repitch_tempo_percent > 0,
                 "augment_repitch needs repitch_semitones > 0 or repitch_tempo_percent > 0 (both are 0: nothing would be shifted)")
         require(self.valid_chunk_seconds > 0, f"valid_chunk_seconds must be > 0, got {self.valid_chunk_seconds}")
+        require(self.valid_every >= 0, f"valid_every must be >= 0, got {self.valid_every}")
+        require(self.valid_seconds >= 0, f"valid_seconds must be >= 0, got {self.valid_seconds}")
+        require(self.select_by != "sdr" or self.valid_every > 0, "select_by: sdr needs valid_every >= 1 (the SDR is what picks best.pt)")
+        require(self.accumulate_steps >= 1, f"accumulate_steps must be >= 1, got {self.accumulate_steps}")
+        require(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}")
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
         require(self.n_processes >= 1, f"n_processes must be >= 1, got {self.n_processes}")
@@ -127,7 +138,12 @@ class TrainConfig(Config):
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.samples_per_epoch / self.batch_size)
+        """Optimiser steps per epoch (one every ``accumulate_steps`` batches) in one process."""
+        return math.ceil(math.ceil(self.samples_per_epoch / self.batch_size) / self.accumulate_steps)
+
+    def validates_sdr(self, epoch: int) -> bool:
+        """Whether ``epoch`` ends with the validation SDR (every ``valid_every`` epochs, and the last)."""
+        return self.valid_every > 0 and (epoch % self.valid_every == 0 or epoch == self.epochs)
 
 
 # ----------------------------------------------------------------------------------------------

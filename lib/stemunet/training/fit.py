@@ -59,8 +59,9 @@ from stemunet.training.builders import (
     set_rng_state,
 )
 from stemunet.training.config import TrainConfig, resolve_mixed_precision
+from stemunet.training.ema import WeightAverage
 from stemunet.training.history import TrainResult, run_path, write_history
-from stemunet.training.loop import train_one_epoch, validate
+from stemunet.training.loop import train_one_epoch, validate, validation_sdr
 from stemunet.training.resume import model_provenance, starting_point, write_best_checkpoint
 
 
@@ -102,6 +103,10 @@ def fit(
         torch.set_num_threads(threads)
 
 
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 @dataclass
 class _Trainee:
     """What one process trains with: the separator (``unet`` is its U-Net as called in training,
@@ -115,6 +120,12 @@ class _Trainee:
     scaler: torch.amp.GradScaler
     device: torch.device
     amp_dtype: torch.dtype | None
+    average: WeightAverage | None = None  # ema_decay > 0, in the process that validates
+
+    @property
+    def model(self) -> Separator:
+        """What is validated, kept as best.pt and returned: the weights' average, or the weights."""
+        return self.average.module if self.average is not None else self.separator
 
 
 @dataclass
@@ -125,6 +136,7 @@ class _Tally:
     start_epoch: int = 0
     global_step: int = 0
     best_valid_loss: float = math.inf
+    best_valid_sdr: float = -math.inf
     best_epoch: int = 0
     train_seconds: float = 0.0
     examples_seen: int = 0
@@ -136,6 +148,7 @@ class _Tally:
             start_epoch=int(checkpoint["epoch"]),
             global_step=int(checkpoint["global_step"]),
             best_valid_loss=float(checkpoint.get("best_valid_loss", math.inf)),
+            best_valid_sdr=float(checkpoint.get("best_valid_sdr", -math.inf)),
             best_epoch=int(checkpoint.get("best_epoch", 0)),
             train_seconds=float(checkpoint.get("train_seconds", 0.0)),
             examples_seen=int(checkpoint.get("examples_seen", 0)),
@@ -148,8 +161,10 @@ class _Tally:
             epochs=len(self.history),
             best_epoch=self.best_epoch,
             best_valid_loss=self.best_valid_loss if self.best_epoch else None,
+            best_valid_sdr=self.best_valid_sdr if self.best_epoch and math.isfinite(self.best_valid_sdr) else None,
             final_train_loss=last.get("train_loss"),
             final_valid_loss=last.get("valid_loss"),
+            final_valid_sdr=next((row["valid_sdr"] for row in reversed(self.history) if _finite(row.get("valid_sdr"))), None),
             train_seconds=round(self.train_seconds, 2),
             examples_seen=self.examples_seen,
             train_examples_per_second=round(self.examples_seen / self.train_seconds, 2) if self.train_seconds else None,
@@ -188,7 +203,7 @@ def _fit(
         if writes:
             write_best_checkpoint(start, checkpoints / "best.pt")
         if start.best == "anew":  # a copied last.pt without its best.pt: the best is chosen among this run's epochs
-            tally.best_valid_loss, tally.best_epoch = math.inf, 0
+            tally.best_valid_loss, tally.best_valid_sdr, tally.best_epoch = math.inf, -math.inf, 0
     metrics = _first_metrics(config, trainee, group, tally, resume_path, initial_path)
     # Where the weights began (fine-tuning), kept in every checkpoint so a resumed run still knows.
     metrics["initial_model"] = checkpoint.get("initial_model") if checkpoint is not None else (
@@ -215,7 +230,7 @@ def _fit(
         metrics["finished"] = True
         write_history(run_dir / "history.csv", tally.history)
         write_json_atomic(run_dir / "metrics.json", metrics)
-    return TrainResult(run_dir=run_dir, history=tally.history, metrics=metrics, separator=trainee.separator.eval())
+    return TrainResult(run_dir=run_dir, history=tally.history, metrics=metrics, separator=trainee.model.eval())
 
 
 def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device: torch.device,
@@ -235,15 +250,22 @@ def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device:
         separator.unet.to(memory_format=torch.channels_last)
     unet = distributed.wrap(separator.unet, group, sync_batchnorm=config.sync_batchnorm)
     optimizer = build_optimizer(separator, config)
-    steps_per_epoch = len(loaders.train)
+    steps_per_epoch = math.ceil(len(loaders.train) / config.accumulate_steps)  # optimiser steps
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    return _Trainee(separator, loaders, unet, optimizer, scheduler, scaler, device, amp_dtype)
+    # The process that validates and writes keeps the weights' average (the others would hold the same).
+    average = WeightAverage(separator, config.ema_decay) if config.ema_decay > 0 and group.is_main else None
+    return _Trainee(separator, loaders, unet, optimizer, scheduler, scaler, device, amp_dtype, average)
 
 
 def _restore(trainee: _Trainee, checkpoint: dict[str, Any]) -> _Tally:
     """Put a training checkpoint's weights, optimiser, schedule, scaler and RNG states back; its tally."""
     trainee.separator.load_state_dict(checkpoint["state_dict"])
+    if trainee.average is not None:
+        if checkpoint.get("ema_state"):
+            trainee.average.load(checkpoint["ema_state"])
+        else:  # a run that did not average before: the average starts from the weights it resumes with
+            trainee.average.update(trainee.separator)
     trainee.optimizer.load_state_dict(checkpoint["optimizer_state"])
     trainee.scheduler.load_state_dict(checkpoint["scheduler_state"])
     if checkpoint.get("scaler_state") and trainee.scaler.is_enabled():
@@ -286,13 +308,13 @@ def _train_epoch(trainee: _Trainee, config: TrainConfig, group: distributed.Proc
     train_loss, seen = train_one_epoch(
         trainee.separator, loaders.train, trainee.optimizer, trainee.scheduler, config,
         epoch=epoch, amp_dtype=trainee.amp_dtype, scaler=trainee.scaler, progress=progress, unet=trainee.unet,
-        rank=group.rank,
+        rank=group.rank, average=trainee.average,
     )
     loss_sum, seen = distributed.sum_over_processes(train_loss * seen, seen)  # over the global batch
     train_loss, seen = loss_sum / max(seen, 1), int(seen)
     tally.train_seconds += time.perf_counter() - began
     tally.examples_seen += seen
-    tally.global_step += len(loaders.train)
+    tally.global_step += math.ceil(len(loaders.train) / config.accumulate_steps)
     return train_loss
 
 
@@ -301,19 +323,26 @@ def _validate_and_save(trainee: _Trainee, config: TrainConfig, group: distribute
                        progress: bool) -> dict[str, Any]:
     """Rank 0 after an epoch: validate, then write last.pt (and best.pt if it improved),
     history.csv and metrics.json. Returns the epoch's history row."""
-    separator, optimizer, scaler = trainee.separator, trainee.optimizer, trainee.scaler
-    valid_loss = validate(separator, trainee.loaders.valid, config, amp_dtype=trainee.amp_dtype, progress=progress)
+    separator, optimizer, scaler, model = trainee.separator, trainee.optimizer, trainee.scaler, trainee.model
+    valid_loss = validate(model, trainee.loaders.valid, config, amp_dtype=trainee.amp_dtype, progress=progress)
+    valid_sdr = (validation_sdr(model, trainee.loaders.valid.dataset, config.valid_seconds, progress=progress)
+                 if config.validates_sdr(epoch) else math.nan)
     record = {
         "epoch": epoch,
         "train_loss": train_loss,
         "valid_loss": valid_loss,
+        "valid_sdr": valid_sdr,
         "learning_rate": optimizer.param_groups[0]["lr"],
         "seconds": round(time.perf_counter() - began, 3),
     }
     tally.history.append(record)
-    improved = valid_loss < tally.best_valid_loss
+    if config.select_by == "sdr":
+        improved = _finite(valid_sdr) and valid_sdr > tally.best_valid_sdr
+    else:
+        improved = valid_loss < tally.best_valid_loss
     if improved:
         tally.best_valid_loss, tally.best_epoch = valid_loss, epoch
+        tally.best_valid_sdr = valid_sdr if _finite(valid_sdr) else -math.inf
     metrics.update(tally.metrics())
     state = {
         "train_config": config.to_params(),
@@ -321,6 +350,7 @@ def _validate_and_save(trainee: _Trainee, config: TrainConfig, group: distribute
         "global_step": tally.global_step,
         "valid_loss": valid_loss,
         "best_valid_loss": tally.best_valid_loss,
+        "best_valid_sdr": tally.best_valid_sdr,
         "best_epoch": tally.best_epoch,
         "history": list(tally.history),
         "train_seconds": tally.train_seconds,
@@ -331,11 +361,12 @@ def _validate_and_save(trainee: _Trainee, config: TrainConfig, group: distribute
         "rng_state": rng_state(),
         "world_size": group.world_size,
         "initial_model": metrics.get("initial_model"),
+        "ema_state": trainee.average.state() if trainee.average is not None else None,
     }
     checkpoints = run_dir / "checkpoints"
     save_training(separator, checkpoints / "last.pt", **state)
     if improved:
-        save_model(separator, checkpoints / "best.pt", **state)
+        save_model(model, checkpoints / "best.pt", **state)
     write_history(run_dir / "history.csv", tally.history)
     write_json_atomic(run_dir / "metrics.json", metrics)
     return record

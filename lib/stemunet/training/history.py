@@ -14,7 +14,7 @@ from stemunet.files import write_text_atomic
 from stemunet.separation.loading import load_separator
 from stemunet.separation.separator import Separator
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_sdr", "learning_rate", "seconds")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "learning_rate", "second
 def write_history(path: Path, history: list[dict[str, Any]]) -> Path:
     """``history.csv``: one row per epoch with :data:`HISTORY_COLUMNS`, written atomically."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, restval="nan", extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     return write_text_atomic(path, buffer.getvalue())

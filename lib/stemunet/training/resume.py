@@ -22,12 +22,14 @@ from stemunet.checkpoints import (
     read_checkpoint,
     read_training_checkpoint,
 )
-from stemunet.config import STEM_NAMES, ConfigError
+from stemunet.config import STEM_NAMES, ConfigError, SeparatorConfig
 from stemunet.files import atomic_path, torch_save_atomic
 
 
 def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
-    """``wanted``'s values that ``saved`` (a checkpoint's configuration) does not have, in words; "" if none."""
+    """``wanted``'s values that ``saved`` (a checkpoint's separator configuration) does not have, in
+    words; "" if none. Settings added since the checkpoint was written count as their defaults."""
+    saved = SeparatorConfig.from_params(saved).to_params()
     return ", ".join(f"{name}: checkpoint {saved.get(name)!r}, now {value!r}" for name, value in wanted.items() if saved.get(name) != value)
 
 

@@ -7,11 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from stemunet.data.synthetic.dsp import (_add, _adsr, _exp_env, _harmonic_freqs, _lowpass_weights, _midi_hz, _render_note,
-                                    _wavetable)
+from stemunet.data.synthetic.dsp import (
+    _add,
+    _adsr,
+    _exp_env,
+    _harmonic_freqs,
+    _lowpass_weights,
+    _midi_hz,
+    _render_note,
+    _wavetable,
+)
 from stemunet.data.synthetic.plan import _Chord, _Plan
 from stemunet.data.synthetic.soundfont import PartSampler
-
 
 _GM_BASSES = (32, 33, 33, 34, 34, 35, 36, 38, 39)  # acoustic, finger, pick, fretless, slap, synth basses
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from stemunet.config import STEM_NAMES
+from stemunet.data.synthetic.singing import singer_fingerprint
 from stemunet.data.synthetic.song import _mixture_of, render_track
 from stemunet.data.synthetic.soundfont import resolve_soundfont, soundfont_digest
-from stemunet.data.synthetic.singing import singer_fingerprint
 from stemunet.data.synthetic.soundfont_registry import soundfont_pool
 from stemunet.data.synthetic.spec import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SUBSETS, SyntheticSpec
 

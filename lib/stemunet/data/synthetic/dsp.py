@@ -8,7 +8,6 @@ import math
 import numpy as np
 from scipy import signal as sp_signal
 
-
 _TABLE_SIZE = 4096
 _TWO_PI = 2.0 * math.pi
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from stemunet.data.synthetic.spec import SyntheticSpec
 
-
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
 # Chord progressions as 0-based scale degrees (I V vi IV, i VI III VII, ...).

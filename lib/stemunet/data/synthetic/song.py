@@ -13,14 +13,13 @@ from stemunet.data.synthetic import production
 from stemunet.data.synthetic.bass import _render_bass
 from stemunet.data.synthetic.drums import _render_drums
 from stemunet.data.synthetic.other import _render_other
-from stemunet.data.synthetic.plan import _Plan, _make_plan
-from stemunet.data.synthetic.room import _Convolver, _active_rms, _add_noise_floor, _gate_silence, _room_ir
+from stemunet.data.synthetic.plan import _make_plan, _Plan
+from stemunet.data.synthetic.room import _active_rms, _add_noise_floor, _Convolver, _gate_silence, _room_ir
+from stemunet.data.synthetic.singing import singer_available
 from stemunet.data.synthetic.soundfont import PartSampler, resolve_soundfont
 from stemunet.data.synthetic.soundfont_registry import soundfont_pool
-from stemunet.data.synthetic.spec import SUBSETS, SyntheticSpec, _SUBSET_CODES
-from stemunet.data.synthetic.singing import singer_available
+from stemunet.data.synthetic.spec import _SUBSET_CODES, SUBSETS, SyntheticSpec
 from stemunet.data.synthetic.vocals import _render_sung_vocals, _render_vocals
-
 
 # One random stream per part of a song, so that changing e.g. the vocal synthesis leaves the
 # drums of every song untouched.

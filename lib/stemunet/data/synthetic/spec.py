@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 FORMAT_NAME = "stemunet-synthetic-musdb"
 FORMAT_VERSION = 3
 """Bump whenever the generated audio or the layout changes: cached sets are keyed on it.

@@ -8,11 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from stemunet.data.synthetic.dsp import (_TWO_PI, _add, _adsr, _band_noise, _harmonic_freqs, _midi_hz, _render_note,
-                                    _wavetable)
+from stemunet.data.synthetic.dsp import _TWO_PI, _add, _adsr, _band_noise, _harmonic_freqs, _midi_hz, _render_note, _wavetable
 from stemunet.data.synthetic.plan import _Plan
 from stemunet.data.synthetic.singing import SINSY_SINGER, SYLLABLES, SungNote, sing
-
 
 # Vowel formants (F1, F2, F3 in Hz, adult male; female voices scale them by ~1.15).
 _VOWELS = {

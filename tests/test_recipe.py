@@ -1,0 +1,129 @@
+"""The training recipe's modern pieces: gradient accumulation, the weights' moving average (EMA),
+validation by global SDR and SDR-selected checkpoints, and polarity-flip augmentation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_training import TINY
+
+from stemunet.checkpoints import read_checkpoint, read_training_checkpoint
+from stemunet.data.augment import WaveformAugmentation, apply_waveform_augmentation, flip_signs
+from stemunet.separation.loading import load_separator
+from stemunet.training.config import TrainConfig
+from stemunet.training.ema import WeightAverage
+from stemunet.training.fit import fit
+from stemunet.training.history import read_history
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def weights(path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["state_dict"]
+
+
+def test_accumulating_k_batches_steps_as_one_batch_k_times_as_large(tmp_path, monkeypatch):
+    # BatchNorm normalises by each batch's statistics, which a split batch cannot share: hold it in
+    # eval mode (running statistics) so that only the accumulation is compared.
+    monkeypatch.setattr(torch.nn.modules.batchnorm._BatchNorm, "train", lambda self, mode=True: torch.nn.Module.train(self, False))
+    base = {**TINY, "epochs": 1, "samples_per_epoch": 8, "valid_every": 0}
+    whole = fit(TrainConfig.from_params({**base, "batch_size": 8}), tmp_path / "whole", progress=False)
+    split = fit(TrainConfig.from_params({**base, "batch_size": 2, "accumulate_steps": 4}), tmp_path / "split", progress=False)
+    plain = fit(TrainConfig.from_params({**base, "batch_size": 2}), tmp_path / "plain", progress=False)
+    a, b, c = (weights(run.run_dir / "checkpoints" / "last.pt") for run in (whole, split, plain))
+    for name in a:
+        torch.testing.assert_close(b[name].float(), a[name].float(), atol=1e-6, rtol=0)
+    assert any(not torch.allclose(c[name].float(), a[name].float(), atol=1e-4) for name in a), "4 steps of 2 must differ from 1 of 8"
+    assert split.metrics["global_batch_size"] == 2 and read_training_checkpoint(split.run_dir / "checkpoints" / "last.pt")["global_step"] == 1
+
+
+def test_the_average_after_n_updates_is_the_closed_form():
+    layer = torch.nn.Linear(3, 2)
+    decay = 0.8
+    average = WeightAverage(layer, decay)
+    seen = []
+    for step in range(5):
+        with torch.no_grad():
+            layer.weight.copy_(torch.full_like(layer.weight, float(step + 1) ** 2))
+        seen.append(layer.weight.detach().clone())
+        average.update(layer)
+    n = len(seen)
+    closed = decay ** (n - 1) * seen[0] + sum((1 - decay) * decay ** (n - k) * seen[k - 1] for k in range(2, n + 1))
+    torch.testing.assert_close(average.module.weight, closed, atol=1e-6, rtol=0)
+    assert average.updates == 5
+
+
+def test_ema_weights_are_validated_kept_in_best_pt_and_resumed(tmp_path):
+    config = TrainConfig.from_params({**TINY, "epochs": 2, "ema_decay": 0.5, "valid_every": 0})
+    straight = fit(config, tmp_path / "straight", progress=False)
+    last = read_training_checkpoint(straight.run_dir / "checkpoints" / "last.pt")
+    ema = last["ema_state"]
+    assert ema["updates"] == 2 * math.ceil(TINY["samples_per_epoch"] / TINY["batch_size"])
+    assert any(not torch.equal(ema["state_dict"][k], last["state_dict"][k]) for k in last["state_dict"] if k.startswith("unet"))
+    one = fit(config.replace(epochs=1), tmp_path / "one", progress=False)  # one epoch: it is the best
+    averaged = read_training_checkpoint(one.run_dir / "checkpoints" / "last.pt")["ema_state"]["state_dict"]
+    for name, value in weights(one.run_dir / "checkpoints" / "best.pt").items():
+        torch.testing.assert_close(value, averaged[name])  # best.pt holds the average, not the weights
+    for name, value in straight.separator.state_dict().items():
+        torch.testing.assert_close(value, ema["state_dict"][name])  # the result is the average
+    loaded = load_separator(straight.run_dir / "checkpoints" / "last.pt", "cpu").state_dict()
+    for name, value in loaded.items():  # last.pt as a model (and a best.pt rebuilt from it on resume): the average
+        torch.testing.assert_close(value, ema["state_dict"][name])
+
+    def crash(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # killed after epoch 1, resumed: the average goes on as if never stopped
+        fit(config, tmp_path / "first", progress=False, epoch_callback=crash)
+    resumed = fit(config.replace(resume_from=str(tmp_path / "first")), tmp_path / "resumed", progress=False)
+    again = read_training_checkpoint(resumed.run_dir / "checkpoints" / "last.pt")["ema_state"]
+    assert again["updates"] == ema["updates"]
+    for name, value in ema["state_dict"].items():
+        torch.testing.assert_close(again["state_dict"][name], value, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("select_by, best", [("sdr", 2), ("loss", None)])
+def test_best_pt_is_the_epoch_the_chosen_figure_calls_best(tmp_path, monkeypatch, select_by, best):
+    import stemunet.training.fit as fitting
+
+    scores = iter([1.0, 3.0, 2.0])  # the SDR peaks at epoch 2, whatever the losses do
+    monkeypatch.setattr(fitting, "validation_sdr", lambda *args, **kwargs: next(scores))
+    result = fit(TrainConfig.from_params({**TINY, "epochs": 3, "select_by": select_by}), tmp_path / "run", progress=False)
+    history = result.history
+    assert [row["valid_sdr"] for row in history] == [1.0, 3.0, 2.0]
+    expected = best or history[int(np.argmin([row["valid_loss"] for row in history]))]["epoch"]
+    assert result.metrics["best_epoch"] == expected
+    assert read_checkpoint(result.run_dir / "checkpoints" / "best.pt")["epoch"] == expected
+    if select_by == "sdr":
+        assert result.metrics["best_valid_sdr"] == 3.0
+
+
+def test_validation_sdr_runs_every_n_epochs_and_the_last_and_is_logged(tmp_path):
+    result = fit(TrainConfig.from_params({**TINY, "epochs": 3, "valid_every": 2}), tmp_path / "run", progress=False)
+    logged = read_history(result.run_dir / "history.csv")
+    assert [math.isfinite(row["valid_sdr"]) for row in logged] == [False, True, True]
+    assert logged[2]["valid_sdr"] == pytest.approx(result.metrics["final_valid_sdr"])
+    assert -30 < logged[2]["valid_sdr"] < 60
+
+
+def test_select_by_sdr_needs_sdr_validation():
+    with pytest.raises(ValueError, match="select_by: sdr needs valid_every"):
+        TrainConfig.from_params({**TINY, "select_by": "sdr", "valid_every": 0})
+
+
+def test_flip_sign_flips_whole_stems_and_the_mixture_follows():
+    stems = torch.randn(4, 2, 100)
+    flipped = flip_signs(stems, np.random.default_rng(3))
+    signs = (flipped / stems).mean(dim=(1, 2))
+    assert set(torch.round(signs).tolist()) <= {-1.0, 1.0} and torch.allclose(flipped.abs(), stems.abs())
+    seen = {tuple(torch.sign((flip_signs(stems, np.random.default_rng(seed)) / stems).mean(dim=(1, 2))).tolist()) for seed in range(40)}
+    assert len(seen) > 4  # stems flip independently
+    mixture, out = apply_waveform_augmentation(stems, np.random.default_rng(3), WaveformAugmentation(flip_sign=True), 8000)
+    torch.testing.assert_close(out, flipped)
+    torch.testing.assert_close(mixture, flipped.sum(dim=0))
+    untouched, _ = apply_waveform_augmentation(stems, np.random.default_rng(3), WaveformAugmentation(), 8000)
+    torch.testing.assert_close(untouched, stems.sum(dim=0))
