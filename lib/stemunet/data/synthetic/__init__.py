@@ -76,14 +76,8 @@ Modules, each one job, every import pointing down the list:
 """
 
 from stemunet.config import STEM_NAMES
-from stemunet.data.synthetic.dataset import (
-                                        ensure_synthetic_dataset,
-                                        generate_synthetic_dataset,
-                                        is_synthetic_dataset,
-                                        read_synthetic_manifest,
-                                        synthetic_cache_root,
-                                        synthetic_set_name,
-)
+from stemunet.data.synthetic.dataset import (ensure_synthetic_dataset, generate_synthetic_dataset, is_synthetic_dataset,
+                                             read_synthetic_manifest, synthetic_cache_root, synthetic_set_name)
 from stemunet.data.synthetic.song import render_track
 from stemunet.data.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
 from stemunet.data.synthetic.spec import DESIGN_VERSIONS, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SyntheticSpec
