@@ -28,7 +28,8 @@ Speed is given as "x real time" (seconds of audio per second of processing; high
 and as a ratio to Open-Unmix's.
 
 ``--wiener-iterations`` and ``--mask-power`` set our models' post-filter (default -1: each
-model's own; random-weight presets have none).
+model's own; random-weight presets have none). ``--precisions float32 bf16`` times our models
+once in each arithmetic (the default, ``auto``, is bfloat16 on CPUs with AVX-512 BF16 or AMX).
 
 ``--memory-check`` instead separates a 1-minute and a 10-minute file with ``--memory-method``
 (default: the default preset) through the batch path (``stemunet.separation.batch.separate_file``: file in, stems out) and prints the
@@ -39,6 +40,7 @@ Usage::
     python benchmarks/separation_speed.py                      # CPU, every method
     python benchmarks/separation_speed.py --repeats 2          # best of two timings per method
     python benchmarks/separation_speed.py --device cuda --batch-segments 16
+    python benchmarks/separation_speed.py --methods pretrained openunmix openunmix_no_wiener --precisions float32 bf16
     python benchmarks/separation_speed.py --memory-check
 """
 
@@ -105,7 +107,7 @@ def preset_separator(name: str, device, args: argparse.Namespace):
     from stemunet.config import PostFilterChoice
     from stemunet.separation.separator import Separator
 
-    choice = PostFilterChoice(wiener_iterations=args.wiener_iterations, mask_power=args.mask_power)
+    choice = PostFilterChoice(wiener_iterations=args.wiener_iterations, mask_power=args.mask_power, precision=args.precision)
     if name == "pretrained":
         return load_separator(CheckpointRef.resolve("pretrained"), device, choice)
     return Separator(preset_config(name)).to(device).eval().use_postfilter(choice)
@@ -248,7 +250,8 @@ def run_worker(mode: str, method: str, input_path: Path, args: argparse.Namespac
     command = [sys.executable, __file__, f"--{mode}", method, "--input", str(input_path), "--device", args.device,
                "--segment-seconds", str(args.segment_seconds), "--overlap", str(args.overlap),
                "--batch-segments", str(args.batch_segments), "--repeats", str(args.repeats), "--threads", str(args.threads),
-               "--wiener-iterations", str(args.wiener_iterations), "--mask-power", str(args.mask_power)]  # fmt: skip
+               "--wiener-iterations", str(args.wiener_iterations), "--mask-power", str(args.mask_power),
+               "--precision", args.precision]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         return {"method": method, "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
@@ -291,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--wiener-iterations", type=int, default=-1, help="our models' Wiener EM iterations (-1: each model's own)")
     parser.add_argument("--mask-power", type=float, default=-1.0, help="our models' mask power (-1: each model's own)")
+    parser.add_argument("--precisions", nargs="+", default=["model"], choices=["model", "auto", "float32", "bf16"],
+                        help="our models' U-Net arithmetic, each timed as its own row (model: each model's own, which is auto)")
+    parser.add_argument("--precision", default="model", help=argparse.SUPPRESS)
     parser.add_argument("--memory-check", action="store_true", help="1-minute vs 10-minute peak memory of --memory-method")
     parser.add_argument("--memory-method", default="default", choices=list(PRESETS), help="the model of --memory-check")
     parser.add_argument("--short-minutes", type=float, default=1.0)
@@ -332,10 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         path = write_test_input(Path(folder) / "input.wav", args.seconds)
         results = []
         for method in args.methods:
-            result = run_worker("worker", method, path, args)
-            results.append(result)
-            summary = result.get("error") or f"{result['x_realtime']:.1f}x real time, peak RSS {result['peak_rss_mb']:.0f} MB"
-            print(f"{method}: {summary}", flush=True)
+            for precision in args.precisions if method in PRESETS else ["model"]:
+                args.precision = precision
+                result = run_worker("worker", method, path, args)
+                if method in PRESETS and args.precisions != ["model"]:
+                    result["method"] = f"{method} ({precision})"
+                results.append(result)
+                summary = result.get("error") or f"{result['x_realtime']:.1f}x real time, peak RSS {result['peak_rss_mb']:.0f} MB"
+                print(f"{result['method']}: {summary}", flush=True)
     print()
     print(f"{args.seconds:g} s of 44.1 kHz stereo, best of {args.repeats}; segments {args.segment_seconds:g} s, overlap {args.overlap:g}, batch {args.batch_segments}")
     print(speed_table(results))

@@ -56,7 +56,7 @@ def model_throughput(config: TrainConfig, batch_size: int, steps: int, clock: Ca
     amp_dtype = resolve_mixed_precision(config.mixed_precision, device)
     torch.manual_seed(0)
     separator = build_separator(config).to(device).train()
-    if config.channels_last:
+    if config.uses_channels_last(amp_dtype, device):
         separator.unet.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(separator, config)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads of this process (0: torch's default); "
                         "1 gives steadier figures on a busy machine")
     parser.add_argument("--musdb-root", default=None, help="read this MUSDB18(-HQ) folder instead of the synthetic set")
+    parser.add_argument("--precisions", nargs="+", default=["off", "auto"], choices=["off", "auto", "bf16", "fp16"],
+                        help="the model figure once per mixed_precision setting, side by side (off: float32; auto: bf16 on "
+                             "GPUs and on CPUs with AVX-512 BF16 or AMX, with channels-last on a CPU)")
+    parser.add_argument("--model-only", action="store_true", help="skip the data pipeline's figures")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a preset parameter, e.g. -p mixed_precision bf16 -p channels_last true")
     args = parser.parse_args(argv)
@@ -138,10 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig.from_params(params)
         batch_size = args.batch_size or (config.batch_size if device.type == "cuda" else 2)
         n_parameters = count_parameters(build_separator(config))
-        model_rate, precision = model_throughput(config, batch_size, args.steps)
         print(f"\n{preset}: {config.stft.sample_rate} Hz, {config.stft.n_channels} ch, n_fft {config.stft.n_fft}, "
               f"{n_parameters / 1e6:.2f} M parameters, {config.chunk_seconds:g} s chunks")
-        print(f"  model  {model_rate:8.1f} examples/s  (batch {batch_size}, {precision}, {args.steps} steps)")
+        model_rates = {}
+        for setting in args.precisions:
+            variant = config.replace(mixed_precision=setting)
+            cpu_rate, precision = model_throughput(variant, batch_size, args.steps, clock=time.process_time)
+            model_rates[setting], _ = model_throughput(variant, batch_size, args.steps)
+            layout = "channels-last" if variant.uses_channels_last(resolve_mixed_precision(setting, device), device) else "contiguous"
+            print(f"  model  {model_rates[setting]:8.1f} examples/s  ({cpu_rate:.2f} per CPU-second; {setting}: {precision}, {layout}; "
+                  f"batch {batch_size}, {args.steps} steps)")
+        model_rate = model_rates[args.precisions[-1]]
+        if args.model_only:
+            continue
 
         tracks = list_tracks(resolve_root(config.data, progress=False), "train", "train")
         for cache in (False, True):

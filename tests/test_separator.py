@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from stemunet.checkpoints import read_checkpoint, save_model
-from stemunet.config import ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
+from stemunet.config import PostFilterChoice, ChunkingConfig, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separation.loading import load_separator
 from stemunet.separation.separator import Separator
 
@@ -82,6 +82,7 @@ def test_separate_equals_forward_and_leaves_the_training_mode_alone(config):
     for _ in range(3):  # batch-norm statistics away from their defaults, so folding them matters
         separator(torch.randn(2, config.stft.n_channels, 6000))
     audio = torch.randn(config.stft.n_channels, 9000) * 0.1
+    separator.use_postfilter(PostFilterChoice(precision="float32"))  # forward is float32; auto is bf16 on CPUs that have it
     stems = separator.separate(audio, config.stft.sample_rate, ChunkingConfig(segment_seconds=100.0))
     assert separator.training  # separating did not switch the model to eval mode
     separator.eval()

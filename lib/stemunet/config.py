@@ -321,8 +321,10 @@ class PostFilterConfig(Config):
     shifts: int = 0  # test-time augmentation: separate N times, each delayed by a random fraction of a second, and average (Demucs' shift trick); 0 = off
     flip_channels: bool = False  # test-time augmentation: also separate with left and right swapped, and average
     flip_sign: bool = False  # test-time augmentation: also separate the polarity-inverted input, and average
+    precision: Literal["auto", "float32", "bf16"] = "auto"  # the U-Net's arithmetic: auto = bfloat16 where the hardware computes it natively (CPUs with AVX-512 BF16 or AMX, GPUs), else float32
 
     def __post_init__(self) -> None:
+        require(self.precision in ("auto", "float32", "bf16"), f"precision must be auto, float32 or bf16, got {self.precision!r}")
         require(0 <= self.wiener_iterations <= 10, f"wiener_iterations must be in 0..10, got {self.wiener_iterations}")
         require(math.isfinite(self.mask_power) and 0 < self.mask_power <= 8, f"mask_power must be in (0, 8], got {self.mask_power}")
         require(0 <= self.shifts <= MAX_SHIFTS, f"shifts must be in 0..{MAX_SHIFTS}, got {self.shifts}")
@@ -347,6 +349,7 @@ class PostFilterChoice(Config):
     shifts: int = -1  # test-time augmentation: average N separations, each delayed by a random fraction of a second (0 = off; -1 = the model's own)
     flip_channels: int = -1  # test-time augmentation: 1 = also separate with the channels swapped and average (0 = no; -1 = the model's own)
     flip_sign: int = -1  # test-time augmentation: 1 = also separate the polarity-inverted input and average (0 = no; -1 = the model's own)
+    precision: Literal["model", "auto", "float32", "bf16"] = "model"  # the U-Net's arithmetic: auto = bfloat16 where the hardware has it, float32, bf16, or the model's own setting
 
     def __post_init__(self) -> None:
         require(self.wiener_iterations == -1 or 0 <= self.wiener_iterations <= 10, f"wiener_iterations must be -1 (the model's own) or in 0..10, got {self.wiener_iterations}")
@@ -363,6 +366,7 @@ class PostFilterChoice(Config):
             shifts=own.shifts if self.shifts == -1 else self.shifts,
             flip_channels=own.flip_channels if self.flip_channels == -1 else bool(self.flip_channels),
             flip_sign=own.flip_sign if self.flip_sign == -1 else bool(self.flip_sign),
+            precision=own.precision if self.precision == "model" else self.precision,
         )
 
 

@@ -11,6 +11,7 @@ import torch
 
 from stemunet.config import STEM_NAMES, Config, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require
 from stemunet.data.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT
+from stemunet.precision import autocast_dtype
 
 LossType = Literal["l1", "mse", "l1_wave", "l1_mag_wave"]
 MAGNITUDE_LOSSES = ("l1", "mse", "l1_mag_wave")  # losses with a magnitude term
@@ -79,8 +80,8 @@ class TrainConfig(Config):
     num_workers: int = 0  # data loader worker processes; 0 = load in the training process
     cpu_threads: int = 1  # torch's CPU threads during training (1 suits a tiny model); 0 = torch's default, one per core
     device: str = "auto"  # auto (CUDA if available, else CPU), cpu, cuda, cuda:N, mps
-    mixed_precision: Literal["auto", "off", "bf16", "fp16"] = "auto"  # CUDA only; auto = bf16 where supported
-    channels_last: bool = False  # U-Net in channels-last memory layout (what tensor cores want; try it on GPUs)
+    mixed_precision: Literal["auto", "off", "bf16", "fp16"] = "auto"  # the U-Net's arithmetic; auto = bf16 on GPUs and on CPUs that compute it natively (AVX-512 BF16, AMX), fp16 on older GPUs, else float32
+    channels_last: bool = False  # U-Net in channels-last memory layout (what tensor cores and oneDNN's bf16 kernels want); on with bf16 on a CPU
     seed: int = 0  # model initialisation, chunk draws and augmentation
     resume_from: str = ""  # a training run folder or checkpoint to continue; "" = start afresh
     init_from: str = ""  # fine-tuning: a trained model (run folder, checkpoint file or "pretrained") whose weights start this run, with a fresh optimiser and schedule; "" = random initialisation
@@ -127,6 +128,11 @@ class TrainConfig(Config):
         require(self.n_processes >= 1, f"n_processes must be >= 1, got {self.n_processes}")
         check_device(self.device)
 
+    def uses_channels_last(self, amp_dtype: torch.dtype | None, device: torch.device) -> bool:
+        """Channels-last layout: when asked, and always for bfloat16 on a CPU (oneDNN's fast bf16
+        convolutions want it; float32 keeps the layout it was trained with)."""
+        return self.channels_last or (amp_dtype == torch.bfloat16 and device.type == "cpu")
+
     @property
     def separator_config(self) -> SeparatorConfig:
         return SeparatorConfig(stft=self.stft, model=self.model)
@@ -152,15 +158,7 @@ class TrainConfig(Config):
 
 
 def resolve_mixed_precision(setting: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the U-Net, or ``None`` for full float32.
-
-    Mixed precision is used on CUDA only (on the CPU it would be slower, not faster); ``auto``
-    picks bfloat16 where the GPU supports it (no loss scaling needed), else float16.
-    """
-    if device.type != "cuda" or setting == "off":
-        return None
-    if setting == "fp16":
-        return torch.float16
-    if setting == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+    """The autocast dtype for the U-Net in training, or ``None`` for full float32
+    (:func:`stemunet.precision.autocast_dtype`: ``auto`` is bfloat16 on CUDA GPUs and CPUs that
+    compute it natively, float16 on older GPUs, float32 elsewhere)."""
+    return autocast_dtype(setting, device)

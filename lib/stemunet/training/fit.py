@@ -246,7 +246,7 @@ def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device:
     if loaders is None or group.distributed:
         loaders = build_data_loaders(config, rank=group.rank, world_size=group.world_size, progress=progress and group.is_main)
     separator.to(device)
-    if config.channels_last:
+    if config.uses_channels_last(amp_dtype, device):
         separator.unet.to(memory_format=torch.channels_last)
     unet = distributed.wrap(separator.unet, group, sync_batchnorm=config.sync_batchnorm)
     optimizer = build_optimizer(separator, config)

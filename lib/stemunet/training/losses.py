@@ -60,7 +60,7 @@ def training_loss(
         mixture_spec, target_spec = frequency_mask(mixture_spec, target_spec, mask_generator, max_bins)
     mixture_magnitude = mixture_spec.abs()
     with torch.autocast(device_type=mixture.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        layout = torch.channels_last if config.channels_last else torch.contiguous_format
+        layout = torch.channels_last if config.uses_channels_last(amp_dtype, mixture.device) else torch.contiguous_format
         masks = (unet or separator.unet)(mixture_magnitude.contiguous(memory_format=layout))
     masks = masks.float()  # (batch, n_stems, n_channels, n_bins, n_frames)
 
