@@ -17,6 +17,7 @@ CPU = torch.device("cpu")
 
 @pytest.mark.parametrize("native", [True, False], ids=["a CPU with native bf16", "a CPU without"])
 def test_auto_is_bf16_exactly_where_the_cpu_computes_it_natively(monkeypatch, native):
+    monkeypatch.delenv("STEMUNET_NATIVE_BF16", raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     assert precision.autocast_dtype("auto", CPU) == (torch.bfloat16 if native else None)
@@ -27,10 +28,13 @@ def test_auto_is_bf16_exactly_where_the_cpu_computes_it_natively(monkeypatch, na
     assert config.uses_channels_last(precision.autocast_dtype("auto", CPU), CPU) == native
 
 
-def test_amx_counts_as_native_bf16(monkeypatch):
+def test_amx_counts_as_native_bf16_and_the_variable_turns_it_off(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.delenv("STEMUNET_NATIVE_BF16", raising=False)
     assert precision.cpu_has_native_bf16()
+    monkeypatch.setenv("STEMUNET_NATIVE_BF16", "0")
+    assert not precision.cpu_has_native_bf16() and precision.autocast_dtype("auto", CPU) is None
 
 
 def test_separation_in_bf16_is_close_to_float32_and_still_adds_up():

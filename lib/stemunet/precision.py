@@ -10,14 +10,24 @@ post-filter and losses stay in float32.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
 """Settings of the separation's precision (training's ``mixed_precision`` adds ``off`` and ``fp16``)."""
 
 
+NATIVE_BF16_VARIABLE = "STEMUNET_NATIVE_BF16"
+"""Set to 0 to treat this CPU as one without native bfloat16 (``auto`` then means float32): to
+reproduce a float32 host's numbers, or run the tests as such a host would."""
+
+
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX tiles)."""
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX tiles), unless
+    ``$STEMUNET_NATIVE_BF16`` is 0."""
+    if os.environ.get(NATIVE_BF16_VARIABLE) == "0":
+        return False
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
