@@ -75,3 +75,13 @@ def test_every_config_with_a_device_refuses_one_this_machine_lacks(notebook, mon
     with pytest.raises(ConfigError, match="device 'gpu'"):
         config_class.from_params({"device": "gpu"})
     assert config_class.from_params({"device": "cpu"}).device == "cpu"
+
+
+def test_off_typed_on_the_command_line_is_the_choice_off_not_false():
+    from stemunet.lab.runs import parse_value
+    from stemunet.training.config import TrainConfig
+
+    assert parse_value("off", "mixed_precision") is False  # YAML 1.1, as Papermill's -p reads it
+    assert TrainConfig.from_params({"mixed_precision": parse_value("off", "mixed_precision")}).mixed_precision == "off"
+    with pytest.raises(ValueError, match="augment_gain"):
+        TrainConfig.from_params({"augment_gain": "off"})  # a bool parameter still wants true/false

@@ -29,6 +29,9 @@ TINY = {
     # A constant learning rate: a finished 1-epoch run then holds exactly the state of a 2-epoch run
     # killed after its first epoch (a decaying schedule would have ended early).
     "final_learning_rate": 1e-3,
+    # float32 on every host: the weights of two processes and of one are compared to 2e-5
+    # (auto would be bfloat16 on CPUs that have it natively: tests/test_precision.py).
+    "mixed_precision": "off",
 }  # fmt: skip
 
 

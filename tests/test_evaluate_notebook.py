@@ -64,6 +64,7 @@ def test_evaluate_notebook_with_the_demo_parameters_writes_scores_tables_and_fig
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) == {"model", "about"} and metrics["model"]["all"]["SDR"]["n_tracks"] == 1
     assert metrics["about"]["n_tracks"] == 1 and metrics["about"]["data"] == "synthetic"
-    assert metrics["about"]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5, "shifts": 0, "flip_channels": False, "flip_sign": False}
+    assert metrics["about"]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5, "shifts": 0, "flip_channels": False, "flip_sign": False,
+                                              "precision": "auto"}
     for figure in ("score_boxes.png", "track_scores.png"):
         assert (run_dir / figure).stat().st_size > 10_000

@@ -33,7 +33,7 @@ def test_listen_notebook_compares_a_training_run_with_the_reference(tmp_path):
     comparison = json.loads((run / "comparison.json").read_text())
     assert comparison["players"] == ["mixture", "reference vocals", "vocals estimate: 2026-01-01T00-00-00_train"]
     assert comparison["runs"][0]["sdr_db"] is None  # never evaluated
-    assert comparison["runs"][0]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5}
+    assert comparison["runs"][0]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5, "shifts": 0, "flip_channels": False, "flip_sign": False, "precision": "auto"}
     excerpts = sorted((run / "excerpts").glob("*.wav"))
     assert len(excerpts) == 3 and all(sf.info(str(p)).frames == 2 * 44100 for p in excerpts)
     assert (run / "comparison.png").stat().st_size > 10_000

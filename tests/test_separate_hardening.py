@@ -92,13 +92,22 @@ def test_stale_scratch_files_of_a_killed_run_are_removed_on_the_next(tmp_path, c
     assert not stale.exists() and not list((tmp_path / "out").rglob("*.part"))
 
 
+def default_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_an_interrupted_separation_leaves_no_scratch_files_and_no_traceback(tmp_path, checkpoint, signum, status):
     source = write_noise(tmp_path / "long.wav", n_samples=16000 * 240)  # four minutes: seconds to separate
     out = tmp_path / "out"
     command = [sys.executable, "-m", "stemunet.separate", str(source), "-o", str(out), "--checkpoint", str(checkpoint),
                "--segment-seconds", "0.5", "--batch-segments", "1", "-q"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: SIGINT and SIGTERM neither ignored nor blocked, whatever an earlier test in
+    # this worker process left in its signal mask (a child inherits both across exec, and a blocked
+    # SIGINT would let the separation finish unbothered).
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     deadline = time.monotonic() + 120
     while not list(out.rglob("*.part")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)

@@ -47,7 +47,7 @@ def test_separate_notebook_with_the_demo_parameters_separates_the_newest_trainin
             assert (info.samplerate, info.channels, info.frames) == (44100, 2, 6 * 44100)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_separated"] == 2 and metrics["n_failed"] == 0 and metrics["audio_seconds"] == 12.0
-    assert metrics["postfilter"] == {"wiener_iterations": 2, "mask_power": 0.75}
+    assert metrics["postfilter"] == {"wiener_iterations": 2, "mask_power": 0.75, "shifts": 0, "flip_channels": False, "flip_sign": False, "precision": "auto"}
     assert (run_dir / "stems.png").stat().st_size > 10_000
     assert (run_dir / "separate.ipynb").is_file()
     shown = (run_dir / "separate.ipynb").read_text()

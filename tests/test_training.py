@@ -41,6 +41,7 @@ TINY = {
     "valid_chunk_seconds": 1.5,
     "learning_rate": 1e-3,
     "device": "cpu",
+    "mixed_precision": "off",  # float32 on every host (auto is bf16 on CPUs with it natively: tests/test_precision.py)
 }
 
 
@@ -196,10 +197,10 @@ def test_waveform_loss_targets_lose_the_frequency_masked_band_too(tiny_config):
 
 
 @pytest.mark.parametrize("loss", ["l1", "l1_mag_wave"])
-def test_mixed_precision_is_for_cuda_only_and_its_loss_path_runs(tiny_config, loss):
+def test_mixed_precision_settings_and_its_loss_path_runs(tiny_config, loss):
     from stemunet.training.config import resolve_mixed_precision
 
-    assert resolve_mixed_precision("bf16", torch.device("cpu")) is None
+    assert resolve_mixed_precision("bf16", torch.device("cpu")) is torch.bfloat16  # forced; auto: tests/test_precision.py
     assert resolve_mixed_precision("fp16", torch.device("cuda")) is torch.float16
     assert resolve_mixed_precision("off", torch.device("cuda")) is None
     # The autocast path itself (bf16 autocast exists on the CPU too): masks come back as float32

@@ -82,6 +82,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"parameter {name!r}: {value!r} matches none of {annotation}")
     if origin is Literal:
         choices = typing.get_args(annotation)
+        if isinstance(value, bool) and ("off" if value is False else "on") in choices:
+            value = "off" if value is False else "on"  # YAML 1.1 (PyYAML, Papermill's -p) reads off/on as booleans
         if value not in choices:
             raise ConfigError(f"parameter {name!r}: {value!r} is not one of {list(choices)}")
         return value
