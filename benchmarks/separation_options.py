@@ -4,8 +4,8 @@
 
 For a checkpoint (default ``pretrained``), each setting separates the same music and is scored as
 evaluation scores it: cSDR (BSSEval v4, median over 1 s frames then tracks) and the global SDR
-(whole tracks, mean over tracks; the MDX/SDX challenges' figure), mean over the stems each set
-has, beside the CPU time the separation took (its own process time, so other jobs on a shared
+(whole tracks, mean over tracks; the MDX/SDX challenges' figure) and SI-SDR (whole tracks, mean
+over tracks), each averaged over the stems the set has, beside the CPU time the separation took (its own process time, so other jobs on a shared
 machine disturb it little) relative to the first row's. The settings:
 
 * ``float32`` and ``bf16``: the U-Net's arithmetic (``precision``; ``auto`` is bfloat16 on CPUs
@@ -71,10 +71,12 @@ def score(checkpoint: CheckpointRef, choice: PostFilterChoice, sets: dict[str, l
             by_stem = track_medians(score_track(stems, {"model": estimate}, rate, track)["model"])
             medians.append([by_stem.get(stem, {}).get("SDR", np.nan) for stem in STEM_NAMES])
             scores = whole_track_scores(stems, {"model": estimate}, STEM_NAMES, audible)["model"]
-            whole.append([scores.get(stem, {}).get("global_SDR", np.nan) for stem in STEM_NAMES])
+            whole.append([[scores.get(stem, {}).get(metric, np.nan) for stem in STEM_NAMES] for metric in ("global_SDR", "SI_SDR")])
         csdr = np.nanmedian(np.array(medians), axis=0)
-        figures[name] = {"cSDR": float(np.nanmean(csdr)), "global SDR": float(np.nanmean(np.nanmean(np.array(whole), axis=0))),
-                         "cSDR per stem": [None if np.isnan(v) else round(float(v), 4) for v in csdr]}
+        global_sdr, si_sdr = np.nanmean(np.array(whole), axis=0)  # (4,) each: mean over tracks
+        figures[name] = {"cSDR": float(np.nanmean(csdr)), "global SDR": float(np.nanmean(global_sdr)), "SI-SDR": float(np.nanmean(si_sdr)),
+                         **{f"{label} per stem": [None if np.isnan(v) else round(float(v), 4) for v in values]
+                            for label, values in (("cSDR", csdr), ("global SDR", global_sdr), ("SI-SDR", si_sdr))}}
     return {"sets": figures, "cpu_seconds": cpu}
 
 
@@ -103,10 +105,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: done in {results[label]['cpu_seconds']:.1f} CPU s", flush=True)
     first = results[args.settings[0]]
     print(f"\ncheckpoint: {checkpoint.file}; SDR dB (mean over the stems each set scores); CPU time relative to {args.settings[0]}")
-    header = "".join(f"{name + ' cSDR':>24}{'global':>8}" for name in sets)
+    header = "".join(f"{name + ' cSDR':>24}{'global':>8}{'SI-SDR':>8}" for name in sets)
     print(f"{'setting':<26}{header}{'CPU s':>9}{'x CPU':>7}")
     for label, result in results.items():
-        cells = "".join(f"{result['sets'][name]['cSDR']:24.2f}{result['sets'][name]['global SDR']:8.2f}" for name in sets)
+        cells = "".join(f"{result['sets'][name]['cSDR']:24.2f}{result['sets'][name]['global SDR']:8.2f}{result['sets'][name]['SI-SDR']:8.2f}"
+                        for name in sets)
         print(f"{label:<26}{cells}{result['cpu_seconds']:9.1f}{result['cpu_seconds'] / first['cpu_seconds']:7.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": str(checkpoint.file), "results": results}, indent=2) + "\n")
