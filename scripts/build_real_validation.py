@@ -33,15 +33,8 @@ import tempfile
 from pathlib import Path
 
 from stemunet.data.lmms import ProjectError, render_tracks, rendered_tracks
-from stemunet.data.real_validation import (
-    EXCERPT_SECONDS,
-    MANIFEST_NAME,
-    MappingError,
-    build_validation_set,
-    check_rendered,
-    load_mapping,
-    needed_tracks,
-)
+from stemunet.data.real_validation import (EXCERPT_SECONDS, MANIFEST_NAME, MappingError, build_validation_set,
+                                           check_rendered, load_mapping, needed_tracks)
 from stemunet.files import read_mapping, write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,15 +11,8 @@ import pytest
 import torch
 import yaml
 
-from stemunet.checkpoints import (
-    CheckpointError,
-    CheckpointRef,
-    NoTrainingRunError,
-    read_checkpoint,
-    read_training_checkpoint,
-    save_model,
-    save_training,
-)
+from stemunet.checkpoints import (CheckpointError, CheckpointRef, NoTrainingRunError, read_checkpoint,
+                                  read_training_checkpoint, save_model, save_training)
 from stemunet.config import ModelConfig, SeparatorConfig, StftConfig
 from stemunet.separation.loading import load_separator
 from stemunet.separation.separator import Separator

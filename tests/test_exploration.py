@@ -14,14 +14,8 @@ from stemunet.config import ConfigError, DataConfig
 from stemunet.data.synthetic import SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest
 from stemunet.data.tracks import SOURCE_NAMES, list_tracks, read_track_excerpt
 from stemunet.lab.exploration import ExploreConfig, explore_dataset
-from stemunet.lab.track_analysis import (
-    FLOOR_DB,
-    frame_rms_db,
-    power_spectrum_sum,
-    residual_db,
-    silent_share,
-    spectrum_frequencies,
-)
+from stemunet.lab.track_analysis import (FLOOR_DB, frame_rms_db, power_spectrum_sum, residual_db, silent_share,
+                                         spectrum_frequencies)
 
 RATE = 44100
 SPEC = SyntheticSpec(n_train_tracks=2, n_test_tracks=1, track_seconds=4.0, seed=3)

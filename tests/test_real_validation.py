@@ -21,20 +21,9 @@ import torch
 from stemunet.checkpoints import save_model
 from stemunet.config import STEM_NAMES, ModelConfig, SeparatorConfig, StftConfig
 from stemunet.data.lmms import ProjectError, project_rendering_only, read_project, rendered_tracks
-from stemunet.data.real_validation import (
-    INFO_NAME,
-    MANIFEST_NAME,
-    PEAK_DBFS,
-    RESERVED_SONGS,
-    ManifestError,
-    MappingError,
-    ValidationSong,
-    build_validation_set,
-    is_reserved,
-    load_mapping,
-    read_info,
-    verify_copy,
-)
+from stemunet.data.real_validation import (INFO_NAME, MANIFEST_NAME, PEAK_DBFS, RESERVED_SONGS, ManifestError,
+                                           MappingError, ValidationSong, build_validation_set, is_reserved,
+                                           load_mapping, read_info, verify_copy)
 from stemunet.separation.separator import Separator
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,15 +11,8 @@ import torch
 from test_training import TINY
 
 from stemunet.config import ConfigError
-from stemunet.data.augment import (
-    StemShift,
-    WaveformAugmentation,
-    draw_repitch,
-    phase_vocoder,
-    repitch_source_samples,
-    repitch_stft_config,
-    shift_pitch_and_tempo,
-)
+from stemunet.data.augment import (StemShift, WaveformAugmentation, draw_repitch, phase_vocoder, repitch_source_samples,
+                                   repitch_stft_config, shift_pitch_and_tempo)
 from stemunet.data.chunks import RandomChunkDataset
 from stemunet.data.tracks import list_tracks
 from stemunet.stft import Istft, Stft

@@ -17,18 +17,9 @@ import soundfile as sf
 
 from stemunet.config import STEM_NAMES
 from stemunet.data import synthetic
-from stemunet.data.synthetic import (
-    MANIFEST_NAME,
-    MUSDB_SETUP_NAME,
-    SyntheticSpec,
-    ensure_synthetic_dataset,
-    generate_synthetic_dataset,
-    is_synthetic_dataset,
-    read_synthetic_manifest,
-    render_track,
-    synthetic_cache_root,
-    synthetic_set_name,
-)
+from stemunet.data.synthetic import (MANIFEST_NAME, MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset,
+                                     generate_synthetic_dataset, is_synthetic_dataset, read_synthetic_manifest,
+                                     render_track, synthetic_cache_root, synthetic_set_name)
 from stemunet.data.synthetic import dataset as synthetic_dataset
 from stemunet.data.synthetic.soundfont import PartSampler, SoundFontError, default_soundfont_path
 

@@ -15,15 +15,8 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.data.synthetic import (
-    SyntheticSpec,
-    generate_synthetic_dataset,
-    read_synthetic_manifest,
-    render_track,
-    singing,
-    soundfont_registry,
-    synthetic_set_name,
-)
+from stemunet.data.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
+                                     singing, soundfont_registry, synthetic_set_name)
 from stemunet.data.synthetic.dataset import _samples_of
 from stemunet.data.synthetic.plan import _make_plan
 from stemunet.data.synthetic.singing import SINSY_SINGER, SungNote, repair_bursts, score_musicxml, sing

@@ -19,15 +19,8 @@ import pytest
 import soundfile as sf
 
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.data.synthetic import (
-    SyntheticSpec,
-    generate_synthetic_dataset,
-    read_synthetic_manifest,
-    render_track,
-    singing,
-    soundfont_registry,
-    synthetic_set_name,
-)
+from stemunet.data.synthetic import (SyntheticSpec, generate_synthetic_dataset, read_synthetic_manifest, render_track,
+                                     singing, soundfont_registry, synthetic_set_name)
 from stemunet.data.synthetic.soundfont import SoundFontError, default_soundfont_path
 from stemunet.data.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
 from stemunet.lab.exploration import ExploreConfig, explore_dataset

@@ -15,14 +15,8 @@ import torch
 
 from stemunet.audio import match_channels, resample
 from stemunet.config import STEM_NAMES, DataConfig
-from stemunet.data.augment import (
-    StemShift,
-    WaveformAugmentation,
-    apply_waveform_augmentation,
-    draw_repitch,
-    repitch_source_samples,
-    repitch_stems,
-)
+from stemunet.data.augment import (StemShift, WaveformAugmentation, apply_waveform_augmentation, draw_repitch,
+                                   repitch_source_samples, repitch_stems)
 from stemunet.data.synthetic import SyntheticSpec, render_track
 from stemunet.data.tracks import check_equal_lengths, read_stems, track_length
 

@@ -52,27 +52,10 @@ from stemunet.audio import AudioError, resample
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
 from stemunet.data.tracks import dataset_of, list_tracks, read_track, resolve_root
 from stemunet.evaluation.metrics import WHOLE_TRACK_METRICS, whole_track_scores
-from stemunet.evaluation.results import (
-    CONVENTIONS,
-    METHOD_LABELS,
-    METHODS,
-    TRACK_SCORE_COLUMNS,
-    aggregate,
-    metrics_dict,
-    sort_track_scores,
-)
-from stemunet.evaluation.scoring import (
-    HOP_SECONDS,
-    WINDOW_SECONDS,
-    ScoreJob,
-    Scorer,
-    ScoreResult,
-    is_silent,
-    limit_threads,
-    run_score_job,
-    score_track,
-    track_medians,
-)
+from stemunet.evaluation.results import (CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate,
+                                         metrics_dict, sort_track_scores)
+from stemunet.evaluation.scoring import (HOP_SECONDS, WINDOW_SECONDS, ScoreJob, Scorer, ScoreResult, is_silent,
+                                         limit_threads, run_score_job, score_track, track_medians)
 from stemunet.files import write_json_atomic, write_text_atomic
 from stemunet.progress import progress_bar
 from stemunet.separation.chunking import overlap_add

@@ -35,28 +35,11 @@ import pandas as pd
 
 from stemunet.config import STEM_NAMES, Config, ConfigError, DataConfig
 from stemunet.data.synthetic import is_synthetic_dataset, read_synthetic_manifest
-from stemunet.data.tracks import (
-    SOURCE_NAMES,
-    StreamInfo,
-    TrackExcerpt,
-    is_stem_file,
-    is_wav_layout,
-    list_tracks,
-    read_track_excerpt,
-    resolve_root,
-    stream_infos,
-    track_label,
-)
+from stemunet.data.tracks import (SOURCE_NAMES, StreamInfo, TrackExcerpt, is_stem_file, is_wav_layout, list_tracks,
+                                  read_track_excerpt, resolve_root, stream_infos, track_label)
 from stemunet.files import write_json_atomic, write_text_atomic
-from stemunet.lab.track_analysis import (
-    BAND_EDGES_HZ,
-    analyse_track,
-    consistency_problems,
-    power_db,
-    silent_share,
-    spectrum_frequencies,
-    stream_agreement,
-)
+from stemunet.lab.track_analysis import (BAND_EDGES_HZ, analyse_track, consistency_problems, power_db, silent_share,
+                                         spectrum_frequencies, stream_agreement)
 from stemunet.progress import progress_bar
 
 SUBSET_NAMES = ("train", "test")

@@ -32,27 +32,11 @@ import pandas as pd
 
 from stemunet.audio import apply_clipping_policy, save_audio
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
-from stemunet.data.tracks import (
-    TrackError,
-    TrackExcerpt,
-    dataset_of,
-    list_tracks,
-    read_track_excerpt,
-    resolve_root,
-    stream_infos,
-    track_label,
-)
+from stemunet.data.tracks import (TrackError, TrackExcerpt, dataset_of, list_tracks, read_track_excerpt, resolve_root,
+                                  stream_infos, track_label)
 from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, track_sdr
-from stemunet.lab.players import (
-    CONTEXT_SECONDS,
-    DISPLAY_MAX_FREQUENCY,
-    PLAYER_FORMAT,
-    Player,
-    _slug,
-    audio_player_html,
-    player_bytes,
-    spectrogram_png,
-)
+from stemunet.lab.players import (CONTEXT_SECONDS, DISPLAY_MAX_FREQUENCY, PLAYER_FORMAT, Player, _slug,
+                                  audio_player_html, player_bytes, spectrogram_png)
 from stemunet.lab.plots import plot_stems
 
 

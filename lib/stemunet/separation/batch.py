@@ -23,27 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soundfile as sf
 
-from stemunet.audio import (
-    WAV_SUBTYPES,
-    AudioError,
-    apply_clipping_policy,
-    check_channels,
-    open_audio_stream,
-    rescale_gain,
-)
+from stemunet.audio import (WAV_SUBTYPES, AudioError, apply_clipping_policy, check_channels, open_audio_stream,
+                            rescale_gain)
 from stemunet.config import STEM_NAMES
 from stemunet.files import atomic_path, scratch_file, write_json_atomic
 from stemunet.progress import progress_bar
 from stemunet.separation.config import SeparateConfig
 from stemunet.separation.inputs import SOURCE_RECORD, InputFile, track_name
-from stemunet.separation.outputs import (
-    OutputError,
-    _output_problem,
-    _source_record,
-    model_identity,
-    output_paths,
-    remove_stale_scratch,
-)
+from stemunet.separation.outputs import (OutputError, _output_problem, _source_record, model_identity, output_paths,
+                                         remove_stale_scratch)
 from stemunet.separation.summary import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant

@@ -6,10 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Literal
 
-from stemunet.audio import (
-    ClippingPolicy,
-    Encoding,
-)
+from stemunet.audio import (ClippingPolicy, Encoding)
 from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant

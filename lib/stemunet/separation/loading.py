@@ -9,14 +9,8 @@ from typing import Any
 
 import torch
 
-from stemunet.checkpoints import (
-    CheckpointError,
-    CheckpointRef,
-    check_stem_names,
-    check_weights_finite,
-    model_checkpoint_from_training,
-    read_checkpoint,
-)
+from stemunet.checkpoints import (CheckpointError, CheckpointRef, check_stem_names, check_weights_finite,
+                                  model_checkpoint_from_training, read_checkpoint)
 from stemunet.config import PostFilterChoice, SeparatorConfig, resolve_device
 from stemunet.separation.separator import Separator
 

@@ -21,15 +21,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stemunet.audio import AudioError, check_channels
-from stemunet.config import (
-    MAX_SEGMENT_SECONDS,
-    STEM_NAMES,
-    ChunkingConfig,
-    ConfigError,
-    PostFilterChoice,
-    PostFilterConfig,
-    SeparatorConfig,
-)
+from stemunet.config import (MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, PostFilterChoice,
+                             PostFilterConfig, SeparatorConfig)
 from stemunet.model import UNet
 from stemunet.precision import autocast_dtype
 from stemunet.separation.chunking import SampleWindow, overlap_add_stream, resample_stream

@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stemunet.audio import (
-    load_audio,
-)
+from stemunet.audio import (load_audio)
 from stemunet.files import atomic_path, write_json_atomic
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant

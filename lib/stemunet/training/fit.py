@@ -48,16 +48,8 @@ from stemunet.model import count_parameters
 from stemunet.progress import progress_bar
 from stemunet.separation.separator import Separator
 from stemunet.training import distributed
-from stemunet.training.builders import (
-    DataLoaders,
-    build_data_loaders,
-    build_optimizer,
-    build_scheduler,
-    build_separator,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-)
+from stemunet.training.builders import (DataLoaders, build_data_loaders, build_optimizer, build_scheduler,
+                                        build_separator, rng_state, seed_everything, set_rng_state)
 from stemunet.training.config import TrainConfig, resolve_mixed_precision
 from stemunet.training.ema import WeightAverage
 from stemunet.training.history import TrainResult, run_path, write_history

@@ -14,14 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stemunet.checkpoints import (
-    CheckpointError,
-    CheckpointRef,
-    check_stem_names,
-    model_checkpoint_from_training,
-    read_checkpoint,
-    read_training_checkpoint,
-)
+from stemunet.checkpoints import (CheckpointError, CheckpointRef, check_stem_names, model_checkpoint_from_training,
+                                  read_checkpoint, read_training_checkpoint)
 from stemunet.config import STEM_NAMES, ConfigError, SeparatorConfig
 from stemunet.files import atomic_path, torch_save_atomic
 

@@ -7,16 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from stemunet.data.synthetic.dsp import (
-    _add,
-    _adsr,
-    _exp_env,
-    _harmonic_freqs,
-    _lowpass_weights,
-    _midi_hz,
-    _render_note,
-    _wavetable,
-)
+from stemunet.data.synthetic.dsp import (_add, _adsr, _exp_env, _harmonic_freqs, _lowpass_weights, _midi_hz,
+                                         _render_note, _wavetable)
 from stemunet.data.synthetic.plan import _Chord, _Plan
 from stemunet.data.synthetic.soundfont import PartSampler
 

@@ -9,17 +9,8 @@ from typing import Any
 import numpy as np
 from scipy import signal as sp_signal
 
-from stemunet.data.synthetic.dsp import (
-    _TWO_PI,
-    _add,
-    _adsr,
-    _exp_env,
-    _harmonic_freqs,
-    _lowpass_weights,
-    _midi_hz,
-    _render_note,
-    _wavetable,
-)
+from stemunet.data.synthetic.dsp import (_TWO_PI, _add, _adsr, _exp_env, _harmonic_freqs, _lowpass_weights, _midi_hz,
+                                         _render_note, _wavetable)
 from stemunet.data.synthetic.plan import _Chord, _Plan
 from stemunet.data.synthetic.room import _active_rms
 from stemunet.data.synthetic.soundfont import PartSampler
