@@ -16,4 +16,4 @@ bench: setup
 	.venv/bin/python benchmarks/evaluation_speed.py
 
 lab: setup
-	.venv/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)  # from the project root: notebooks/ and runs/ side by side; as root (a container) too
+	.venv/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)  # from the project root: notebooks/ and runs/ side by side; as root (a container) too; run records cannot be saved over (jupyter-config/)

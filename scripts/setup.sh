@@ -78,4 +78,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
         || echo "setup: could not build pysinsy (needs g++ and python3-dev); synthetic set v3 sings with the formant singer only" >&2
     touch "$stamp"
 fi
+# JupyterLab in this environment refuses to save over an executed run notebook (root included):
+# its server reads this from the environment's etc/jupyter (an editable install does not copy it).
+mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+cp jupyter-config/jupyter_server_config.d/stemunet.json .venv/etc/jupyter/jupyter_server_config.d/stemunet.json
 echo "setup: ready ($(.venv/bin/python -c 'import torch, stemunet; print("stemunet", stemunet.__version__, "torch", torch.__version__)'))"
