@@ -322,3 +322,23 @@ def test_the_saved_text_of_a_widget_says_what_it_is_not_its_repr(synthetic_root)
 def test_runs_default_to_the_bundled_model(runs_root):
     (compared,) = resolve_runs([])
     assert compared.label == "pretrained" and compared.train_run is None
+
+
+def test_links_work_from_a_source_notebook_and_from_the_run_folder(tmp_path, monkeypatch):
+    """A source notebook in notebooks/ (JupyterLab started in the project) links into its run folder."""
+    from stemunet.lab.players import file_link
+    from stemunet.lab.runs import start_run
+
+    project = tmp_path / "project"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "lib" / "stemunet").mkdir(parents=True)
+    monkeypatch.chdir(project / "notebooks")  # where JupyterLab starts a source notebook's kernel
+    monkeypatch.setenv("STEMUNET_RUNS", str(project / "runs"))
+    source = start_run("separate")  # no run_dir: the notebook is the source one, here
+    assert source.links_from == project / "notebooks"
+    stem = source.file("stems/song/vocals.wav")
+    stem.touch()
+    assert file_link(stem, source.links_from) == f"../runs/{source.path.name}/stems/song/vocals.wav"
+    made = start_run("separate", project / "runs" / "2026-01-01T00-00-00_separate")  # the runner made the folder
+    assert made.links_from == made.path.resolve() and file_link(made.file("stems/a.wav"), made.links_from) == "stems/a.wav"
+    assert file_link(tmp_path / "elsewhere.wav", source.links_from) == ""  # outside what JupyterLab serves

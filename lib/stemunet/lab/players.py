@@ -18,6 +18,7 @@ import soundfile as sf
 from matplotlib.figure import Figure
 
 from stemunet.lab.plots import plot_spectrogram
+from stemunet.runfolders import project_root
 
 CONTEXT_SECONDS = 1.0
 """Audio separated on each side of an excerpt and then cut off: the model hears the excerpt's
@@ -62,6 +63,16 @@ def audio_player_html(waveform: np.ndarray, sample_rate: int, link: str = "", *,
     return player + (f"<br><code>{html.escape(location)}</code>" if location else "")
 
 
+def file_link(file: str | Path, notebook_folder: str | Path) -> str:
+    """A link to ``file`` from a notebook saved in ``notebook_folder``, relative, where JupyterLab
+    serves both (inside the project it was started in: ``make lab``), so it works from a source
+    notebook in ``notebooks/`` as from a run folder; "" for a file it does not serve."""
+    file, folder = Path(file).resolve(), Path(notebook_folder).resolve()
+    project = project_root()
+    served = project.resolve() if project is not None and folder.is_relative_to(project.resolve()) else folder
+    return os.path.relpath(file, folder) if file.is_relative_to(served) else ""
+
+
 def audio_players(
     named: Mapping[str, np.ndarray],
     sample_rate: int,
@@ -72,10 +83,10 @@ def audio_players(
 ) -> Any:
     """A table of labelled players, one per ``(n_channels, n_samples)`` waveform, at most ``max_seconds`` each.
 
-    ``files``: the full-length file behind each name, linked relative to ``notebook_folder`` (the
-    run folder the notebook is saved in), for viewers whose notebook is not trusted. A file outside
-    that folder (a separated input, say) is named as text, not linked: Jupyter serves only the
-    folder it was started in, and a link climbing out of it would lead nowhere.
+    ``files``: the full-length file behind each name, linked from ``notebook_folder`` (where the
+    notebook is saved: :attr:`stemunet.lab.runs.Run.links_from`; :func:`file_link`), for viewers
+    whose notebook is not trusted. A file JupyterLab does not serve (a separated input outside the
+    project, say) is named as text, not linked: a link would lead nowhere.
     """
     from IPython.display import HTML
 
@@ -84,13 +95,8 @@ def audio_players(
     for name, waveform in named.items():
         link, location = "", ""
         if files and name in files:
-            file = Path(files[name]).resolve()
-            if notebook_folder is None:
-                link = str(files[name])
-            elif file.is_relative_to(Path(notebook_folder).resolve()):
-                link = os.path.relpath(file, Path(notebook_folder).resolve())
-            else:
-                location = str(file)
+            link = str(files[name]) if notebook_folder is None else file_link(files[name], notebook_folder)
+            location = "" if link else str(Path(files[name]).resolve())
         player = audio_player_html(np.asarray(waveform)[..., :limit], sample_rate, link, location=location)
         rows.append(f"<tr><td style='text-align:left'><b>{html.escape(name)}</b></td><td>{player}</td></tr>")
     return HTML("<table>" + "".join(rows) + "</table>")

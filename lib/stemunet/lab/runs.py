@@ -93,6 +93,14 @@ class Run:
     path: Path
     notebook: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    notebook_folder: Path | None = None
+    """Where the notebook now executing is saved, which links in its outputs are relative to: the
+    run folder the runner made, the folder of a run notebook being run again, or (a source notebook
+    in JupyterLab, plain Papermill) the kernel's working folder. ``None``: the run folder."""
+
+    @property
+    def links_from(self) -> Path:
+        return self.notebook_folder or self.path
 
     def file(self, name: str) -> Path:
         """Path of an artefact inside the run folder (parent folders created)."""
@@ -139,6 +147,9 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         provenance: more entries for ``parameters.yaml`` (the checkpoint a run used, say).
     """
     path = Path(run_dir).expanduser() if run_dir else new_run_dir(notebook)
+    # JupyterLab runs a notebook's kernel in the notebook's folder; the runner saves the executed
+    # notebook in the folder it made.
+    notebook_folder = path.resolve() if run_dir else Path.cwd()
     if (path / "parameters.yaml").is_file():
         # An executed run notebook run again (Run All in JupyterLab, papermill on it): its folder
         # is a record and stays as it is; the new run goes beside it and says which one it repeats.
@@ -159,7 +170,7 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
         "command": user_command(),
     }
     write_text_atomic(path / "parameters.yaml", yaml.safe_dump(record, sort_keys=False))
-    return Run(path=path, notebook=notebook, parameters=parameters)
+    return Run(path=path, notebook=notebook, parameters=parameters, notebook_folder=notebook_folder)
 
 
 def notebook_config_class(notebook: str) -> type[Config]:

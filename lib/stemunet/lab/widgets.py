@@ -35,7 +35,7 @@ from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, Dat
 from stemunet.data.tracks import (TrackError, TrackExcerpt, dataset_of, list_tracks, read_track_excerpt, resolve_root,
                                   stream_infos, track_label)
 from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, track_sdr
-from stemunet.lab.players import (CONTEXT_SECONDS, DISPLAY_MAX_FREQUENCY, PLAYER_FORMAT, Player, _slug,
+from stemunet.lab.players import (CONTEXT_SECONDS, DISPLAY_MAX_FREQUENCY, PLAYER_FORMAT, Player, _slug, file_link,
                                   audio_player_html, player_bytes, spectrogram_png)
 from stemunet.lab.plots import plot_stems
 
@@ -209,18 +209,19 @@ class ListeningWidget:
     def title(self) -> str:
         return f"{self.track}, {self.start_seconds:.1f}-{self.start_seconds + self.duration_seconds:.1f} s"
 
-    def static_audio(self, folder: str | Path | None = None) -> Any:
+    def static_audio(self, folder: str | Path | None = None, notebook_folder: str | Path | None = None) -> Any:
         """HTML players with the audio embedded: they play in a saved notebook, without a kernel.
 
-        ``folder``: also write each player's audio there (:meth:`save_audio`) and link it, relative
-        to the folder above (where the run's notebook is), for viewers whose notebook is not trusted.
+        ``folder``: also write each player's audio there (:meth:`save_audio`) and link it from
+        ``notebook_folder`` (where the notebook is saved, :attr:`stemunet.lab.runs.Run.links_from`;
+        default the folder above ``folder``), for viewers whose notebook is not trusted.
         """
         from IPython.display import HTML
 
         links = {}
         if folder is not None:
             folder = Path(folder)
-            links = {p.stem: f"{folder.name}/{p.name}" for p in self.save_audio(folder)}
+            links = {p.stem: file_link(p, notebook_folder if notebook_folder is not None else folder.parent) for p in self.save_audio(folder)}
         parts = [f"<p><b>{html.escape(self.title())}</b></p>"]
         for player in self._player_objects():
             note = f" <i>{html.escape(player.note)}</i>" if player.note else ""
