@@ -275,3 +275,17 @@ def test_a_runner_whose_kernel_cannot_start_leaves_no_run_folder(tmp_path, monke
     with pytest.raises(RuntimeError, match="Kernel died"):
         main(["train", "--notebooks-dir", str(notebooks), "--no-progress"])
     assert not list((tmp_path / "runs").iterdir())
+
+
+def test_notebooks_show_what_the_run_changed_not_the_whole_configuration():
+    from stemunet.lab.runs import changed_parameters
+    from stemunet.training.config import TrainConfig
+
+    table = changed_parameters(TrainConfig.from_params({"epochs": 5, "musdb_root": "/data/sets/musdb18hq"}))
+    assert set(table.index) == {"musdb_root", "epochs"}
+    assert table.loc["epochs", "value"] == "5" and table.loc["epochs", "default"] == "2"
+    assert table.loc["musdb_root", "value"] == ".../sets/musdb18hq"  # a path, shortened; parameters.yaml has it whole
+    assert list(changed_parameters(TrainConfig.from_params({})).index) == ["(none)"]
+    for notebook in ("explore", "train", "evaluate", "separate", "listen"):
+        source = (ROOT / "notebooks" / f"{notebook}.ipynb").read_text()
+        assert "changed_parameters(config)" in source and '"config"\n' not in source

@@ -173,6 +173,27 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
     return Run(path=path, notebook=notebook, parameters=parameters, notebook_folder=notebook_folder)
 
 
+def _short(value: Any) -> str:
+    """A parameter's value for a narrow table: an absolute path as its last two parts."""
+    text = str(list(value) if isinstance(value, tuple) else value)
+    if isinstance(value, str) and value.startswith("/") and value.count("/") > 2:
+        return ".../" + "/".join(Path(value).parts[-2:])
+    return text
+
+
+def changed_parameters(config: Config) -> Any:
+    """What this run sets away from the notebook's defaults, as a narrow table (parameter, value,
+    default): the part of the configuration a reader needs, where printing the whole object would
+    bury it (``parameters.yaml`` in the run folder keeps every value, paths in full)."""
+    import pandas as pd
+
+    defaults = type(config).from_params({}).to_params()
+    rows = [{"parameter": name, "value": _short(value), "default": _short(defaults.get(name))}
+            for name, value in config.to_params().items() if value != defaults.get(name)]
+    table = pd.DataFrame(rows or [{"parameter": "(none)", "value": "every parameter at its default", "default": ""}])
+    return table.set_index("parameter")
+
+
 def notebook_config_class(notebook: str) -> type[Config]:
     """The config class that checks ``notebook``'s parameters."""
     if notebook not in NOTEBOOK_CONFIGS:
