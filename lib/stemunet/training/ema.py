@@ -41,6 +41,9 @@ class WeightAverage:
     def update(self, module: torch.nn.Module) -> None:
         """Take in ``module``'s current weights (after an optimiser step)."""
         self._averaged.update_parameters(module)
+        for mine, theirs in zip(self.module.buffers(), module.buffers()):
+            if not mine.is_floating_point():  # counters (BatchNorm's num_batches_tracked) are copied, not averaged
+                mine.copy_(theirs)
 
     def state(self) -> dict[str, Any]:
         """What a training checkpoint keeps: the averaged weights (the model's own keys) and the count."""
