@@ -147,3 +147,14 @@ def test_flip_sign_flips_whole_stems_and_the_mixture_follows():
     torch.testing.assert_close(mixture, flipped.sum(dim=0))
     untouched, _ = apply_waveform_augmentation(stems, np.random.default_rng(3), WaveformAugmentation(), 8000)
     torch.testing.assert_close(untouched, stems.sum(dim=0))
+
+
+def test_the_loss_figure_shows_the_validation_sdr_beside_the_losses_with_whole_epoch_ticks():
+    from stemunet.lab.plots import plot_loss_curves
+
+    rows = [{"epoch": e, "train_loss": 1 / e, "valid_loss": 1.2 / e, "valid_sdr": s} for e, s in ((1, math.nan), (2, 2.5), (3, 3.1))]
+    figure = plot_loss_curves(rows, best_epoch=3)
+    losses, sdr = figure.axes
+    assert sdr.get_ylabel() == "global SDR (dB)" and list(sdr.lines[0].get_xdata()) == [2, 3]  # epochs without one skipped
+    assert all(float(tick).is_integer() for tick in losses.get_xticks())
+    assert len(plot_loss_curves([{k: v for k, v in row.items() if k != "valid_sdr"} for row in rows]).axes) == 1
