@@ -30,3 +30,9 @@ def test_explore_notebook_reports_the_synthetic_set(tmp_path):
     assert len(pd.read_csv(run / "spectra.csv").columns) == 6  # frequency and five sources
     record = yaml.safe_load((run / "parameters.yaml").read_text())
     assert record["parameters"]["synthetic_seconds"] == 3.0 and Path(record["data_root"]).is_dir()
+    # Something to listen to without a kernel: players of the excerpt, each linking its file in the run folder.
+    import re
+
+    saved = (run / "explore.ipynb").read_text()
+    links = re.findall(r"href='([^']*)'", saved)
+    assert saved.count("<audio") >= 5 and links and all((run / link).is_file() for link in links)
