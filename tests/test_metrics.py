@@ -94,3 +94,9 @@ def test_aggregates_give_the_challenges_mean_and_the_median_over_tracks():
     table = headline_table(aggregates)
     assert table.loc[("model", "global SDR: whole track, mean over tracks (MDX/SDX)"), "bass"] == 4.0
     assert ("model", "cSDR: median over frames, then tracks (SiSEC)") not in table.index  # not scored here
+
+
+def test_a_track_with_nothing_audible_scores_nothing_rather_than_failing():
+    silent = np.zeros((4, 2, 100))
+    assert whole_track_scores(silent, {"model": silent, "MIX": silent}, ("drums", "bass", "other", "vocals"), [False] * 4) == {
+        "model": {}, "MIX": {}}

@@ -158,3 +158,13 @@ def test_the_loss_figure_shows_the_validation_sdr_beside_the_losses_with_whole_e
     assert sdr.get_ylabel() == "global SDR (dB)" and list(sdr.lines[0].get_xdata()) == [2, 3]  # epochs without one skipped
     assert all(float(tick).is_integer() for tick in losses.get_xticks())
     assert len(plot_loss_curves([{k: v for k, v in row.items() if k != "valid_sdr"} for row in rows]).axes) == 1
+
+
+def test_fine_tuning_from_a_run_that_averaged_starts_from_the_average(tmp_path):
+    averaged = fit(TrainConfig.from_params({**TINY, "epochs": 1, "ema_decay": 0.5, "valid_every": 0}), tmp_path / "a", progress=False)
+    ema = read_training_checkpoint(averaged.run_dir / "checkpoints" / "last.pt")["ema_state"]["state_dict"]
+    # A learning rate so small the fine-tune leaves its starting weights as they were.
+    tuned = fit(TrainConfig.from_params({**TINY, "epochs": 1, "valid_every": 0, "learning_rate": 1e-12, "final_learning_rate": 1e-12,
+                                         "init_from": str(averaged.run_dir / "checkpoints" / "last.pt")}), tmp_path / "b", progress=False)
+    for name, value in tuned.separator.named_parameters():
+        torch.testing.assert_close(value.detach(), ema[name], atol=1e-6, rtol=0)

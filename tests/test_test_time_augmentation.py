@@ -79,3 +79,11 @@ def test_the_command_line_takes_the_augmentation_flags():
     args = _parser().parse_args(["song.wav", "-o", "out", "--shifts", "2", "--flip-channels", "1", "--flip-sign", "0"])
     assert (args.shifts, args.flip_channels, args.flip_sign) == (2, 1, 0)
     assert np.all(np.array([args.wiener_iterations, args.mask_power]) == -1)
+
+
+def test_one_shift_is_one_shifted_pass_as_in_demucs(song):
+    plain = separator().separate(song, 8000, CHUNKING)
+    one = separator(PostFilterChoice(shifts=1)).separate(song, 8000, CHUNKING)
+    assert PostFilterConfig(shifts=1).augments and PostFilterConfig(shifts=1).n_variants == 1
+    assert (one - plain).abs().max() > 1e-5  # delayed, so not the plain separation
+    torch.testing.assert_close(one.sum(dim=0), song, atol=1e-4, rtol=0)

@@ -333,8 +333,14 @@ class PostFilterConfig(Config):
 
     @property
     def n_variants(self) -> int:
-        """How many times each segment is separated (1 without test-time augmentation)."""
+        """How many times each segment is separated (1 without test-time augmentation; ``shifts: 1``
+        is one shifted pass, as Demucs' ``--shifts 1``)."""
         return max(1, self.shifts) * (2 if self.flip_channels else 1) * (2 if self.flip_sign else 1)
+
+    @property
+    def augments(self) -> bool:
+        """Whether any test-time augmentation is asked for."""
+        return self.shifts > 0 or self.flip_channels or self.flip_sign
 
 
 MAX_SHIFTS = 20

@@ -47,7 +47,11 @@ def autocast_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     if setting != "auto":
         raise ValueError(f"precision must be one of auto, float32 (off), bf16, fp16; got {setting!r}")
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        try:  # native bf16 (Ampere and later), not the emulation older GPUs also run
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.3 counts native support only
+            native = torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if native else torch.float16
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None

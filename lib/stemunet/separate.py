@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     postfilter = separator.config.postfilter
     augmentation = (f"; test-time augmentation: {postfilter.n_variants} passes (shifts {postfilter.shifts}, channel swap "
                     f"{'on' if postfilter.flip_channels else 'off'}, polarity flip {'on' if postfilter.flip_sign else 'off'})"
-                    if postfilter.n_variants > 1 else "")
+                    if postfilter.augments else "")
     print(f"device: {separator.device}; post-filter: {postfilter.wiener_iterations} Wiener iteration(s), mask power {postfilter.mask_power:g}"
           f"{augmentation}; output: {output_dir}", file=sys.stderr)
     try:

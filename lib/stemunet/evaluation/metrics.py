@@ -45,7 +45,7 @@ def _as_vectors(signals: np.ndarray) -> np.ndarray:
     signals = np.asarray(signals, dtype=np.float64)
     if signals.ndim != 3:
         raise ValueError(f"expected (n_stems, n_channels, n_samples), got {signals.shape}")
-    return signals.reshape(signals.shape[0], -1)
+    return signals.reshape(signals.shape[0], signals.shape[1] * signals.shape[2])
 
 
 def global_sdr(references: np.ndarray, estimates: np.ndarray, delta: float = GLOBAL_SDR_DELTA) -> np.ndarray:
@@ -86,7 +86,9 @@ def whole_track_scores(
     """
     references = np.asarray(references)
     keep = [i for i in range(len(stem_names)) if scored is None or scored[i]]
-    scores: dict[str, dict[str, dict[str, float]]] = {}
+    scores: dict[str, dict[str, dict[str, float]]] = {method: {} for method in estimates}
+    if not keep:  # nothing audible to score, as BSSEval scores nothing then
+        return scores
     for method, values in estimates.items():
         values = np.asarray(values)[..., : references.shape[-1]]
         if values.shape[-1] < references.shape[-1]:

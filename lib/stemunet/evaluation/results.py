@@ -134,7 +134,7 @@ def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame
 HEADLINE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("SDR", "median_of_medians", "cSDR: median over frames, then tracks (SiSEC)"),
     ("global_SDR", "mean_of_medians", "global SDR: whole track, mean over tracks (MDX/SDX)"),
-    ("global_SDR", "median_of_medians", "global SDR: whole track, median over tracks"),
+    ("global_SDR", "median_of_medians", "global SDR: whole track, median over tracks (all: mean of the stems')"),
     ("SI_SDR", "mean_of_medians", "SI-SDR: whole track, mean over tracks"),
 )
 """The rows of :func:`headline_table`: metric, aggregate column, label."""

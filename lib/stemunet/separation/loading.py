@@ -22,7 +22,7 @@ def separator_from_checkpoint(checkpoint: dict[str, Any], path: str | Path = "ch
         separator.load_state_dict(model_checkpoint_from_training(checkpoint)["state_dict"])  # a training checkpoint's average, if kept
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its configuration and weights do not make a separator ({error})") from None
-    check_weights_finite(checkpoint, path)  # a dict built in memory has not passed read_checkpoint
+    check_weights_finite(model_checkpoint_from_training(checkpoint), path)  # the weights used; an in-memory dict has not passed read_checkpoint
     check_stem_names(checkpoint, separator.stem_names, path)
     return separator.eval()
 

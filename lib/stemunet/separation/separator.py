@@ -335,7 +335,7 @@ def with_test_time_augmentation(separate_once: Callable[[torch.Tensor], torch.Te
 
     Variants run one after another on the same segments: memory is one variant's.
     """
-    if postfilter.n_variants == 1:
+    if not postfilter.augments:
         return separate_once
     offsets = [0]
     if postfilter.shifts:

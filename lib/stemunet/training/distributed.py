@@ -23,6 +23,7 @@ or ``n_processes: 8`` in the train notebook (:func:`stemunet.training.launch.lau
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import signal
 import sys
@@ -59,6 +60,12 @@ def current() -> ProcessGroup:
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+WAIT_TIMEOUT = datetime.timedelta(hours=3)
+"""How long a process waits at a barrier: the other ranks wait there while rank 0 validates (whole
+validation tracks separated and scored by SDR) and writes, which on a large validation set takes
+longer than the process group's default (10 min with NCCL)."""
+
+
 def init_from_environment() -> ProcessGroup:
     """Join the process group torchrun (or the elastic launcher) describes in the environment.
 
@@ -72,9 +79,9 @@ def init_from_environment() -> ProcessGroup:
     with stdout_to_stderr():  # gloo's "[Gloo] Rank ... connected" lines: stdout is for the run folder line
         if torch.cuda.is_available():
             torch.cuda.set_device(local_rank % torch.cuda.device_count())
-            dist.init_process_group("nccl")
+            dist.init_process_group("nccl", timeout=WAIT_TIMEOUT)
         else:
-            dist.init_process_group("gloo")
+            dist.init_process_group("gloo", timeout=WAIT_TIMEOUT)
         dist.barrier()  # connect now, inside the redirection
     return current()
 

@@ -47,7 +47,7 @@ class WeightAverage:
 
     def state(self) -> dict[str, Any]:
         """What a training checkpoint keeps: the averaged weights (the model's own keys) and the count."""
-        return {"state_dict": self.module.state_dict(), "updates": self.updates}
+        return {"state_dict": {name: value.detach().cpu() for name, value in self.module.state_dict().items()}, "updates": self.updates}
 
     def load(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["state_dict"])

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from stemunet.checkpoints import save_model, save_training
+from stemunet.checkpoints import model_checkpoint_from_training, save_model, save_training
 from stemunet.config import ConfigError, resolve_device
 from stemunet.data.tracks import resolve_root
 from stemunet.files import write_json_atomic
@@ -188,7 +188,9 @@ def _fit(
 
     trainee = _build_trainee(config, group, device, amp_dtype, loaders, progress)
     if initial is not None:
-        trainee.separator.load_state_dict(initial["state_dict"])  # copied into float32 (the bundled model stores float16)
+        # The model the checkpoint holds (a training checkpoint's weights' average, if it kept one),
+        # copied into float32 (the bundled model stores float16).
+        trainee.separator.load_state_dict(model_checkpoint_from_training(initial)["state_dict"])
     tally = _Tally()
     if checkpoint is not None:
         tally = _restore(trainee, checkpoint)
