@@ -42,3 +42,15 @@ def test_readme_api_examples_run(tmp_path, monkeypatch, capsys):
     assert Path(namespace["trained"].best_checkpoint).is_file()
     printed = capsys.readouterr().out
     assert "drums" in printed and "ok" in printed
+
+
+def test_readme_is_a_front_page_whose_links_lead_somewhere():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 150
+    pages = set(re.findall(r"\]\((docs/[\w-]+\.md)\)", text))
+    assert len(pages) >= 10
+    for page in pages:
+        path = README.parent / page
+        assert path.is_file(), page
+        for linked in re.findall(r"\]\(([\w-]+\.md)\)", path.read_text()):  # pages link each other by name
+            assert (path.parent / linked).is_file(), f"{page} links {linked}"
