@@ -308,28 +308,26 @@ def sisec_medians(
     return median_over_tracks(sisec_track_medians(tracks, separator, shift_seconds=shift_seconds, stft_config=stft_config, chunking=chunking))
 
 
-def median_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """``{method: {metric: (4,) dB}}``: the median over tracks of :func:`sisec_track_medians`'s
-    values, NaN (a stem a track lacks) left out; NaN where no track has the stem."""
+def _over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]], reduce) -> dict[str, dict[str, np.ndarray]]:
+    """``{method: {metric: (4,) dB}}``: ``reduce`` (``np.nanmedian``, ``np.nanmean``) over tracks of
+    :func:`sisec_track_medians`'s values, NaN (a stem a track lacks) left out; NaN where no track has the stem."""
     first = next(iter(per_track.values()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a stem no track has
         return {
-            method: {metric: np.nanmedian([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
+            method: {metric: reduce([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
             for method in first
         }
+
+
+def median_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """The median over tracks (SiSEC's aggregation of the per-track medians over frames)."""
+    return _over_tracks(per_track, np.nanmedian)
 
 
 def mean_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """As :func:`median_over_tracks`, with the mean over tracks: how the MDX/SDX challenges
-    aggregate the global SDR."""
-    first = next(iter(per_track.values()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a stem no track has
-        return {
-            method: {metric: np.nanmean([t[method][metric] for t in per_track.values()], axis=0) for metric in first[method]}
-            for method in first
-        }
+    """The mean over tracks: how the MDX/SDX challenges aggregate the global SDR."""
+    return _over_tracks(per_track, np.nanmean)
 
 
 # ----------------------------------------------------------------------------------------------
