@@ -31,7 +31,50 @@ if TYPE_CHECKING:
 import yaml
 
 STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
-"""The four stems, in the order every tensor with a stem axis uses (MUSDB18's order)."""
+"""MUSDB18's four stems, in MUSDB18's order: the default stem set (and every checkpoint's that
+predates stem sets)."""
+
+REST = "rest"
+"""In a stem set's sources, "every stem of the data set that no other target takes" (Demucs' and
+MSST's ``other``): ``accompaniment: [rest]`` beside ``vocals`` is the mixture minus the vocals."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StemSet:
+    """The stems a model separates, in its output order, and how each is made from a data set's stems.
+
+    A target is the data set's stem of the same name unless ``sources`` names it: then it is the
+    sum of the listed source stems, or, with :data:`REST`, of every source stem the other targets
+    do not take (a 2-stem ``vocals``/``accompaniment`` model trains from any 4-stem data).
+    """
+
+    names: tuple[str, ...] = STEM_NAMES
+    sources: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (target, source stems), hashable
+
+    @classmethod
+    def of(cls, names: typing.Sequence[str], sources: Mapping[str, typing.Sequence[str]] | None = None) -> "StemSet":
+        return cls(tuple(names), tuple((target, tuple(parts)) for target, parts in (sources or {}).items()))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sources_of(self, target: str) -> tuple[str, ...]:
+        """The source stems summed into ``target`` (``(target,)`` when it is read as it is)."""
+        return dict(self.sources).get(target, (target,))
+
+    def check(self) -> None:
+        """:class:`ConfigError` unless there are two or more distinct, well-formed stem names."""
+        require(len(self.names) >= 2, f"stems: a model separates two or more stems, got {list(self.names)}")
+        require(len(set(self.names)) == len(self.names), f"stems: a stem is named twice in {list(self.names)}")
+        for name in self.names:
+            require(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)) and name not in ("mixture", REST),
+                    f"stems: {name!r} is not a usable stem name (letters, digits, _ . -; not 'mixture' or {REST!r})")
+        for target, parts in self.sources:
+            require(target in self.names, f"stem_sources: {target!r} is not one of the stems {list(self.names)}")
+            require(len(parts) >= 1, f"stem_sources: {target!r} is made of no stems; list them, or [{REST}]")
+            require(REST not in parts or parts == (REST,), f"stem_sources: {target!r} mixes {REST!r} with named stems; use one or the other")
+        rests = [target for target, parts in self.sources if parts == (REST,)]
+        require(len(rests) <= 1, f"stem_sources: only one stem can be the {REST!r}, got {rests}")
 
 
 class ConfigError(ValueError):
@@ -87,6 +130,12 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
         if value not in choices:
             raise ConfigError(f"parameter {name!r}: {value!r} is not one of {list(choices)}")
         return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"parameter {name!r}: expected a mapping, got {type(value).__name__}")
+        key_type, value_type = typing.get_args(annotation)
+        return {_check_type(f"{name} key", key, key_type): _check_type(f"{name}[{key!r}]", item, value_type)
+                for key, item in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"parameter {name!r}: expected a list, got {type(value).__name__}")
@@ -205,7 +254,7 @@ class Config:
             if isinstance(value, Config):
                 flat.update(value.to_params())
             else:
-                flat[f.name] = list(value) if isinstance(value, tuple) else value
+                flat[f.name] = _plain(value)
         return flat
 
     def replace(self, **changes: Any) -> Self:
@@ -228,6 +277,15 @@ class Config:
             return cls.from_params(params)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with tuples as lists and mappings as dicts, as YAML and notebooks write them."""
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def require(condition: bool, message: str) -> None:
@@ -302,14 +360,21 @@ class ModelConfig(Config):
     stem_stride: int = 2  # first layer downsamples bins and frames by this (1 = full resolution)
     mask_activation: MaskActivation = "softmax"  # softmax: masks of all stems sum to 1
     max_frequency: float = 16000.0  # Hz above which masks are not learnt (0 = all bins), as Open-Unmix
+    stems: tuple[str, ...] = STEM_NAMES  # the stems the model separates, in its output order (two or more names)
+    stem_sources: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # a stem made of a data set's stems: {accompaniment: [drums, bass, other]}, or [rest] for every stem no other takes
 
     def __post_init__(self) -> None:
+        self.stem_set.check()
         require(self.base_channels >= 1, f"base_channels must be >= 1, got {self.base_channels}")
         require(1 <= self.depth <= 8, f"depth must be in 1..8, got {self.depth}")
         require(self.stem_stride in (1, 2, 4), f"stem_stride must be 1, 2 or 4, got {self.stem_stride}")
         require(self.max_frequency >= 0, f"max_frequency must be >= 0, got {self.max_frequency}")
         require(self.block != "tfc_tdf" or self.max_frequency > 0,
                 "block tfc_tdf sizes its frequency layers for a fixed band: it needs max_frequency > 0")
+
+    @property
+    def stem_set(self) -> StemSet:
+        return StemSet.of(self.stems, self.stem_sources)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,9 +475,18 @@ class ChunkingConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig(Config):
-    """Which multitrack set to read: a MUSDB18(-HQ) folder, or the embedded synthetic set."""
+    """Which multitrack set to read: a MUSDB18(-HQ) folder, the embedded synthetic set, or a user's
+    folders of stems (:mod:`stemunet.data.folders`)."""
 
+    dataset: Literal["musdb", "folders"] = "musdb"  # musdb: MUSDB18(-HQ) at musdb_root, or the synthetic set; folders: one folder of stem files per track under data_root
     musdb_root: str = ""  # MUSDB18-HQ (wav folders) or MUSDB18 (.stem.mp4) folder; "" = synthetic
+    data_root: str = ""  # dataset folders: the folder holding train/, valid/ and test/ (each one folder per track), or the tracks themselves with split_lists
+    stem_map: dict[str, str] = dataclasses.field(default_factory=dict)  # dataset folders: glob pattern of a file or sub-folder name -> stem it belongs to (several files of one stem are summed); empty: each file's name is its stem
+    unmatched_files: str = "refuse"  # dataset folders: a file no stem_map pattern matches is refused, or goes to the stem named here (a catch-all such as other)
+    mixture: Literal["given", "sum"] = "given"  # dataset folders: the track's mixture file if it has one (given), or always the sum of its stems (sum)
+    require_all_stems: bool = False  # dataset folders: a track lacking a stem is refused (true) or the stem is silence, with a warning (false)
+    valid_root: str = ""  # dataset folders: a folder of validation tracks (else data_root/valid or split_lists' valid)
+    split_lists: dict[str, str] = dataclasses.field(default_factory=dict)  # dataset folders: {train: file, valid: file, test: file}, text files naming one track folder per line (relative to data_root)
     synthetic_train_tracks: int = 4  # synthetic set only: tracks in train/ (a fifth are validation)
     synthetic_test_tracks: int = 2  # synthetic set only: tracks in test/
     synthetic_seconds: float = 6.0  # synthetic set only: length of every track
