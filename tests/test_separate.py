@@ -172,9 +172,14 @@ def test_two_stem_mode_writes_vocals_and_the_sum_of_the_other_three(tmp_path, se
     np.testing.assert_allclose(vocals + accompaniment, audio, atol=1e-4)
 
 
-def test_config_rejects_unknown_stems_and_float_flac():
-    with pytest.raises(ConfigError, match="accompaniment"):
-        SeparateConfig.from_params({"stems": ["accompaniment"]})
+def test_config_rejects_unknown_stems_and_float_flac(tmp_path, separator):
+    with pytest.raises(ConfigError, match=r"stems \['accompaniment'\] are not stems of this model"):
+        SeparateConfig.from_params({"stems": ["accompaniment"]}).output_names(separator.stem_names)
+    with pytest.raises(ConfigError, match="guitar"):  # before any file is read or written
+        separate_files([tmp_path / "absent.wav"], separator, _config(stems=("guitar",)), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="two-stem mode"):
+        SeparateConfig.from_params({"stems": ["drums"], "two_stems": True})
     with pytest.raises(ConfigError, match="flac stores integers"):
         SeparateConfig.from_params({"format": "flac", "encoding": "float32"})
 

@@ -167,7 +167,7 @@ def test_stem_weights_weigh_each_stems_share_of_every_loss(tiny_config):
 
 @pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (1.0, -1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0), (1.0, float("nan"), 1.0, 1.0)])
 def test_stem_weights_must_be_one_number_per_stem_not_all_zero(weights):
-    with pytest.raises(ConfigError, match="stem_weights must be 4 numbers >= 0"):
+    with pytest.raises(ConfigError, match="stem_weights must be empty \(equal\) or 4 numbers >= 0"):
         TrainConfig.from_params({**TINY, "stem_weights": list(weights)})
 
 
@@ -467,13 +467,10 @@ def test_validation_chunks_cover_every_sample_of_every_track(tiny_tracks):
         assert covered.all()
 
 
-def test_a_folder_without_validation_tracks_validates_on_training_tracks(real_musdb_root, tiny_config):
+def test_a_folder_without_validation_tracks_is_refused_saying_how_to_give_some(real_musdb_root, tiny_config):
     config = tiny_config.replace(musdb_root=str(real_musdb_root), cache_audio=False)
-    loaders = build_data_loaders(config, progress=False)
-    assert loaders.valid_tracks == loaders.train_tracks
-    assert "no validation tracks" in loaders.note
-    mixture, stems = loaders.train_set[(0, 0)]
-    assert stems.shape == (4, 1, 8000) and stems.abs().max() > 0
+    with pytest.raises(FileNotFoundError, match=r"no validation tracks .*valid_root"):
+        build_data_loaders(config, progress=False)
 
 
 # ---------------------------------------------------------------- fresh synthetic songs

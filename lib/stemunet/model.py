@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stemunet.config import STEM_NAMES, ModelConfig
+from stemunet.config import ModelConfig
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, **kwargs) -> nn.Sequential:
@@ -165,7 +165,7 @@ class UNet(nn.Module):
             ``None`` models every bin. Blocks sized along frequency (``tfc_tdf``) need it: they
             are built for ``max_bin`` bins (padded to :attr:`size_multiple`), and inputs with
             fewer bins are padded up to that.
-        n_stems: masks to predict.
+        n_stems: masks to predict (default: one per stem of ``config.stems``).
     """
 
     def __init__(
@@ -173,12 +173,12 @@ class UNet(nn.Module):
         config: ModelConfig,
         n_channels: int,
         max_bin: int | None = None,
-        n_stems: int = len(STEM_NAMES),
+        n_stems: int | None = None,
     ):
         super().__init__()
         self.config = config
         self.n_channels = n_channels
-        self.n_stems = n_stems
+        self.n_stems = len(config.stems) if n_stems is None else n_stems
         self.max_bin = max_bin
         block_type = BLOCKS[config.block]
         widths = [config.base_channels * 2**level for level in range(config.depth)]
@@ -222,7 +222,7 @@ class UNet(nn.Module):
                 nn.ReLU(inplace=True),
             )
         # Full-resolution input joins here so stride > 1 still yields bin-accurate masks.
-        self.head = nn.Conv2d(widths[0] + n_channels, n_stems * n_channels, 3, padding=1)
+        self.head = nn.Conv2d(widths[0] + n_channels, self.n_stems * n_channels, 3, padding=1)
         self._split_head: tuple[torch.Tensor, torch.Tensor] | None = None  # see split_head()
 
     @property

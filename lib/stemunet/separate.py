@@ -68,7 +68,9 @@ def _missing_input_hints(argv: Sequence[str]) -> list[str]:
             hints.append(f"{arg} begins with '-', so it was read as an option: put -- before the inputs (... -- {arg})")
         if arg == "--stems":
             names = list(itertools.takewhile(lambda value: not value.startswith("-"), argv[position + 1 :]))
-            taken = [name for name in names if name not in (*STEM_NAMES, *TWO_STEM_NAMES)]
+            # A model may have any stems: what is a file, or is named like one, was meant as an input.
+            taken = [name for name in names if name not in (*STEM_NAMES, *TWO_STEM_NAMES)
+                     and (Path(name).exists() or is_audio_file(name) or "/" in name or "*" in name)]
             if taken:
                 hints.append(f"--stems took {' '.join(taken)} as stem names: put the inputs before --stems, or end its list with -- "
                              f"(--stems {' '.join(n for n in names if n not in taken) or 'vocals'} -- {' '.join(taken)})")
@@ -133,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint = CheckpointRef.resolve(config.checkpoint)
         separator = load_separator(checkpoint, config.device, config.postfilter)
         separator.check_segment_seconds(config.chunking.segment_seconds)
+        config.output_names(separator.stem_names)  # --stems the model lacks
     except (ConfigError, FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
         for folder in created:  # made for this job, still empty: not left behind
             with contextlib.suppress(OSError):

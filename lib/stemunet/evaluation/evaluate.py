@@ -49,7 +49,7 @@ import pandas as pd
 import torch
 
 from stemunet.audio import AudioError, resample
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
+from stemunet.config import ChunkingConfig, StemSet, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
 from stemunet.data.tracks import dataset_of, list_tracks, read_track, resolve_root
 from stemunet.evaluation.metrics import WHOLE_TRACK_METRICS, whole_track_scores
 from stemunet.evaluation.results import (CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate,
@@ -84,7 +84,7 @@ class EvaluateConfig(Config):
     max_seconds: float = 4.0  # score an excerpt this long per track (for speed); 0 = whole tracks
     n_workers: int = 2  # processes scoring tracks in parallel; 0 = one per CPU core, 1 = no pool
     device: str = "auto"  # where the model runs: auto (CUDA if available, else CPU), cpu, cuda, cuda:N
-    baselines: bool = True  # also score SiSEC's MIX (mixture / 4) and the oracle masks IRM1 and IRM2
+    baselines: bool = True  # also score SiSEC's MIX (mixture / n stems) and the oracle masks IRM1 and IRM2
     scorer: Scorer = "fast"  # BSSEval v4 engine: fast (same numbers, one factorisation per track) or museval
     allow_failures: bool = False  # finish without error when some tracks could not be read or scored
 
@@ -107,6 +107,8 @@ class EvaluateConfig(Config):
 
 
 def _data_label(data: dict[str, Any]) -> str:
+    if data.get("dataset") == "folders":
+        return f"the folders data set {data.get('data_root', '')}"
     if data.get("musdb_root"):
         return f"the MUSDB18 folder {data['musdb_root']}"
     return (f"the synthetic set v{data['synthetic_version']} (seed {data['synthetic_seed']}: {data['synthetic_train_tracks']} "
@@ -123,7 +125,12 @@ def describe_data(config: EvaluateConfig, trained_on: dict[str, Any]) -> str:
     line = f"Scoring the {config.subset} tracks of {_data_label(scored)}"
     if not trained_on:
         return line + "; the checkpoint does not record the data it was trained on."
-    compared = ("musdb_root",) if scored["musdb_root"] else tuple(scored)  # a MUSDB18 folder is the set, whatever synthetic_* say
+    if scored["dataset"] == "folders":
+        compared: tuple[str, ...] = ("dataset", "data_root", "stem_map")  # the folder and how its files become stems
+    elif scored["musdb_root"]:
+        compared = ("musdb_root",)  # a MUSDB18 folder is the set, whatever synthetic_* say
+    else:
+        compared = ("dataset", "musdb_root", *(name for name in scored if name.startswith("synthetic_")))
     if all(trained_on.get(name) == scored[name] for name in compared if name in trained_on):
         return line + ": the set this checkpoint was trained on."
     return line + f"; this checkpoint was trained on another: {_data_label({**scored, **trained_on})}."
@@ -136,7 +143,7 @@ def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True) -> list:
         FileNotFoundError: the data set holds no track in that subset.
     """
     root = resolve_root(config.data, progress=progress)
-    tracks = sorted(list_tracks(root, config.subset), key=lambda track: track.name)
+    tracks = sorted(list_tracks(config.data, config.subset), key=lambda track: track.name)
     if not tracks:
         raise FileNotFoundError(f"{root}: no tracks in its {config.subset}/ folder")
     return tracks[: config.max_tracks] if config.max_tracks else tracks
@@ -262,7 +269,7 @@ def sisec_track_medians(
     chunking: ChunkingConfig = ChunkingConfig(),
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
     """Per track, SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and,
-    given a ``separator``, the model: ``{track: {method: {metric: (4,) dB}}}`` (methods ``MIX``,
+    given a ``separator``, the model: ``{track: {method: {metric: (n_stems,) dB}}}`` (the model's stems; methods ``MIX``,
     ``IRM1``, ``model``): for BSSEval's metrics each stem's median over its 1 s frames, and the
     whole track's global SDR and SI-SDR (``global_SDR``, ``SI_SDR``).
 
@@ -271,18 +278,19 @@ def sisec_track_medians(
     (the LMMS validation songs' vocals) is left out, as museval cannot score it, and gets NaN.
     """
     per_track = {}
+    stem_set = stems_scored(separator)
     for track in tracks:
-        mixture, stems, rate = read_track(track)
+        mixture, stems, rate = read_track(track, stem_set)
         start = int(round(shift_seconds * rate))
         mixture, stems = mixture[:, start:], stems[..., start:]
         methods = ("MIX", "irm1", *(("model",) if separator is not None else ()))
         estimates = track_estimates(separator, mixture, stems, rate, chunking, methods, stft_config)
         medians = {method: track_medians(store) for method, store in score_track(stems, estimates, rate, track.name).items()}
         audible = [not is_silent(stem.T) for stem in stems]
-        whole = whole_track_scores(stems, estimates, STEM_NAMES, audible)
+        whole = whole_track_scores(stems, estimates, stem_set.names, audible)
         per_track[track.name] = {
             ("IRM1" if method == "irm1" else method): {
-                metric: np.array([{**by_stem.get(stem, {}), **whole[method].get(stem, {})}.get(metric, np.nan) for stem in STEM_NAMES])
+                metric: np.array([{**by_stem.get(stem, {}), **whole[method].get(stem, {})}.get(metric, np.nan) for stem in stem_set.names])
                 for metric in ("SDR", "ISR", "SIR", "SAR", *WHOLE_TRACK_METRICS)
             }
             for method, by_stem in medians.items()
@@ -299,7 +307,7 @@ def sisec_medians(
     chunking: ChunkingConfig = ChunkingConfig(),
 ) -> dict[str, dict[str, np.ndarray]]:
     """:func:`sisec_track_medians` aggregated as SiSEC does (median over tracks of the per-track
-    medians over frames): ``{method: {metric: (4,) dB}}``; a stem silent in every track is NaN.
+    medians over frames): ``{method: {metric: (n_stems,) dB}}``; a stem silent in every track is NaN.
 
     Used to measure how hard a data set is, whether its BSSEval decomposition is well-conditioned
     (IRM1's SIR at or above its SDR), and how a checkpoint does on real music
@@ -309,7 +317,7 @@ def sisec_medians(
 
 
 def _over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]], reduce) -> dict[str, dict[str, np.ndarray]]:
-    """``{method: {metric: (4,) dB}}``: ``reduce`` (``np.nanmedian``, ``np.nanmean``) over tracks of
+    """``{method: {metric: (n_stems,) dB}}``: ``reduce`` (``np.nanmedian``, ``np.nanmean``) over tracks of
     :func:`sisec_track_medians`'s values, NaN (a stem a track lacks) left out; NaN where no track has the stem."""
     first = next(iter(per_track.values()))
     with warnings.catch_warnings():
@@ -458,7 +466,8 @@ def evaluate(
     )
     track_info, failures = scored.track_info, scored.failures
     about = {
-        "data": config.data.musdb_root or "synthetic",
+        "data": (config.data.data_root if config.data.dataset == "folders" else config.data.musdb_root) or "synthetic",
+        "stems": list(stems_scored(separator).names),
         "data_root": dataset_of(tracks[0])[0],  # which set exactly (as the listen widget names it), for matching scores
         "subset": config.subset,
         "n_tracks": int(track_scores["track"].nunique()),
@@ -555,7 +564,8 @@ def _score_job(separator: Separator | None, track, config: EvaluateConfig, metho
                stft_config: StftConfig) -> tuple[ScoreJob, dict[str, Any]]:
     """Read ``track``, cut its excerpt and separate it by every method: the scoring job and the
     track's entry of metrics.json (length, excerpt, rate)."""
-    mixture, stems, rate = read_track(track)
+    stem_set = stems_scored(separator)
+    mixture, stems, rate = read_track(track, stem_set)
     seconds = stems.shape[-1] / rate
     start, stop = excerpt_bounds(stems, rate, config.max_seconds)
     mixture, stems = mixture[:, start:stop], stems[..., start:stop]
@@ -568,7 +578,13 @@ def _score_job(separator: Separator | None, track, config: EvaluateConfig, metho
         "sample_rate": rate,
     }
     arrays = {method: np.asarray(estimates[method]) for method in methods}
-    return ScoreJob(track.name, stems, arrays, rate, STEM_NAMES, start / rate, config.scorer), info
+    return ScoreJob(track.name, stems, arrays, rate, stem_set.names, start / rate, config.scorer), info
+
+
+def stems_scored(separator: Separator | None) -> StemSet:
+    """The stems an evaluation scores: the model's (made from the data set's stems as it was
+    trained to make them), or MUSDB18's four for the baselines alone."""
+    return separator.config.model.stem_set if separator is not None else StemSet()
 
 
 def _museval_version() -> str:

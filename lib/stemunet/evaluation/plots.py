@@ -13,8 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stemunet.config import STEM_NAMES
-from stemunet.evaluation.results import METHOD_LABELS, METHODS
+from stemunet.evaluation.results import METHOD_LABELS, METHODS, stem_order
 from stemunet.evaluation.scoring import METRICS
 
 METHOD_COLOURS: dict[str, str] = {"model": "#1f77b4", "MIX": "#7f7f7f", "irm1": "#2ca02c", "irm2": "#98df8a"}
@@ -51,7 +50,7 @@ def plot_score_boxes(
     A method far above all others in a row (the mixture's SAR) is drawn off scale: a triangle at
     the top with its median, in dB."""
     methods = _methods(track_scores, methods)
-    stems = [s for s in STEM_NAMES if s in set(track_scores["stem"])]
+    stems = stem_order(track_scores["stem"])[:-1]
     figure, axes = plt.subplots(
         len(metrics), len(stems), figsize=(2.6 * len(stems) + 0.6, 2.3 * len(metrics) + 0.4), squeeze=False, sharey="row"
     )
@@ -109,7 +108,7 @@ def plot_track_scores(
     marker per method, so hard tracks and the gap between model and ceiling stand out."""
     methods = _methods(track_scores, methods)
     scores = track_scores[track_scores["metric"] == metric]
-    stems = [s for s in STEM_NAMES if s in set(scores["stem"])]
+    stems = stem_order(scores["stem"])[:-1]
     means = scores.groupby(["method", "track"], as_index=False)["value"].mean().assign(stem="all")
     scores = pd.concat([scores, means], ignore_index=True)
     # Tracks sorted by the model's (or first method's) mean score: hardest at the bottom.

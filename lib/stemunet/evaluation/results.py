@@ -10,7 +10,7 @@ published MUSDB18 numbers (:func:`published_reference`) are kept in a separate, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import pandas as pd
@@ -27,7 +27,7 @@ METHODS: tuple[str, ...] = ("model", "MIX", "irm1", "irm2")
 
 METHOD_LABELS: dict[str, str] = {
     "model": "U-Net (this checkpoint)",
-    "MIX": "SiSEC MIX: mixture / 4 as every estimate (floor)",
+    "MIX": "SiSEC MIX: mixture / n stems as every estimate (floor)",
     "irm1": "oracle IRM1, magnitude ratio (ceiling)",
     "irm2": "oracle IRM2, power ratio (ceiling)",
 }
@@ -53,6 +53,14 @@ PUBLISHED_TITLE = "published, MUSDB18 test, not comparable with synthetic scores
 # ----------------------------------------------------------------------------------------------
 
 
+
+def stem_order(stems: Iterable[str]) -> list[str]:
+    """The distinct stem names of ``stems`` in table order: MUSDB18's four first, in MUSDB18's
+    order (so 4-stem tables read as they always have), then the others as first seen (a model's
+    rows come in its own order), then ``all``."""
+    seen = [name for name in dict.fromkeys(str(stem) for stem in stems) if name != "all"]
+    return [*(s for s in STEM_NAMES if s in seen), *(s for s in seen if s not in STEM_NAMES), "all"]
+
 def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.Series:
     known = [value for value in order if value in set(frame[column])]
     extra = sorted(set(frame[column]) - set(order))
@@ -63,7 +71,7 @@ def sort_track_scores(track_scores: pd.DataFrame) -> pd.DataFrame:
     """Rows in method, track, stem, metric order (methods and stems in their usual order)."""
     keys = track_scores.assign(
         method=_ordered(track_scores, "method", METHODS),
-        stem=_ordered(track_scores, "stem", [*STEM_NAMES, "all"]),
+        stem=_ordered(track_scores, "stem", stem_order(track_scores["stem"])),
         metric=_ordered(track_scores, "metric", ALL_METRICS),
     )
     order = keys.sort_values(["method", "track", "stem", "metric"]).index
@@ -98,7 +106,7 @@ def aggregate(track_scores: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([per_stem, overall[per_stem.columns]], ignore_index=True)
     table = table.assign(
         method=_ordered(table, "method", METHODS),
-        stem=_ordered(table, "stem", [*STEM_NAMES, "all"]),
+        stem=_ordered(table, "stem", stem_order(table["stem"])),
         metric=_ordered(table, "metric", ALL_METRICS),
     ).sort_values(keys)
     for column in keys:
@@ -120,7 +128,7 @@ def aggregate_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame
     or more (MIX's SAR) is shown as "–": there is no error of that kind to measure."""
     table = aggregates.assign(
         method=_ordered(aggregates, "method", METHODS),
-        stem=_ordered(aggregates, "stem", [*STEM_NAMES, "all"]),
+        stem=_ordered(aggregates, "stem", stem_order(aggregates["stem"])),
         metric=_ordered(aggregates, "metric", ALL_METRICS),
     ).pivot_table(index=["method", "stem"], columns="metric", values="median_of_medians", observed=True, dropna=False)
     table = table[[m for m in METRICS if m in table.columns]].round(decimals)
@@ -156,7 +164,7 @@ def headline_table(aggregates: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     if table.empty:
         return table
     stems = [c for c in table.columns if c not in ("method", "figure")]
-    ordered = [s for s in (*STEM_NAMES, "all") if s in stems] + sorted(set(stems) - {*STEM_NAMES, "all"})
+    ordered = [s for s in stem_order(stems) if s in stems]
     return table.set_index(["method", "figure"])[ordered]
 
 
@@ -206,7 +214,7 @@ def score_table(
     else:
         raise ValueError(f"convention must be 'sisec' or 'card', got {convention!r}")
     methods = [m for m in METHODS if m in table.index]
-    stems = [s for s in (*STEM_NAMES, "all") if s in table.columns]
+    stems = [s for s in stem_order(table.columns) if s in table.columns]
     table = table.loc[methods, stems]
     table.index = [METHOD_LABELS.get(m, m) for m in table.index]
     table.index.name = f"{METRIC_LABELS.get(metric, metric)} (dB), " + (

@@ -13,6 +13,7 @@ import pandas as pd
 
 from stemunet.checkpoints import PRETRAINED, CheckpointRef, pretrained_file
 from stemunet.config import STEM_NAMES, PostFilterChoice
+from stemunet.evaluation.results import stem_order
 from stemunet.files import read_mapping
 from stemunet.runfolders import list_runs, runs_root
 from stemunet.separation.loading import load_separator
@@ -93,7 +94,7 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
     Training parameters come from the training run recorded as the evaluation's ``train_run``.
     Scores on different data (column ``data``) are not comparable with each other.
     """
-    rows = []
+    rows, stems_seen = [], []
     for run in list_runs("evaluate", runs_dir):
         metrics = read_mapping(run / "metrics.json")
         if "model" not in metrics and "MIX" not in metrics:
@@ -102,19 +103,25 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         parameters = record.get("parameters", {}) or {}
         about = metrics.get("about", {})
         training = _training_of(record)
+        folder = parameters.get("data_root") if parameters.get("dataset") == "folders" else parameters.get("musdb_root")
         row: dict[str, Any] = {
             "run": run.name.removesuffix("_evaluate"),  # the time stamp: every row is an evaluation
-            "data": f"{Path(parameters.get('musdb_root')).name if parameters.get('musdb_root') else 'synthetic'} ({about.get('n_tracks')})",
+            "data": f"{Path(folder).name if folder else 'synthetic'} ({about.get('n_tracks')})",
             "train_run": str(training.get("train_run", "")).removesuffix("_train"),
             **{key: training.get(key) for key in OVERVIEW_TRAINING_KEYS},
             "model": _score(metrics, "model", "all"),
             "global SDR": _score(metrics, "model", "all", "mean_of_medians", "global_SDR"),
-            **{stem: _score(metrics, "model", stem) for stem in STEM_NAMES},
+            **{stem: _score(metrics, "model", stem) for stem in about.get("stems", STEM_NAMES)},  # before stem sets: the four
             "MIX": _score(metrics, "MIX", "all"),
             "IRM1": _score(metrics, "irm1", "all"),
         }
         rows.append(row)
+        stems_seen.append(about.get("stems", STEM_NAMES))
     table = pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame(columns=["run"]).set_index("run")
+    if rows:  # each model's stems are columns (MUSDB18's four first), between the global SDR and the baselines
+        stems = stem_order(stem for stems in stems_seen for stem in stems)[:-1]
+        fixed = [column for column in table.columns if column not in (*stems, "MIX", "IRM1")]
+        table = table[[*fixed, *stems, "MIX", "IRM1"]]
     table.index.name = "evaluation run"
     return table.round(2)
 

@@ -51,11 +51,12 @@ def data_from_checkpoint(notebook: str, parameters: dict[str, Any]) -> dict[str,
     no synthetic set."""
     from stemunet.checkpoints import CheckpointRef
 
-    named_data = parameters.get("musdb_root") or any(name.startswith("synthetic_") for name in parameters)
+    named_data = (parameters.get("musdb_root") or parameters.get("dataset", "musdb") != "musdb"
+                  or any(name.startswith("synthetic_") for name in parameters))
     if notebook not in DATA_FROM_CHECKPOINT or named_data or "checkpoint" not in parameters:
         return parameters
     recorded = CheckpointRef.resolve(parameters["checkpoint"]).training_data()
-    if not recorded or recorded.get("musdb_root"):
+    if not recorded or recorded.get("musdb_root") or recorded.get("dataset", "musdb") != "musdb":
         return parameters
     return {**parameters, **{name: value for name, value in recorded.items() if name.startswith("synthetic_")}}
 

@@ -47,7 +47,8 @@ NOTEBOOK_CONFIGS: dict[str, str] = {
 # Parameters every notebook has that are not part of its config.
 RUNNER_PARAMETERS = ("run_dir",)
 
-PATH_PARAMETERS = ("musdb_root", "synthetic_soundfont", "checkpoint", "resume_from", "init_from", "output_dir", "inputs", "runs")
+PATH_PARAMETERS = ("musdb_root", "data_root", "valid_root", "split_lists", "synthetic_soundfont", "checkpoint", "resume_from", "init_from",
+                   "output_dir", "inputs", "runs")
 """Parameters naming files or folders (``inputs`` and ``runs`` are lists of them). The runner makes
 them absolute against the folder the user ran it from, since the notebook's kernel runs in
 ``notebooks/``."""
@@ -273,7 +274,10 @@ def resolve_path_parameters(parameters: Mapping[str, Any], base: Path | None = N
     for name in PATH_PARAMETERS:
         if name in resolved:
             value = resolved[name]
-            resolved[name] = [absolute(v) for v in value] if isinstance(value, (list, tuple)) else absolute(value)
+            if isinstance(value, Mapping):  # split_lists: {subset: list file}
+                resolved[name] = {key: absolute(v) for key, v in value.items()}
+            else:
+                resolved[name] = [absolute(v) for v in value] if isinstance(value, (list, tuple)) else absolute(value)
     return resolved
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from stemunet.audio import apply_clipping_policy, save_audio
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, check_device
+from stemunet.config import ChunkingConfig, StemSet, Config, ConfigError, DataConfig, PostFilterChoice, check_device
 from stemunet.data.tracks import (TrackError, TrackExcerpt, dataset_of, list_tracks, read_track_excerpt, resolve_root,
                                   stream_infos, track_label)
 from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, track_sdr
@@ -85,10 +85,12 @@ class ListeningWidget:
         start_seconds: float = 0.0,
         duration_seconds: float = 5.0,
         max_frequency: float = DISPLAY_MAX_FREQUENCY,
+        stems: StemSet = StemSet(),
     ):
         if not tracks:
             raise ValueError("no tracks to listen to")
         self.tracks = list(tracks)
+        self.stems = stems  # the reference stems read from the data set, and how they are made
         self.max_frequency = max_frequency
         self._durations: dict[str, float] = {}
         self._excerpts: OrderedDict[tuple, TrackExcerpt] = OrderedDict()
@@ -169,7 +171,7 @@ class ListeningWidget:
         if key not in self._excerpts:
             self._excerpts[key] = read_track_excerpt(
                 self.current_track, self.start_seconds - before, self.duration_seconds + before + context_seconds,
-                require_stems=self.require_stems,
+                require_stems=self.require_stems, stems=self.stems,
             )
             while len(self._excerpts) > 4:
                 self._excerpts.popitem(last=False)
@@ -419,10 +421,15 @@ class ComparisonPlayer(ListeningWidget):
         self.require_stems = False
         self.chunking = chunking
         self.postfilter = postfilter
+        models = [run.separator(device, postfilter) for run in self.runs]
+        # The stems every model has, in the first model's order; references are made as it was trained to make them.
+        self.stem_choices = [name for name in models[0].stem_names if all(name in model.stem_names for model in models)]
+        if not self.stem_choices:
+            raise ValueError(f"the models share no stem: {', '.join(f'{run.label}: {list(m.stem_names)}' for run, m in zip(self.runs, models))}")
         self._check_stem(stem)
         self.stem = stem
         self._estimates: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        super().__init__(tracks, **selection)
+        super().__init__(tracks, stems=models[0].config.model.stem_set, **selection)
 
     @classmethod
     def from_config(cls, config: ListenConfig, runs: Sequence[ComparedRun] | None = None) -> ComparisonPlayer:
@@ -437,10 +444,9 @@ class ComparisonPlayer(ListeningWidget):
             start_seconds=config.start_seconds, duration_seconds=config.duration_seconds,
         )
 
-    @staticmethod
-    def _check_stem(stem: str) -> None:
-        if stem not in STEM_NAMES:
-            raise ValueError(f"stem must be one of {list(STEM_NAMES)}, got {stem!r}")
+    def _check_stem(self, stem: str) -> None:
+        if stem not in self.stem_choices:
+            raise ValueError(f"stem must be one of the models' stems {self.stem_choices}, got {stem!r}")
 
     def _select_more(self, *, stem: str | None = None, **more: Any) -> None:
         super()._select_more(**more)
@@ -519,14 +525,14 @@ class ComparisonPlayer(ListeningWidget):
     def _players(self) -> list[Player]:
         excerpt, offset = self.excerpt(CONTEXT_SECONDS)
         span = self.selection_samples(excerpt, offset)
-        stem_index = STEM_NAMES.index(self.stem)
         players = [Player("mixture", excerpt.mixture[:, span], excerpt.sample_rate)]
         if excerpt.stems is not None:  # a data set without stems has nothing to compare with
-            players.append(Player(f"reference {self.stem}", excerpt.stems[stem_index][:, span], excerpt.sample_rate))
+            players.append(Player(f"reference {self.stem}", excerpt.stems[self.stems.names.index(self.stem)][:, span], excerpt.sample_rate))
         for run in self.runs:
             stems, rate = self.estimate(run)
             found = self._sdr_of(run)
             note = f"SDR {found[0]:.2f} dB" if found is not None else ""
+            stem_index = run.separator(self.device, self.postfilter).stem_names.index(self.stem)
             players.append(Player(f"{self.stem} estimate: {run.label}", stems[stem_index], rate, note=note))
         return players
 
@@ -534,7 +540,7 @@ class ComparisonPlayer(ListeningWidget):
         import ipywidgets as w
 
         controls = super()._controls()
-        self._stem_dropdown = w.Dropdown(options=list(STEM_NAMES), value=self.stem, description="stem")
+        self._stem_dropdown = w.Dropdown(options=list(self.stem_choices), value=self.stem, description="stem")
         self._watch(self._stem_dropdown, lambda value: self.select(stem=value))
         self._sdr_html = w.HTML()
         return [w.HBox([controls[0], self._stem_dropdown]), *controls[1:], self._sdr_html]

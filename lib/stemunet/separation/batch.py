@@ -25,7 +25,6 @@ import soundfile as sf
 
 from stemunet.audio import (WAV_SUBTYPES, AudioError, apply_clipping_policy, check_channels, open_audio_stream,
                             rescale_gain)
-from stemunet.config import STEM_NAMES
 from stemunet.files import atomic_path, scratch_file, write_json_atomic
 from stemunet.progress import progress_bar
 from stemunet.separation.config import SeparateConfig
@@ -58,14 +57,15 @@ class SeparatedFile:
     note: str = ""  # a caveat about the input (a wav shorter than its header says)
 
 
-def _output_blocks(stems: torch.Tensor, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """``(n_stems, n_channels, k)`` -> ``{name: (n_channels, k)}`` for the requested outputs."""
+def _output_blocks(stems: torch.Tensor, names: Sequence[str], model_stems: Sequence[str]) -> dict[str, np.ndarray]:
+    """``(n_stems, n_channels, k)`` in ``model_stems`` order -> ``{name: (n_channels, k)}`` for the
+    requested outputs (``accompaniment``: every stem but the vocals, summed)."""
     arrays = {}
     for name in names:
-        if name == "accompaniment":
-            arrays[name] = stems[[STEM_NAMES.index(s) for s in STEM_NAMES if s != "vocals"]].sum(dim=0).numpy()
+        if name == "accompaniment" and name not in model_stems:
+            arrays[name] = stems[[i for i, s in enumerate(model_stems) if s != "vocals"]].sum(dim=0).numpy()
         else:
-            arrays[name] = stems[STEM_NAMES.index(name)].numpy()
+            arrays[name] = stems[list(model_stems).index(name)].numpy()
     return arrays
 
 
@@ -137,7 +137,7 @@ def separate_file(
         for stems in blocks:
             if not bool(stems.isfinite().all()):
                 raise AudioError(path, "the model's stems hold NaN or infinite samples (is the checkpoint broken?); nothing was written for it")
-            for name, audio in _output_blocks(stems, list(outputs)).items():
+            for name, audio in _output_blocks(stems, list(outputs), separator.stem_names).items():
                 peak = max(peak, float(np.abs(audio).max(initial=0.0)))
                 if integer and config.clipping == "clamp":
                     audio = apply_clipping_policy(audio, "clamp")
@@ -186,6 +186,7 @@ def separate_files(
     import pandas as pd
 
     output_dir = Path(output_dir)
+    config.output_names(separator.stem_names)  # stems the model lacks: one error now, not one per file
     model = model_identity(separator)
     items = [item if isinstance(item, InputFile) else InputFile(str(item), Path(item), track_name(item)) for item in inputs]
     input_paths = {item.path.resolve() for item in items if item.path is not None}
@@ -198,7 +199,7 @@ def separate_files(
         if item.error or item.path is None:
             continue
         bar.set_postfix_str(item.track[:40])
-        outputs = output_paths(output_dir, item.track, config)
+        outputs = output_paths(output_dir, item.track, config, separator.stem_names)
         problem = _output_problem(item, outputs, output_dir, config, input_paths)
         if problem is not None:
             row.update(status=problem[0], error=problem[1], outputs=[str(p) for p in outputs.values() if p.exists()])

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stemunet.config import ConfigError
+from stemunet.config import STEM_NAMES, ConfigError
 from stemunet.files import file_sha256, process_alive, scratch_owner
 from stemunet.separation.config import SeparateConfig
 from stemunet.separation.inputs import SOURCE_RECORD, InputFile, is_audio_file
@@ -31,10 +31,10 @@ def resolve_output_dir(config: SeparateConfig, run_dir: str | Path | None = None
     return Path(run_dir) / "stems"
 
 
-def output_paths(output_dir: str | Path, track: str, config: SeparateConfig) -> dict[str, Path]:
-    """``{stem: OUTDIR/<track>/<stem>.<ext>}`` for the stems ``config`` writes."""
+def output_paths(output_dir: str | Path, track: str, config: SeparateConfig, model_stems: Sequence[str] = STEM_NAMES) -> dict[str, Path]:
+    """``{stem: OUTDIR/<track>/<stem>.<ext>}`` for the stems ``config`` writes with a model of ``model_stems``."""
     folder = Path(output_dir) / track
-    return {name: folder / f"{name}.{config.format}" for name in config.output_names}
+    return {name: folder / f"{name}.{config.format}" for name in config.output_names(model_stems)}
 
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stemunet.audio import AudioError, check_channels
-from stemunet.config import (MAX_SEGMENT_SECONDS, STEM_NAMES, ChunkingConfig, ConfigError, PostFilterChoice,
+from stemunet.config import (MAX_SEGMENT_SECONDS, ChunkingConfig, ConfigError, PostFilterChoice,
                              PostFilterConfig, SeparatorConfig)
 from stemunet.model import UNet
 from stemunet.precision import autocast_dtype
@@ -34,11 +34,9 @@ class Separator(nn.Module):
     """The whole signal path at the model's sample rate and channel count.
 
     ``forward``: ``(batch, n_channels, n_samples)`` -> ``(batch, n_stems, n_channels, n_samples)``,
-    stems ordered as :data:`STEM_NAMES` (drums, bass, other, vocals). :meth:`separate` takes audio
-    of any rate, channel count and length.
+    stems ordered as :attr:`stem_names` (the model's ``stems``; MUSDB18's drums, bass, other, vocals
+    by default). :meth:`separate` takes audio of any rate, channel count and length.
     """
-
-    stem_names = STEM_NAMES
 
     def __init__(self, config: SeparatorConfig = SeparatorConfig()):
         super().__init__()
@@ -51,6 +49,11 @@ class Separator(nn.Module):
         if config.model.max_frequency > 0:
             max_bin = min(stft.n_bins, int(np.ceil(config.model.max_frequency * stft.n_fft / stft.sample_rate)) + 1)
         self.unet = UNet(config.model, n_channels=stft.n_channels, max_bin=max_bin)
+
+    @property
+    def stem_names(self) -> tuple[str, ...]:
+        """The stems this model separates, in the order of its output's stem axis."""
+        return self.config.model.stems
 
     @property
     def sample_rate(self) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stemunet.config import STEM_NAMES, resolve_device
+from stemunet.config import resolve_device
 from stemunet.data.augment import WaveformAugmentation
 from stemunet.data.chunks import EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset
 from stemunet.data.tracks import list_tracks, resolve_root
@@ -145,25 +145,25 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
     Batches are ``(mixture, stems)``: ``(batch, n_channels, n_samples)`` and ``(batch, n_stems,
     n_channels, n_samples)``.
 
-    Without validation tracks (a folder whose tracks are not in MUSDB18's validation list), the
-    training tracks are validated on instead, and :attr:`DataLoaders.note` says so.
+    Batches' stems are the model's ``stems`` (:class:`stemunet.config.StemSet`), made from the data
+    set's own stems. A data set without validation tracks is refused, saying how to give some:
+    validating on the training tracks would measure fit, not generalisation.
     """
     root = resolve_root(config.data, progress=progress)
-    train_tracks = list_tracks(root, "train", "train")
-    valid_tracks = list_tracks(root, "train", "valid")
+    train_tracks = list_tracks(config.data, "train", "train")
+    valid_tracks = list_tracks(config.data, "train", "valid")
     if not train_tracks:
         raise FileNotFoundError(f"{root}: no training tracks in train/")
-    note = ""
     if not valid_tracks:
-        note = (f"{root} has no validation tracks (MUSDB18's validation split names none of its tracks): "
-                "validating on the training tracks, so the validation loss measures fit, not generalisation")
-        print(f"warning: {note}")
-        valid_tracks = train_tracks
+        raise FileNotFoundError(
+            f"{root}: no validation tracks (MUSDB18's validation split names none of its tracks); give some with "
+            "valid_root (a folder of track folders, each with mixture.wav and one file per stem)")
+    note = ""
     stft = config.stft
     if config.fresh_synthetic:
         train_set = FreshSyntheticChunks(config.data, config.chunk_seconds, stft.sample_rate, stft.n_channels,
                                          config.samples_per_epoch, seed=config.seed,
-                                         augmentation=waveform_augmentation(config))
+                                         augmentation=waveform_augmentation(config), stems=config.model.stem_set)
         train_names = [f"{config.samples_per_epoch} new songs of {config.chunk_seconds:g} s per epoch"]
     else:
         train_set = RandomChunkDataset(
@@ -175,10 +175,12 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
             seed=config.seed,
             cache=config.cache_audio,
             augmentation=waveform_augmentation(config),
+            stems=config.model.stem_set,
         )
         train_names = [t.name for t in train_tracks]
     valid_set = SequentialChunkDataset(
-        valid_tracks, config.valid_chunk_seconds, stft.sample_rate, stft.n_channels, cache=config.cache_audio
+        valid_tracks, config.valid_chunk_seconds, stft.sample_rate, stft.n_channels, cache=config.cache_audio,
+        stems=config.model.stem_set,
     )
     device = resolve_device(config.device)
     loader_options: dict[str, Any] = {
@@ -198,7 +200,7 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
 
 
 def training_example(dataset: RandomChunkDataset, index: int = 0, epoch: int = 0, *, audible: bool = True, tries: int = 64) -> dict[str, torch.Tensor]:
-    """One training chunk, augmented as in training, as ``{"mixture": ..., "drums": ..., ...}``.
+    """One training chunk, augmented as in training, as ``{"mixture": ..., <stem>: ..., ...}`` (the data set's stems).
 
     Each value is ``(n_channels, n_samples)`` float32 at the data set's sample rate, ready for
     :func:`stemunet.lab.plots.plot_stems` and ``IPython.display.Audio``. With ``audible``, the first
@@ -212,4 +214,4 @@ def training_example(dataset: RandomChunkDataset, index: int = 0, epoch: int = 0
             break
     else:
         mixture, stems = dataset[(epoch, index)]
-    return {"mixture": mixture, **{name: stem for name, stem in zip(STEM_NAMES, stems)}}
+    return {"mixture": mixture, **{name: stem for name, stem in zip(dataset.stems.names, stems)}}

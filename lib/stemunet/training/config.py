@@ -9,7 +9,7 @@ from typing import Literal
 
 import torch
 
-from stemunet.config import STEM_NAMES, Config, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require
+from stemunet.config import Config, DataConfig, ModelConfig, SeparatorConfig, StftConfig, check_device, require
 from stemunet.data.augment import MAX_REPITCH_SEMITONES, MAX_REPITCH_TEMPO_PERCENT
 from stemunet.precision import autocast_dtype
 
@@ -47,7 +47,7 @@ class TrainConfig(Config):
     weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay
     grad_clip: float = 5.0  # largest global gradient norm; 0 = no clipping
     loss: LossType = "l1"  # l1 or mse: |mask * mixture| against |stem| (magnitudes); l1_wave: L1 of the masked estimates' waveforms; l1_mag_wave: l1 + l1_wave
-    stem_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)  # each stem's share of the loss (drums, bass, other, vocals), as Demucs's weights; normalised to sum to the number of stems
+    stem_weights: tuple[float, ...] = ()  # each stem's share of the loss, in the order of stems, as Demucs's weights; normalised to sum to the number of stems; empty = equal
     accumulate_steps: int = 1  # optimiser step every N batches on their summed gradients (MSST, MDX-Net): effective batch batch_size x N (x processes)
     ema_decay: float = 0.0  # > 0 (e.g. 0.999): a moving average of the weights, updated every optimiser step, is what validation, best.pt and the result use (Demucs' ema); 0 = off
 
@@ -92,15 +92,18 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        require(not (self.fresh_synthetic and self.data.musdb_root),
-                "fresh_synthetic generates synthetic songs: it needs musdb_root empty (the synthetic set)")
+        require(not (self.fresh_synthetic and (self.data.musdb_root or self.data.dataset != "musdb")),
+                "fresh_synthetic generates synthetic songs: it needs dataset musdb with musdb_root empty (the synthetic set)")
         require(self.samples_per_epoch >= 1, f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.chunk_seconds > 0, f"chunk_seconds must be > 0, got {self.chunk_seconds}")
         require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        require(len(self.stem_weights) == len(STEM_NAMES) and all(math.isfinite(w) and w >= 0 for w in self.stem_weights)
-                and sum(self.stem_weights) > 0,
-                f"stem_weights must be {len(STEM_NAMES)} numbers >= 0 ({', '.join(STEM_NAMES)}), not all 0, got {list(self.stem_weights)}")
+        stems = self.model.stems
+        require(not self.stem_weights or (len(self.stem_weights) == len(stems) and all(math.isfinite(w) and w >= 0 for w in self.stem_weights)
+                and sum(self.stem_weights) > 0),
+                f"stem_weights must be empty (equal) or {len(stems)} numbers >= 0 ({', '.join(stems)}), not all 0, got {list(self.stem_weights)}")
+        require(self.data.dataset == "musdb" or bool(self.data.data_root),
+                "dataset folders needs data_root: the folder of your track folders (train/, valid/, test/ or split_lists)")
         require(
             0 <= self.final_learning_rate <= self.learning_rate,
             f"final_learning_rate must be in [0, learning_rate], got {self.final_learning_rate}",
@@ -127,6 +130,11 @@ class TrainConfig(Config):
         require(self.cpu_threads >= 0, f"cpu_threads must be >= 0, got {self.cpu_threads}")
         require(self.n_processes >= 1, f"n_processes must be >= 1, got {self.n_processes}")
         check_device(self.device)
+
+    @property
+    def loss_weights(self) -> tuple[float, ...]:
+        """Each stem's weight in the loss, in the order of ``stems`` (``stem_weights``, or all 1)."""
+        return self.stem_weights or (1.0,) * len(self.model.stems)
 
     def uses_channels_last(self, amp_dtype: torch.dtype | None, device: torch.device) -> bool:
         """Channels-last layout: when asked, and always for bfloat16 on a CPU (oneDNN's fast bf16

@@ -64,7 +64,7 @@ def training_loss(
         masks = (unet or separator.unet)(mixture_magnitude.contiguous(memory_format=layout))
     masks = masks.float()  # (batch, n_stems, n_channels, n_bins, n_frames)
 
-    weights = torch.tensor(config.stem_weights, device=mixture.device)
+    weights = torch.tensor(config.loss_weights, device=mixture.device)
     weights = weights * (len(weights) / weights.sum())  # mean 1: equal weights give the plain mean
 
     def weighted_mean(distances: torch.Tensor) -> torch.Tensor:

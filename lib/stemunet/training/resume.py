@@ -16,7 +16,7 @@ from typing import Any
 
 from stemunet.checkpoints import (CheckpointError, CheckpointRef, check_stem_names, model_checkpoint_from_training,
                                   read_checkpoint, read_training_checkpoint)
-from stemunet.config import STEM_NAMES, ConfigError, SeparatorConfig
+from stemunet.config import ConfigError, SeparatorConfig
 from stemunet.files import atomic_path, torch_save_atomic
 
 
@@ -69,7 +69,7 @@ def _check_resumable(checkpoint: dict[str, Any], config: Any, path: Path, world:
     details = _differences(checkpoint["separator_config"], config.separator_config.to_params())
     if details:
         raise ConfigError(f"resume_from {path}: the model differs from the checkpoint's ({details})")
-    check_stem_names(checkpoint, STEM_NAMES, path)
+    check_stem_names(checkpoint, config.model.stems, path)
     began_from = (checkpoint.get("train_config") or {}).get("init_from", "")
     if config.init_from and not _same_checkpoint(config.init_from, began_from):
         raise ConfigError(
@@ -116,7 +116,10 @@ def _same_checkpoint(named: str, other: str) -> bool:
 
 def _check_initialisable(checkpoint: dict[str, Any], config: Any, path: Path) -> None:
     """``init_from``'s model must have this run's STFT, U-Net and stems (the post-filter may differ)."""
-    check_stem_names(checkpoint, STEM_NAMES, path)
+    declared = list(checkpoint.get("stem_names", ()))
+    if declared != list(config.model.stems):
+        raise ConfigError(f"init_from {path}: its model separates {declared}, this run trains {list(config.model.stems)}; "
+                          "fine-tune from a model with the same stems, in the same order (or train from scratch)")
     details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
     if details:
         raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")

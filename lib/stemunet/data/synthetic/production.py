@@ -9,6 +9,14 @@ generator it is given, so a song's production is as deterministic as its notes.
 Signals are float64 numpy arrays shaped ``(2, n)`` (stereo) at ``sr`` Hz. Every function works
 on one stem, except :func:`bus_gain`, which returns one gain curve for *all* stems (a bus
 compressor is a gain applied to the sum; applying it to each stem keeps mixture = sum of stems).
+
+The in-place processes also take ``parts``, ``(k, 2, n)``: signals that sum to the stem (its
+instrument families), processed alongside it so that each part is its own instrument's processed
+sound and they still sum to the processed stem. The stem is processed exactly as without them; the
+parts get the same filters and delays (linear) and the gain the stem's level sets (the compressor's
+gain curve, derived from the whole stem as the compressor hears it). The saturator is the one
+memoryless nonlinearity: it maps the stem's sample ``x`` to ``f(x)``, and each part gets the same
+instantaneous gain ``f(x) / x`` (see :func:`saturate`), so that the parts still sum to ``f(x)``.
 """
 
 from __future__ import annotations
@@ -46,9 +54,11 @@ def _biquad(kind: str, freq: float, sr: int, gain_db: float = 0.0, q: float = 0.
     return np.array([b + den]) / den[0]
 
 
-def equalise(stereo: np.ndarray, sr: int, rng: np.random.Generator, *, high_pass_hz: tuple[float, float]) -> dict[str, Any]:
+def equalise(stereo: np.ndarray, sr: int, rng: np.random.Generator, *, high_pass_hz: tuple[float, float],
+             parts: np.ndarray | None = None) -> dict[str, Any]:
     """In place: a high-pass (drawn in ``high_pass_hz``), a low shelf, a bell and a high shelf of
-    +-4..6 dB at drawn frequencies (a mix engineer's corrective and tonal EQ). Returns the settings."""
+    +-4..6 dB at drawn frequencies (a mix engineer's corrective and tonal EQ); ``parts`` through the
+    same filters. Returns the settings."""
     settings = {
         "high_pass_hz": float(rng.uniform(*high_pass_hz)),
         "low_shelf": (float(rng.uniform(80, 250)), float(rng.uniform(-4, 4))),
@@ -63,6 +73,8 @@ def equalise(stereo: np.ndarray, sr: int, rng: np.random.Generator, *, high_pass
         _biquad("high_shelf", settings["high_shelf"][0], sr, settings["high_shelf"][1]),
     ])
     stereo[:] = sp_signal.sosfilt(sos, stereo, axis=1)
+    if parts is not None:
+        parts[:] = sp_signal.sosfilt(sos, parts, axis=-1)
     return {key: np.round(value, 1).tolist() for key, value in settings.items()}
 
 
@@ -89,41 +101,70 @@ def _gain_reduction_db(stereo: np.ndarray, sr: int, settings: dict[str, float]) 
     return sp_signal.lfilter([1.0 - pole], [1.0, -pole], reduction)
 
 
-def compress(stereo: np.ndarray, sr: int, rng: np.random.Generator) -> dict[str, Any]:
+def compress(stereo: np.ndarray, sr: int, rng: np.random.Generator, *, parts: np.ndarray | None = None) -> dict[str, Any]:
     """In place: a feed-forward RMS compressor. Threshold 3-12 dB under the stem's loud level
     (its 95th percentile), ratio 2-6, detector window 5-40 ms, the gain reduction smoothed by a
-    20-150 ms release; the lost level is made up. Returns the settings."""
+    20-150 ms release; the lost level is made up. ``parts`` get the same gain curve (the one the
+    whole stem's level sets). Returns the settings."""
     settings = {"threshold_below_db": float(rng.uniform(3, 12)), "ratio": float(rng.uniform(2, 6)),
                 "window_ms": float(rng.uniform(5, 40)), "release_ms": float(rng.uniform(20, 150))}
     reduction = _gain_reduction_db(stereo, sr, settings)
     if reduction is None:
         return settings
-    stereo *= 10.0 ** ((float(np.median(reduction)) - reduction) / 20.0)  # made up by the median reduction
+    gain = 10.0 ** ((float(np.median(reduction)) - reduction) / 20.0)  # made up by the median reduction
+    stereo *= gain
+    if parts is not None:
+        parts *= gain
     return {key: round(value, 1) for key, value in settings.items()}
 
 
-def saturate(stereo: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+def saturate(stereo: np.ndarray, rng: np.random.Generator, *, parts: np.ndarray | None = None) -> dict[str, Any]:
     """In place: tape/tube-like soft clipping (tanh, drive 1.5-4 on the stem's peak, slightly
-    asymmetric for even harmonics), the peak restored. Returns the settings."""
+    asymmetric for even harmonics), the peak restored. Returns the settings.
+
+    ``parts`` (summing to the stem) are each multiplied by the saturator's instantaneous gain
+    ``f(x) / x`` at the stem's sample ``x``: a memoryless nonlinearity is a gain that the sum's
+    level sets, as a compressor's is, so each part keeps its own waveform (its own notes, driven as
+    hard as the whole drives them) and the parts sum to ``f(x)`` to float64 rounding. (Saturating
+    each part on its own instead would drop the intermodulation between them from their sum: the
+    residual, 5-20 % of the stem's RMS, would have to be shared out by some rule.) The gain is
+    positive and bounded (below about ``drive / top``, top the peak of the shaped signal), so a
+    part never blows up where the others cancel it."""
     drive, bias = float(rng.uniform(1.5, 4.0)), float(rng.uniform(0.0, 0.15))
     peak = float(np.max(np.abs(stereo)))
     if peak <= 0:
         return {"drive": round(drive, 2)}
     x = drive * stereo / peak
     shaped = np.tanh(x + bias) - math.tanh(bias)
-    stereo[:] = shaped * peak / max(float(np.max(np.abs(shaped))), 1e-12)
+    top = max(float(np.max(np.abs(shaped))), 1e-12)
+    stereo[:] = shaped * peak / top
+    if parts is not None:
+        # f(x)/x without cancellation near x = 0: tanh(x + b) - tanh(b) = tanh(x) (1 - tanh(b)^2) / (1 + tanh(x) tanh(b)).
+        tanh_x, tanh_b = np.tanh(x), math.tanh(bias)
+        ratio = np.divide(tanh_x, x, out=np.ones_like(x), where=x != 0) * (1.0 - tanh_b ** 2) / (1.0 + tanh_x * tanh_b)
+        parts *= ratio * (drive / top)  # y / s = (shaped / x) * drive / top, with s = x * peak / drive
     return {"drive": round(drive, 2), "bias": round(bias, 2)}
 
 
-def tempo_delay(stereo: np.ndarray, sr: int, seconds_per_beat: float, rng: np.random.Generator) -> dict[str, Any]:
+def tempo_delay(stereo: np.ndarray, sr: int, seconds_per_beat: float, rng: np.random.Generator, *,
+                parts: np.ndarray | None = None) -> dict[str, Any]:
     """In place: a tempo-synced delay send (a quarter, dotted eighth or eighth), feedback 0.2-0.5,
-    each repeat darker (one-pole low-pass), alternating sides (ping-pong), send level 0.1-0.3."""
+    each repeat darker (one-pole low-pass), alternating sides (ping-pong), send level 0.1-0.3;
+    ``parts`` each through the same delay."""
     beats = float(rng.choice([1.0, 0.75, 0.5]))
     delay = int(round(beats * seconds_per_beat * sr))
     feedback, send = float(rng.uniform(0.2, 0.5)), float(rng.uniform(0.1, 0.3))
+    pole = float(rng.uniform(0.2, 0.6))
+    for signal in [stereo, *(parts if parts is not None else [])]:
+        signal += _delay_wet(signal, delay, feedback, send, pole)
+    return {"beats": beats, "feedback": round(feedback, 2), "send": round(send, 2)}
+
+
+def _delay_wet(stereo: np.ndarray, delay: int, feedback: float, send: float, pole: float) -> np.ndarray:
+    """The delay's repeats of ``stereo`` (2, n): 5 at most, each ``delay`` samples later, darker and
+    on the other side."""
     n = stereo.shape[1]
     repeat = 0.5 * (stereo[0] + stereo[1])
-    pole = float(rng.uniform(0.2, 0.6))
     wet = np.zeros_like(stereo)
     for index in range(1, 6):
         shift = index * delay
@@ -131,8 +172,7 @@ def tempo_delay(stereo: np.ndarray, sr: int, seconds_per_beat: float, rng: np.ra
             break
         repeat = sp_signal.lfilter([1.0 - pole], [1.0, -pole], repeat)
         wet[index % 2, shift:] += send * feedback ** (index - 1) * repeat[:n - shift]
-    stereo += wet
-    return {"beats": beats, "feedback": round(feedback, 2), "send": round(send, 2)}
+    return wet
 
 
 def _smooth_steps(n: int, sr: int, seconds_per_step: float, values: np.ndarray) -> np.ndarray:

@@ -36,19 +36,24 @@ class _Convolver:
         return sp_fft.irfft(spectrum[None, :] * self.ir_spectrum, self.size, axis=1)[:, :self.n]
 
 
-def _gate_silence(stereo: np.ndarray, block: int, threshold: float) -> None:
+def _gate_silence(stereo: np.ndarray, block: int, threshold: float, parts: np.ndarray | None = None) -> None:
     """Set to exact zero every block of ``block`` samples whose peak (both channels) is below
     ``threshold``: FFT reverb leaves ~1e-17 noise where a stem rests, and real multitrack stems
-    (and museval, which skips frames with a digitally silent reference) expect true silence."""
+    (and museval, which skips frames with a digitally silent reference) expect true silence.
+    ``parts`` (k, 2, n), signals summing to the stem, are zeroed in the same blocks."""
     n_blocks = stereo.shape[1] // block
     if n_blocks == 0:
         return
     body = stereo[:, :n_blocks * block].reshape(2, n_blocks, block)
     quiet = np.max(np.abs(body), axis=(0, 2)) < threshold
     body[:, quiet, :] = 0.0
+    if parts is not None:
+        parts[:, :, :n_blocks * block].reshape(parts.shape[0], 2, n_blocks, block)[:, :, quiet, :] = 0.0
     tail = stereo[:, n_blocks * block:]
     if tail.size and np.max(np.abs(tail)) < threshold:
         tail[:] = 0.0
+        if parts is not None:
+            parts[:, :, n_blocks * block:] = 0.0
 
 
 def _add_noise_floor(stereo: np.ndarray, rng: np.random.Generator, level_db: float, block: int = 512,

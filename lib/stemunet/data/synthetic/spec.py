@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 FORMAT_NAME = "stemunet-synthetic-musdb"
 FORMAT_VERSION = 3
@@ -21,6 +22,16 @@ MANIFEST_NAME = "stemunet_synthetic.json"
 MUSDB_SETUP_NAME = "musdb_setup.yaml"
 """A musdb setup file (JSON, which is YAML) naming this set's validation tracks:
 ``musdb.DB(root, is_wav=True, setup_file=MUSDB_SETUP_NAME, subsets="train", split="valid")``."""
+FAMILY_NAMES = ("piano", "guitar", "organ", "strings", "brass", "pads", "mallets", "synth")
+"""The instrument families of the "other" stem, each written as its own stem by a set whose spec has
+``family_stems`` (``<family>.wav`` beside the four; they sum to ``other.wav``). Every role and GM
+program ``other`` plays is exactly one of them (:data:`stemunet.data.synthetic.other.PROGRAM_FAMILY`,
+:data:`~stemunet.data.synthetic.other.ADDITIVE_FAMILY`): pianos, electric pianos, clavinet and the
+additive keys are piano; guitars, the additive strum and overdriven guitar, sitar are guitar; harp
+and string ensembles are strings; vibraphone, celesta, glockenspiel, music box, marimba, xylophone and
+kalimba are mallets; "synth" holds what fits none of GM's other families: the synth leads and the
+additive saw/square arpeggio. Demucs' htdemucs_6s guitar and piano are the first two; its other is
+the rest."""
 SUBSETS = ("train", "test")
 _SUBSET_CODES = {"train": 0, "test": 1}
 
@@ -42,11 +53,14 @@ class SyntheticSpec:
     validation_fraction: float = 0.2
     version: int = 2
     soundfont: str = ""
+    family_stems: bool = False
 
     # ``version``: the design (DESIGN_VERSIONS); ``soundfont``: version 2: the .sf2 file sampled
     # instruments come from ("" = TimGM6mb.sf2 from pretty_midi); version 3: a .sf2 file drawn from
     # besides the installed known ones ("" = none). A set's cache name includes the sha256 of every
     # SoundFont it draws from, so another, an edited or one more installed file makes another set.
+    # ``family_stems``: also write each instrument family of "other" as its own stem (FAMILY_NAMES),
+    # and have render_track return them; the four stems and the mixture are the same either way.
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_train_tracks, int) and self.n_train_tracks >= 0):
@@ -67,9 +81,20 @@ class SyntheticSpec:
             raise ValueError(f"version must be one of {DESIGN_VERSIONS}, got {self.version!r}")
         if not isinstance(self.soundfont, str):
             raise ValueError(f"soundfont must be a path (str), got {self.soundfont!r}")
+        if not isinstance(self.family_stems, bool):
+            raise ValueError(f"family_stems must be True or False, got {self.family_stems!r}")
         # 12 and 12.0 must name the same set (the cache key is the JSON of the fields).
         object.__setattr__(self, "track_seconds", float(self.track_seconds))
         object.__setattr__(self, "validation_fraction", float(self.validation_fraction))
+
+    def as_record(self) -> dict[str, Any]:
+        """The fields as a manifest records them and the cache name hashes them: ``family_stems``
+        only when it is set, so a set without family stems keeps the record and the cache name
+        of the sets written before the field existed, and a set with them is another set."""
+        record = asdict(self)
+        if not self.family_stems:
+            del record["family_stems"]
+        return record
 
     @property
     def n_samples(self) -> int:
