@@ -52,16 +52,45 @@ def executed_runs(tmp_path_factory) -> Path:
     evaluate = {**load_parameter_file(ROOT / "parameters" / "evaluate_demo.yaml"), **SMALL_DATA,
                 "checkpoint": str(train_run), "max_seconds": 2.0, "n_workers": 1}  # fmt: skip
     execute_notebook("evaluate", evaluate, runs_dir=runs, progress=False)
+    # The demo's excerpts and players (what makes a run notebook large), on the small data set; two
+    # models compared, as the demo compares its model with the bundled one.
     listen = {**load_parameter_file(ROOT / "parameters" / "listen_demo.yaml"), **SMALL_DATA,
-              "runs": [str(train_run)], "start_seconds": 0.0, "duration_seconds": 2.0}  # fmt: skip
+              "runs": [str(train_run), "pretrained"], "start_seconds": 0.0}  # fmt: skip
     execute_notebook("listen", listen, runs_dir=runs, progress=False)
     separate = {**load_parameter_file(ROOT / "parameters" / "separate_demo.yaml"), **SMALL_DATA, "checkpoint": str(train_run)}
     execute_notebook("separate", separate, runs_dir=runs, progress=False)
-    explore = {**load_parameter_file(ROOT / "parameters" / "explore_demo.yaml"), **SMALL_DATA, "listen_seconds": 2.0}
+    explore = {**load_parameter_file(ROOT / "parameters" / "explore_demo.yaml"), **SMALL_DATA}
     execute_notebook("explore", explore, runs_dir=runs, progress=False)
     # The source notebooks, as a user opens them from a clone (a folder without "_": not a run).
     shutil.copytree(ROOT / "notebooks", runs / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    run_source_notebook(runs / "project", "listen", {**SMALL_DATA, "runs": [str(train_run)], "duration_seconds": 2.0})
     return runs
+
+
+def run_source_notebook(project: Path, notebook: str, parameters: dict) -> Path:
+    """``notebook`` run in place in ``project/notebooks`` (a clone of the project, as JupyterLab runs a
+    source notebook: its kernel in that folder, its run folder under ``project/runs``), saved over
+    itself as Run All and Save would; returns the saved notebook."""
+    import papermill
+
+    (project / "lib" / "stemunet").mkdir(parents=True)
+    (project / "notebooks").mkdir()
+    source = project / "notebooks" / f"{notebook}.ipynb"
+    shutil.copy(ROOT / "notebooks" / f"{notebook}.ipynb", source)
+    runs_before = os.environ.get("STEMUNET_RUNS")
+    os.environ["STEMUNET_RUNS"] = str(project / "runs")  # the kernel inherits it
+    try:
+        papermill.execute_notebook(str(source), str(source), parameters=parameters, cwd=str(source.parent),
+                                   kernel_name="python3", progress_bar=False)  # fmt: skip
+    finally:
+        if runs_before is None:
+            os.environ.pop("STEMUNET_RUNS")
+        else:
+            os.environ["STEMUNET_RUNS"] = runs_before
+    from stemunet.lab.runner import sign_notebook
+
+    sign_notebook(source)  # trusted, as the notebook a user ran is
+    return source
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +257,155 @@ def test_source_notebooks_stay_unmodified_when_their_kernel_starts(executed_runs
                 assert source.read_bytes() == before
         finally:
             browser.close()
+
+
+# -- the synced player, the layout at 1100 px, links from a source notebook, sizes ----------------------
+
+
+def launch(playwright):
+    """Chromium as the tests drive it; audio may start without a click (the tests click anyway)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+
+
+PLAYER_STATE = """(root) => ({...root.stemunetPlayer.state(), now: performance.now(),
+    playhead: root.querySelector('.stemunet-playhead').getBoundingClientRect().left})"""
+"""What a synced player plays (its own report, gains as the audio thread has them), when, and where its playhead is drawn."""
+
+
+def wait_for_state(page, root, condition, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(PLAYER_STATE, root)
+        if condition(state):
+            return state
+        assert time.monotonic() < deadline, f"the player never reached the state wanted: {state}"
+        page.wait_for_timeout(50)
+
+
+def audible(state: dict) -> list[int]:
+    return [index for index, gain in enumerate(state["gains"]) if gain != 0]
+
+
+def test_the_synced_player_switches_sources_at_one_playhead_with_one_audible(executed_runs, jupyterlab, tmp_path):
+    """In the saved listen run notebook, without a kernel: play, switch by key while playing (the
+    playhead runs on, one source audible), seek by key and by a click on the waveform, pause; the
+    keys never reach JupyterLab (a 2 in command mode would turn a cell into a heading)."""
+    sync_api = playwright_api()
+    base, token = jupyterlab
+    listen = next(executed_runs.glob("*_listen")) / "listen.ipynb"
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            open_run_notebook(page, base, token, str(listen.relative_to(executed_runs)), tmp_path / "listen-player.png")
+            markdown_cells = page.locator(f"{VISIBLE} .jp-MarkdownCell").count()
+            player = page.locator(f"{VISIBLE} .stemunet-player.stemunet-synced")
+            assert player.count() == 1, "the saved player's script did not run (an untrusted notebook?)"
+            labels = player.locator("tr.stemunet-source").all_inner_texts()
+            assert len(labels) == 4 and "mixture" in labels[0] and "reference vocals" in labels[1]  # and two estimates
+            assert player.locator(".stemunet-time").inner_text() == "0:00.0 / 0:06.0"  # its length, before it plays
+            assert player.locator("audio:visible").count() == 0  # one transport, not four
+            root = player.element_handle()
+            player.locator("button.stemunet-play").click()
+            before = wait_for_state(page, root, lambda s: s["playing"] and s["seconds"] > 0.5)
+            assert before["contextState"] == "running" and audible(before) == [0]
+
+            page.keyboard.press("2")  # the click left the focus on the player
+            page.wait_for_timeout(200)
+            after = page.evaluate(PLAYER_STATE, root)
+            assert after["active"] == 1 and after["playing"] and audible(after) == [1]
+            elapsed = (after["now"] - before["now"]) / 1000
+            assert abs(after["seconds"] - before["seconds"] - elapsed) < 0.05, (before, after)  # no restart, no jump
+            assert after["playhead"] > before["playhead"]  # the playhead moves over the waveform
+
+            page.keyboard.press("ArrowDown")
+            page.wait_for_timeout(100)
+            state = page.evaluate(PLAYER_STATE, root)
+            assert state["active"] == 2 and audible(state) == [2]
+            page.keyboard.press("ArrowLeft")
+            seeked = page.evaluate(PLAYER_STATE, root)
+            assert abs(seeked["seconds"] - (state["seconds"] - 1)) < 0.1 and audible(seeked) == [] or seeked["playing"]
+            seeked = wait_for_state(page, root, lambda s: len(s["gains"]) == 4 and s["seconds"] > 0)
+            assert audible(seeked) == [2]  # a seek restarts every source, the chosen one alone audible
+
+            wave = player.locator(".stemunet-wave").bounding_box()
+            page.mouse.click(wave["x"] + 0.75 * wave["width"], wave["y"] + wave["height"] / 2)
+            clicked = page.evaluate(PLAYER_STATE, root)
+            assert abs(clicked["seconds"] - 0.75 * 6.0) < 0.15, clicked
+            page.keyboard.press(" ")
+            paused = wait_for_state(page, root, lambda s: not s["playing"])
+            assert paused["gains"] == [] and player.locator("button.stemunet-play").inner_text() == "play"
+            page.screenshot(path=str(tmp_path / "listen-player-used.png"), full_page=True)
+
+            assert page.locator(f"{VISIBLE} .jp-MarkdownCell").count() == markdown_cells, "a key reached JupyterLab"
+            assert page.locator(".jp-mod-dirty").count() == 0, "the keys modified the notebook"
+        finally:
+            browser.close()
+
+
+def open_file_browser(page) -> None:
+    """The left side bar's file browser open, as a user has it beside a notebook."""
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left [data-id='filebrowser']").click()
+    page.wait_for_selector("#filebrowser", state="visible")
+    page.wait_for_timeout(500)
+
+
+FIGURES = """(notebook) => Array.from(document.querySelectorAll(notebook + ' .jp-OutputArea-output img'))
+    .filter(img => !img.closest('.stemunet-player'))
+    .map(img => ({natural: img.naturalWidth, shown: Math.round(img.getBoundingClientRect().width)}))"""
+"""Figures in outputs (not a player's pictures): their own width and the width they are shown at."""
+
+
+def test_tables_and_figures_fit_a_1100_px_window_with_the_file_browser_open(executed_runs, jupyterlab, tmp_path):
+    """No table wider than its cell or squeezed to a letter a line (the separate summary's outputs,
+    the runs overview's MIX and IRM1, "4.95 ± 1.21" cells), no figure wider than a notebook at
+    1100 px (the per-track SDR figure was 1439 px and shrunk unreadable)."""
+    sync_api = playwright_api()
+    base, token = jupyterlab
+    notebooks = [next(executed_runs.glob(f"*_{name}")) / f"{name}.ipynb" for name in ("evaluate", "listen", "separate", "explore")]
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            for notebook in notebooks:
+                page = browser.new_page(viewport={"width": 1100, "height": 900})
+                open_run_notebook(page, base, token, str(notebook.relative_to(executed_runs)), tmp_path / f"{notebook.stem}-1100.png")
+                open_file_browser(page)
+                page.screenshot(path=str(tmp_path / f"{notebook.stem}-1100-browser.png"), full_page=True)
+                overflowing = page.evaluate(OVERFLOWING_TABLES, VISIBLE)
+                assert overflowing == [], f"{notebook.name}: tables that do not fit at 1100 px: {overflowing}"
+                figures = page.evaluate(FIGURES, VISIBLE)
+                assert figures, f"{notebook.name}: no figure"
+                assert [f for f in figures if f["natural"] > 1000] == [], f"{notebook.name}: figures wider than 1000 px"
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_links_under_the_players_of_a_source_notebook_answer(executed_runs, jupyterlab, tmp_path):
+    """listen.ipynb run in place in a clone's notebooks/ (Run All in JupyterLab): its players link
+    the excerpts written into its run folder under runs/, and each link answers 200."""
+    sync_api = playwright_api()
+    base, token = jupyterlab
+    source = executed_runs / "project" / "notebooks" / "listen.ipynb"
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            open_run_notebook(page, base, token, str(source.relative_to(executed_runs)), tmp_path / "source-listen.png")
+            links = page.evaluate(LOCAL_LINKS, VISIBLE)
+            assert len(links) == 3, links  # mixture, reference, the estimate
+            for link in links:
+                path = urllib.parse.unquote(urllib.parse.urlparse(link).path)
+                assert path.startswith("/files/project/runs/") and path.endswith(".wav"), link
+                assert page.request.get(link).status == 200, link
+        finally:
+            browser.close()
+
+
+def test_the_demo_run_notebooks_stay_under_2_mb(executed_runs):
+    """README promises run notebooks under 2 MB: a research team keeps hundreds. The fixture runs the
+    demo presets' notebooks with the demo's excerpts and players (on a smaller data set)."""
+    sizes = {path.name: path.stat().st_size for path in executed_runs.glob("*_*/*.ipynb")}
+    assert set(sizes) == {"evaluate.ipynb", "listen.ipynb", "separate.ipynb", "explore.ipynb"}
+    assert {name: size for name, size in sizes.items() if size >= 2_000_000} == {}, sizes

@@ -31,7 +31,7 @@ def test_listen_notebook_compares_a_training_run_with_the_reference(tmp_path):
     run = execute_notebook("listen", params, runs_dir=tmp_path / "runs", progress=False)
     assert (run / "listen.ipynb").stat().st_size < 2_000_000  # a research team keeps hundreds of runs
     comparison = json.loads((run / "comparison.json").read_text())
-    assert comparison["players"] == ["mixture", "reference vocals", "vocals estimate: 2026-01-01T00-00-00_train"]
+    assert comparison["players"] == ["mixture", "reference vocals", "vocals estimate: model (2026-01-01 00:00)"]
     assert comparison["runs"][0]["sdr_db"] is None  # never evaluated
     assert comparison["runs"][0]["postfilter"] == {"wiener_iterations": 1, "mask_power": 0.5, "shifts": 0, "flip_channels": False, "flip_sign": False, "precision": "auto"}
     excerpts = sorted((run / "excerpts").glob("*.wav"))
@@ -39,7 +39,7 @@ def test_listen_notebook_compares_a_training_run_with_the_reference(tmp_path):
     assert (run / "comparison.png").stat().st_size > 10_000
     record = yaml.safe_load((run / "parameters.yaml").read_text())
     assert record["compared"] == [{
-        "label": "2026-01-01T00-00-00_train",
+        "label": "model (2026-01-01 00:00)",
         "checkpoint": str(train_run / "checkpoints" / "best.pt"),
         "train_run": str(train_run),
     }]

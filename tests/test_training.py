@@ -167,7 +167,7 @@ def test_stem_weights_weigh_each_stems_share_of_every_loss(tiny_config):
 
 @pytest.mark.parametrize("weights", [(1.0, 1.0, 1.0), (1.0, -1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0), (1.0, float("nan"), 1.0, 1.0)])
 def test_stem_weights_must_be_one_number_per_stem_not_all_zero(weights):
-    with pytest.raises(ConfigError, match="stem_weights must be empty \(equal\) or 4 numbers >= 0"):
+    with pytest.raises(ConfigError, match=r"stem_weights must be empty \(equal\) or 4 numbers >= 0"):
         TrainConfig.from_params({**TINY, "stem_weights": list(weights)})
 
 

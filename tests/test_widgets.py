@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -84,6 +85,12 @@ def two_runs(runs_root, synthetic_root):
     return first, second
 
 
+def shown_audio(widget) -> list[bytes]:
+    """The audio of each source in the live widget's synced player, as embedded in its HTML."""
+    (output,) = widget._player_box.outputs
+    return [base64.b64decode(data) for data in re.findall(r"src='data:audio/mpeg;base64,([^']*)'", output["data"]["text/html"])]
+
+
 # -- the data set stem player ---------------------------------------------------------------------
 
 
@@ -120,8 +127,8 @@ def test_comparison_plays_mixture_reference_and_each_runs_estimate(synthetic_roo
     assert comparison.labels == [
         "mixture",
         "reference bass",
-        "bass estimate: 2026-01-01T10-00-00_train",
-        "bass estimate: 2026-01-02T10-00-00_train",
+        "bass estimate: model (2026-01-01 10:00)",
+        "bass estimate: model (2026-01-02 10:00)",
     ]
     excerpt = read_track_excerpt(list_tracks(synthetic_root, "test")[0], 1.0, 1.5)
     players = comparison.players
@@ -147,7 +154,7 @@ def test_changing_the_stem_reuses_the_cached_estimates(synthetic_root, two_runs)
     vocals = comparison.players[2][1]
     comparison.select(stem="drums")
     assert len(comparison._estimates) == 1
-    assert comparison.labels[1:] == ["reference drums", "drums estimate: 2026-01-01T10-00-00_train"]
+    assert comparison.labels[1:] == ["reference drums", "drums estimate: model (2026-01-01 10:00)"]
     assert not np.array_equal(comparison.players[2][1], vocals)
     comparison.select(start=2.0)
     assert comparison.players[2][1].shape == (2, RATE)
@@ -157,20 +164,20 @@ def test_changing_the_stem_reuses_the_cached_estimates(synthetic_root, two_runs)
 def test_sdr_labels_come_from_the_evaluation_of_that_run(synthetic_root, two_runs):
     runs = resolve_runs([str(run) for run in two_runs])
     comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), runs, stem="vocals", duration_seconds=1.0)
-    assert comparison.sdr == {"2026-01-01T10-00-00_train": 4.25, "2026-01-02T10-00-00_train": None}
+    assert comparison.sdr == {"model (2026-01-01 10:00)": 4.25, "model (2026-01-02 10:00)": None}
     labels = comparison.sdr_labels
     assert "SDR 4.25 dB" in labels[0] and "2026-01-01T11-00-00_evaluate" in labels[0]
-    assert labels[1] == "2026-01-02T10-00-00_train: no evaluation of this run found"
+    assert labels[1] == "model (2026-01-02 10:00): no evaluation of this run found"
     comparison.select(stem="drums")
-    assert comparison.sdr["2026-01-01T10-00-00_train"] == 1.5
+    assert comparison.sdr["model (2026-01-01 10:00)"] == 1.5
     comparison.select(track="test_001")  # evaluated, but not on this track
-    assert comparison.sdr["2026-01-01T10-00-00_train"] is None
+    assert comparison.sdr["model (2026-01-01 10:00)"] is None
     assert "test_001 is not among the tracks" in comparison.sdr_labels[0]
 
 
 def test_latest_is_the_newest_training_run(runs_root, two_runs):
     runs = resolve_runs(["latest"])
-    assert [run.label for run in runs] == ["2026-01-02T10-00-00_train"]
+    assert [run.label for run in runs] == ["model (2026-01-02 10:00)"]
     assert listen_provenance(runs)["compared"][0]["train_run"] == str(two_runs[1])
 
 
@@ -201,7 +208,7 @@ def test_from_config_builds_the_selection_the_config_names(synthetic_root, two_r
 def test_live_widget_follows_select_and_its_controls_change_the_selection(synthetic_root, two_runs):
     comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), duration_seconds=1.0)
     widget = comparison.widget
-    assert len(comparison._player_box.children) == 3
+    assert len(shown_audio(comparison)) == 3
     assert "SDR 4.25 dB" in comparison._sdr_html.value
     comparison.select(stem="bass")
     assert comparison._stem_dropdown.value == "bass"
@@ -210,8 +217,7 @@ def test_live_widget_follows_select_and_its_controls_change_the_selection(synthe
     assert "SDR 1.50 dB" in comparison._sdr_html.value
     comparison._start_slider.value = 1.5
     assert comparison.start_seconds == 1.5
-    audio = comparison._player_box.children[2].children[1]
-    decoded, rate = sf.read(io.BytesIO(audio.value), dtype="float32")
+    decoded, rate = sf.read(io.BytesIO(shown_audio(comparison)[2]), dtype="float32")
     assert rate == RATE and decoded.shape == (RATE, 2)
     expected = np.clip(comparison.players[2][1], -1, 1)
     for channel in range(2):  # MP3 is lossy: the same excerpt, at the same level, to within coding noise
@@ -247,7 +253,7 @@ def test_stem_player_controls_change_track_and_excerpt(synthetic_root):
     assert player.track == "train_001"
     player.select(start=3.0)  # fitted inside the track, and the slider follows
     assert player.start_seconds == 2.0 and player._start_slider.value == 2.0
-    assert len(player._player_box.children) == 5
+    assert len(shown_audio(player)) == 5
 
 
 def test_static_outputs_show_and_save_every_player(synthetic_root, two_runs, tmp_path):
@@ -256,7 +262,7 @@ def test_static_outputs_show_and_save_every_player(synthetic_root, two_runs, tmp
     assert len(figure.axes) == 3 + 1  # a spectrogram per player and the colour bar
     assert comparison.static_audio().data.count("<audio") == 3
     paths = comparison.save_audio(tmp_path / "excerpts")
-    assert [p.name for p in paths] == ["mixture.wav", "reference_vocals.wav", "vocals_estimate_2026-01-01T10-00-00_train.wav"]
+    assert [p.name for p in paths] == ["mixture.wav", "reference_vocals.wav", "vocals_estimate_model_2026-01-01_10_00.wav"]
     assert sf.info(str(paths[0])).frames == RATE
 
 
@@ -291,7 +297,7 @@ def test_static_players_link_only_files_inside_the_run_folder(tmp_path):
     silence = np.zeros((1, rate), dtype=np.float32)
     html = audio_players({"mixture": silence, "vocals": silence}, rate, files=files, notebook_folder=run).data
     assert re.findall(r"href='([^']*)'", html) == ["stems/test_000/vocals.wav"]
-    assert f"<code>{cache / 'mixture.wav'}</code>" in html  # where the whole input is, as text
+    assert f"<code title='{cache / 'mixture.wav'}'>.../test_000/mixture.wav</code>" in html  # where the whole input is, as text
     assert html.count("<audio") == 2
 
 
@@ -308,7 +314,7 @@ def test_a_score_of_another_data_set_with_the_same_track_names_is_not_shown(synt
     run = make_training_run(runs_root, "2026-01-03T10-00-00", seed=4)
     make_evaluate_run(runs_root, "2026-01-03T11-00-00", run, [("model", "test_000", "vocals", "SDR", 3.05)], tmp_path / "other-set")
     comparison = ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(run)]), stem="vocals", duration_seconds=1.0)
-    assert comparison.sdr == {"2026-01-03T10-00-00_train": None}
+    assert comparison.sdr == {"model (2026-01-03 10:00)": None}
     assert "no score for this data set" in comparison.sdr_labels[0] and "3.05" not in comparison.sdr_labels[0]
 
 

@@ -1,7 +1,11 @@
 """The training and validation chunk data sets: random excerpts of tracks with augmentation
 (:class:`RandomChunkDataset`), songs rendered fresh for every epoch
 (:class:`FreshSyntheticChunks`), fixed consecutive chunks for validation
-(:class:`SequentialChunkDataset`), and the epoch sampler that shards them across processes."""
+(:class:`SequentialChunkDataset`), and the epoch sampler that shards them across processes.
+
+Each takes a :class:`~stemunet.config.StemSet` (default: MUSDB18's four stems): its items' stems
+are the stem set's targets, in its order, built by :func:`stemunet.data.stem_sets.build_targets`
+whatever the tracks are (MUSDB18, the synthetic set, folder tracks, songs rendered on the fly)."""
 
 from __future__ import annotations
 
@@ -9,41 +13,44 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import musdb
 import numpy as np
 import torch
 
 from stemunet.audio import match_channels, resample
-from stemunet.config import STEM_NAMES, DataConfig
+from stemunet.config import STEM_NAMES, DataConfig, StemSet
 from stemunet.data.augment import (StemShift, WaveformAugmentation, apply_waveform_augmentation, draw_repitch,
                                    repitch_source_samples, repitch_stems)
+from stemunet.data.stem_sets import build_targets
 from stemunet.data.synthetic import SyntheticSpec, render_track
-from stemunet.data.tracks import check_equal_lengths, read_stems, track_length
+from stemunet.data.tracks import Track, check_equal_lengths, check_track_stems, needs_family_stems, read_stems, track_length
 
 
 @dataclass
 class _TrackSource:
-    track: musdb.audio.MultiTrack
+    track: Track
     n_samples: int  # at the track's rate
     rate: int
-    cached: torch.Tensor | None = None  # int16 (n_stems, n_channels, n_samples) at the model rate
+    cached: torch.Tensor | None = None  # int16 (n_targets, n_channels, n_samples) at the model rate
 
 
 class _ChunkSource(torch.utils.data.Dataset):
-    """Tracks read at the model's rate and channel count, from the files or a RAM cache."""
+    """Tracks read at the model's rate and channel count, from the files or a RAM cache, as the
+    targets of ``stems``."""
 
-    def __init__(self, tracks: list[musdb.audio.MultiTrack], sample_rate: int, n_channels: int, cache: bool):
+    def __init__(self, tracks: list[Track], sample_rate: int, n_channels: int, cache: bool, stems: StemSet = StemSet()):
         if not tracks:
             raise ValueError("no tracks to draw chunks from")
-        for track in tracks:  # as evaluation does: before any chunk is drawn
+        for track in tracks:  # as evaluation does: before any chunk is drawn (in a loader worker)
             check_equal_lengths(track)
+            check_track_stems(track, stems)
         self.sample_rate = sample_rate
         self.n_channels = n_channels
+        self.stems = stems
         self.sources = [_TrackSource(t, *track_length(t)) for t in tracks]
         if cache:
             for source in self.sources:
-                stems, rate = read_stems(source.track)
-                audio = self._to_model_format(torch.from_numpy(stems), rate)
+                stems_audio, rate = read_stems(source.track, stems=stems)
+                audio = self._to_model_format(torch.from_numpy(stems_audio), rate)
                 source.cached = (audio.clamp(-1, 1) * 32767).round().to(torch.int16)
 
     def _to_model_format(self, stems: torch.Tensor, rate: int) -> torch.Tensor:
@@ -57,12 +64,12 @@ class _ChunkSource(torch.utils.data.Dataset):
         return int(round(source.n_samples * self.sample_rate / source.rate))
 
     def read_span(self, source: _TrackSource, start: int, length: int, stem_indices: Sequence[int] | None = None) -> torch.Tensor:
-        """Samples ``start`` to ``start + length`` (model rate) of a track's stems, zero-padded past its end.
+        """Samples ``start`` to ``start + length`` (model rate) of a track's targets, zero-padded past its end.
 
-        Returns ``(n_stems, n_channels, length)`` float32 (``n_stems`` = ``len(stem_indices)``,
-        default all four).
+        Returns ``(n_targets, n_channels, length)`` float32 (``n_targets`` = ``len(stem_indices)``,
+        indices into the stem set's names; default all of them).
         """
-        indices = list(range(len(STEM_NAMES))) if stem_indices is None else list(stem_indices)
+        indices = list(range(len(self.stems))) if stem_indices is None else list(stem_indices)
         if source.cached is not None:
             chunk = source.cached[indices, :, start : start + length].to(torch.float32).mul_(1 / 32767)
         else:
@@ -70,8 +77,8 @@ class _ChunkSource(torch.utils.data.Dataset):
             # leaves the resampled chunk short) and resample it.
             file_start = int(np.floor(start * source.rate / self.sample_rate))
             file_length = int(np.ceil(length * source.rate / self.sample_rate)) + 1
-            names = [STEM_NAMES[i] for i in indices]
-            stems, rate = read_stems(source.track, file_start, file_length, stem_names=names)
+            names = [self.stems.names[i] for i in indices]
+            stems, rate = read_stems(source.track, file_start, file_length, stem_names=names, stems=self.stems)
             chunk = self._to_model_format(torch.from_numpy(stems), rate)
         chunk = chunk[..., :length]
         if chunk.shape[-1] < length:
@@ -92,13 +99,13 @@ class RandomChunkDataset(_ChunkSource):
     stem comes from its own randomly drawn track and start. The mixture is the sum of the
     returned stems, plus noise when noise augmentation is on.
 
-    Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_stems, n_channels,
-    chunk_samples)``, float32, at ``sample_rate``.
+    Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_targets, n_channels,
+    chunk_samples)`` (``stems``' targets, in its order), float32, at ``sample_rate``.
     """
 
     def __init__(
         self,
-        tracks: list[musdb.audio.MultiTrack],
+        tracks: list[Track],
         chunk_seconds: float,
         sample_rate: int,
         n_channels: int,
@@ -107,8 +114,9 @@ class RandomChunkDataset(_ChunkSource):
         seed: int = 0,
         cache: bool = False,
         augmentation: WaveformAugmentation = WaveformAugmentation(),
+        stems: StemSet = StemSet(),
     ):
-        super().__init__(tracks, sample_rate, n_channels, cache)
+        super().__init__(tracks, sample_rate, n_channels, cache, stems)
         self.chunk_seconds = chunk_seconds
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
@@ -128,7 +136,7 @@ class RandomChunkDataset(_ChunkSource):
 
     def read_chunk(self, source: _TrackSource, rng: np.random.Generator, stem_indices: Sequence[int] | None = None,
                    length: int | None = None) -> torch.Tensor:
-        """A random chunk of one track, ``(n_stems, n_channels, length)`` at the model rate.
+        """A random chunk of one track, ``(n_targets, n_channels, length)`` at the model rate.
 
         ``length`` defaults to ``chunk_samples`` (longer for a chunk whose pitch and tempo will be
         shifted). Tracks shorter than that are zero-padded at the end. The start is drawn at the
@@ -145,12 +153,12 @@ class RandomChunkDataset(_ChunkSource):
         rng = self.generator(index, epoch)
         # The item's first draws (none when repitching is off): whether and how each stem's pitch
         # and tempo are shifted, which sets how much source audio to read.
-        shifts = draw_repitch(rng, self.augmentation, len(STEM_NAMES))
+        shifts = draw_repitch(rng, self.augmentation, len(self.stems))
         length = None if shifts is None else repitch_source_samples(self.chunk_samples, shifts, self.sample_rate)
         if self.augmentation.remix:
-            # Every stem from its own track and start: new combinations the data set never had.
+            # Every target from its own track and start: new combinations the data set never had.
             chunks = []
-            for stem_index in range(len(STEM_NAMES)):
+            for stem_index in range(len(self.stems)):
                 source = self.sources[int(rng.integers(len(self.sources)))]
                 chunks.append(self.read_chunk(source, rng, [stem_index], length))
             stems = torch.cat(chunks, dim=0)
@@ -174,14 +182,15 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
     :class:`RandomChunkDataset`). The songs follow ``data``'s design version and SoundFont;
     ``seed`` (the training seed) makes them other songs than the folder's.
 
-    Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_stems, n_channels,
-    chunk_samples)``, float32, at ``sample_rate``; ``augmentation`` applies as for folder chunks
-    (remixing does not: every song is new anyway).
+    Items: ``mixture`` ``(n_channels, chunk_samples)`` and ``stems`` ``(n_targets, n_channels,
+    chunk_samples)`` (``stems``' targets, built from the song's four stems and instrument families
+    as from a synthetic track's files), float32, at ``sample_rate``; ``augmentation`` applies as
+    for folder chunks (remixing does not: every song is new anyway).
     """
 
     def __init__(self, data: DataConfig, chunk_seconds: float, sample_rate: int, n_channels: int,
                  samples_per_epoch: int, *, seed: int = 0,
-                 augmentation: WaveformAugmentation = WaveformAugmentation()) -> None:
+                 augmentation: WaveformAugmentation = WaveformAugmentation(), stems: StemSet = StemSet()) -> None:
         self.chunk_samples = int(round(chunk_seconds * sample_rate))
         song_seconds = max(1.0, chunk_seconds)
         if augmentation.repitch:
@@ -190,7 +199,8 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
             song_seconds = max(song_seconds, repitch_source_samples(self.chunk_samples, [fastest], sample_rate) / sample_rate)
         self.spec = SyntheticSpec(n_train_tracks=1, n_test_tracks=0, track_seconds=song_seconds, seed=seed,
                                   sample_rate=sample_rate, version=data.synthetic_version,
-                                  soundfont=data.synthetic_soundfont)
+                                  soundfont=data.synthetic_soundfont,
+                                  family_stems=needs_family_stems(stems))
         self.sample_rate = sample_rate
         self.n_channels = n_channels
         self.chunk_seconds = chunk_seconds
@@ -198,6 +208,7 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.augmentation = dataclasses.replace(augmentation, remix=False)
+        self.stems = stems
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -209,10 +220,12 @@ class FreshSyntheticChunks(torch.utils.data.Dataset):
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         song, _ = render_track(self.spec, "train", epoch * self.samples_per_epoch + index)
         rng = np.random.default_rng([self.seed, epoch, index])
-        shifts = draw_repitch(rng, self.augmentation, len(STEM_NAMES))
+        shifts = draw_repitch(rng, self.augmentation, len(self.stems))
         length = self.chunk_samples if shifts is None else repitch_source_samples(self.chunk_samples, shifts, self.sample_rate)
-        # (n_stems, n_samples, 2) -> (n_stems, n_channels, length)
-        stems = torch.from_numpy(np.stack([song[name] for name in STEM_NAMES])).transpose(1, 2)[..., :length]
+        # {stream: (n_samples, 2)} -> targets (n_targets, 2, length); the synthetic set's base stems are the four.
+        streams = {name: audio[:length].T for name, audio in song.items()}
+        targets = build_targets(streams, STEM_NAMES, self.stems, track=f"fresh song {epoch * self.samples_per_epoch + index}")
+        stems = torch.from_numpy(targets)
         if self.n_channels == 1:
             stems = stems.mean(dim=1, keepdim=True)
         if shifts is not None:
@@ -260,19 +273,20 @@ class SequentialChunkDataset(_ChunkSource):
     Deterministic and without augmentation: every sample of every track is seen. A track's last
     chunk is moved back to end at the track's end (so it overlaps its neighbour rather than
     holding padding); a track shorter than a chunk is zero-padded. Items are ``(mixture,
-    stems)`` as in :class:`RandomChunkDataset`.
+    stems)`` as in :class:`RandomChunkDataset`: the mixture is the sum of the targets.
     """
 
     def __init__(
         self,
-        tracks: list[musdb.audio.MultiTrack],
+        tracks: list[Track],
         chunk_seconds: float,
         sample_rate: int,
         n_channels: int,
         *,
         cache: bool = False,
+        stems: StemSet = StemSet(),
     ):
-        super().__init__(tracks, sample_rate, n_channels, cache)
+        super().__init__(tracks, sample_rate, n_channels, cache, stems)
         self.chunk_samples = int(round(chunk_seconds * sample_rate))
         self.items: list[tuple[int, int]] = []  # (source index, start sample at the model rate)
         for number, source in enumerate(self.sources):

@@ -136,14 +136,17 @@ def describe_data(config: EvaluateConfig, trained_on: dict[str, Any]) -> str:
     return line + f"; this checkpoint was trained on another: {_data_label({**scored, **trained_on})}."
 
 
-def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True) -> list:
-    """The ``musdb`` tracks to score: ``config.subset``, the first ``max_tracks`` by name.
+def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True, stems: StemSet = StemSet()) -> list:
+    """The tracks to score: ``config.subset``, the first ``max_tracks`` by name.
+
+    ``stems``: the model's (``separator.config.model.stem_set``); a synthetic set is generated with
+    the instrument families a stem set beyond MUSDB18's four is made of.
 
     Raises:
         FileNotFoundError: the data set holds no track in that subset.
     """
-    root = resolve_root(config.data, progress=progress)
-    tracks = sorted(list_tracks(config.data, config.subset), key=lambda track: track.name)
+    root = resolve_root(config.data, progress=progress, stems=stems)
+    tracks = sorted(list_tracks(config.data, config.subset, stems=stems), key=lambda track: track.name)
     if not tracks:
         raise FileNotFoundError(f"{root}: no tracks in its {config.subset}/ folder")
     return tracks[: config.max_tracks] if config.max_tracks else tracks

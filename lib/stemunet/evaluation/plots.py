@@ -18,6 +18,8 @@ from stemunet.evaluation.scoring import METRICS
 
 METHOD_COLOURS: dict[str, str] = {"model": "#1f77b4", "MIX": "#7f7f7f", "irm1": "#2ca02c", "irm2": "#98df8a"}
 SHORT_LABELS: dict[str, str] = {"model": "model", "MIX": "MIX", "irm1": "IRM1", "irm2": "IRM2"}
+FIGURE_WIDTH = 9.6
+"""Widest figure, inches: 960 pixels in a notebook (100 dpi), within a notebook cell at a 1100 px window."""
 
 
 def _methods(track_scores: pd.DataFrame, methods: Sequence[str] | None) -> list[str]:
@@ -51,8 +53,9 @@ def plot_score_boxes(
     the top with its median, in dB."""
     methods = _methods(track_scores, methods)
     stems = stem_order(track_scores["stem"])[:-1]
+    # At most FIGURE_WIDTH wide: the notebook shows it at its own size, not shrunk to fit.
     figure, axes = plt.subplots(
-        len(metrics), len(stems), figsize=(2.6 * len(stems) + 0.6, 2.3 * len(metrics) + 0.4), squeeze=False, sharey="row"
+        len(metrics), len(stems), figsize=(min(FIGURE_WIDTH, 2.6 * len(stems) + 0.6), 2.3 * len(metrics) + 0.4), squeeze=False, sharey="row"
     )
     rng = np.random.default_rng(0)  # fixed jitter: the same data draws the same figure
     for row, metric in enumerate(metrics):
@@ -117,11 +120,16 @@ def plot_track_scores(
     tracks += sorted(set(scores["track"]) - set(tracks))
     y = {track: i for i, track in enumerate(tracks)}
     panels = [*stems, "all"]
-    # Sized for the notebook's 72-dpi inline figures: 10-point text is 10 pixels high on screen.
+    # FIGURE_WIDTH wide, in rows of at most five panels (a 6-stem model's seven: two rows); 10-point
+    # text is 10 pixels high on screen at the notebook's 72 dpi.
+    n_columns = min(len(panels), 5)
+    n_rows = -(-len(panels) // n_columns)
     figure, axes = plt.subplots(
-        1, len(panels), figsize=(2.4 * len(panels) + 2.5, 0.4 * len(tracks) + 1.9), sharey=True, squeeze=False
+        n_rows, n_columns, figsize=(FIGURE_WIDTH, n_rows * (0.4 * len(tracks) + 1.4) + 0.5), sharey=True, squeeze=False
     )
-    for ax, stem in zip(axes[0], panels):
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, stem in zip(axes.flat, panels):
         cell = scores[scores["stem"] == stem]
         for method in methods:
             points = cell[cell["method"] == method]
@@ -136,7 +144,8 @@ def plot_track_scores(
         ax.set_title("mean of stems" if stem == "all" else stem)
         ax.set_xlabel(f"{metric} (dB)")
         ax.grid(alpha=0.3)
-    axes[0, 0].set_yticks(range(len(tracks)), tracks, fontsize=10)
+    for row in axes:
+        row[0].set_yticks(range(len(tracks)), tracks, fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     legend_rows = 2 if len(methods) > 2 else 1
     figure.legend(handles, labels, loc="upper center", ncol=-(-len(methods) // legend_rows), fontsize=10, bbox_to_anchor=(0.5, 1.0))

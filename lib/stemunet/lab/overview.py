@@ -15,6 +15,7 @@ from stemunet.checkpoints import PRETRAINED, CheckpointRef, pretrained_file
 from stemunet.config import STEM_NAMES, PostFilterChoice
 from stemunet.evaluation.results import stem_order
 from stemunet.files import read_mapping
+from stemunet.lab.runs import short_path
 from stemunet.runfolders import list_runs, runs_root
 from stemunet.separation.loading import load_separator
 
@@ -50,8 +51,10 @@ so that the table fits a notebook cell beside the scores."""
 
 
 def training_table(checkpoint: CheckpointRef) -> pd.DataFrame:
-    """The training behind ``checkpoint`` (:data:`TRAINING_KEYS`, :data:`TRAINING_METRIC_KEYS`) as a one-column table, its path first."""
-    summary = {"checkpoint": str(checkpoint.file), **checkpoint.training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)}
+    """The training behind ``checkpoint`` (:data:`TRAINING_KEYS`, :data:`TRAINING_METRIC_KEYS`) as a
+    one-column table, its file first (``.../`` and its last two parts: the run's ``parameters.yaml``
+    records the full path)."""
+    summary = {"checkpoint": short_path(str(checkpoint.file)), **checkpoint.training_summary(TRAINING_KEYS, TRAINING_METRIC_KEYS)}
     return pd.DataFrame({"value": [str(v) for v in summary.values()]}, index=pd.Index(list(summary), name="training"))
 
 
@@ -124,6 +127,37 @@ def runs_overview(runs_dir: Path | None = None) -> pd.DataFrame:
         table = table[[*fixed, *stems, "MIX", "IRM1"]]
     table.index.name = "evaluation run"
     return table.round(2)
+
+
+def run_time(name: str, *, seconds: bool = True) -> str:
+    """``2026-12-06 02:31:57`` (``seconds``) or ``2026-12-06 02:31`` of a run folder named
+    ``2026-12-06T02-31-57_<notebook>``; other names without their ``_<notebook>``."""
+    import re
+
+    stamp = re.match(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(?:_|$)", name)
+    if not stamp:
+        return name.rsplit("_", 1)[0]
+    return f"{stamp[1]} {stamp[2]}:{stamp[3]}" + (f":{stamp[4]}" if seconds else "")
+
+
+def runs_overview_view(runs_dir: Path | None = None) -> pd.DataFrame:
+    """:func:`runs_overview` as a notebook shows it, narrow enough for a notebook cell: evaluations
+    named by when they ran, the model by its recipe (when run from a ``train_<recipe>.yaml``) and
+    training time, or ``pretrained``; ``SDR`` is the model's cSDR (``model`` in the full table)."""
+    table = runs_overview(runs_dir)
+    trained = []
+    for run in list_runs("evaluate", runs_dir):
+        if run.name.removesuffix("_evaluate") in table.index:
+            record = read_mapping(run / "parameters.yaml")
+            train_run = Path(record["train_run"]) if record.get("train_run") else None
+            if train_run is None:
+                trained.append(str(_training_of(record).get("train_run") or "?"))
+            else:
+                trained.append(" ".join(part for part in (_recipe(train_run), run_time(train_run.name, seconds=False)) if part))
+    view = table.drop(columns=["train_run"]).rename(columns={"model": "SDR"})
+    view.insert(1, "model", trained)
+    view.index = pd.Index([run_time(name) for name in table.index], name="evaluation")
+    return view
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,6 +243,29 @@ def track_sdr(evaluate_runs: Sequence[Path], track: str, stem: str, data: tuple[
     return None
 
 
+def _recipe(train_run: Path) -> str:
+    """The recipe a training run was started with: ``demo`` for ``-f parameters/train_demo.yaml`` in
+    the command its ``parameters.yaml`` records; "" for none (run from JupyterLab, say)."""
+    import re
+
+    command = str(read_mapping(train_run / "parameters.yaml").get("command", ""))
+    found = re.search(r"(?:^|[\s/])train_(\w+)\.ya?ml\b", command)
+    return found[1] if found else ""
+
+
+def model_label(source: CheckpointRef) -> str:
+    """A short name of a model for players and tables: ``pretrained``; for a training run, its
+    recipe (:func:`_recipe`) and when it started, e.g. ``demo model (2026-12-06 02:31)`` (with the
+    file's name when not ``best.pt``); else the file's name."""
+    if source.name == PRETRAINED or source.train_run is None:
+        return source.label
+    run = Path(source.train_run)
+    recipe, started = _recipe(run), run_time(run.name, seconds=False)
+    details = ([started] if started != run.name.rsplit("_", 1)[0] else []) + ([] if source.file.name == "best.pt" else [source.file.stem])
+    name = f"{recipe} model" if recipe else ("model" if details else run.name.removesuffix("_train"))
+    return f"{name} ({', '.join(details)})" if details else name
+
+
 def resolve_runs(runs: Sequence[str] = ()) -> list[ComparedRun]:
     """The models to compare: each entry a training run folder, a checkpoint file, ``pretrained`` or
     ``latest``; none = the default checkpoint (:meth:`CheckpointRef.resolve`).
@@ -217,8 +274,8 @@ def resolve_runs(runs: Sequence[str] = ()) -> list[ComparedRun]:
     """
     compared: list[ComparedRun] = []
     for source in [CheckpointRef.resolve(entry) for entry in (runs or [""])]:
-        taken = [c.label for c in compared]
-        label = source.label + (f" #{taken.count(source.label) + 1}" if source.label in taken else "")
+        taken, label = [c.label for c in compared], model_label(source)
+        label += f" #{taken.count(label) + 1}" if label in taken else ""
         compared.append(ComparedRun(label, source, find_evaluate_runs(source.file, source.train_run)))
     return compared
 

@@ -11,6 +11,9 @@ import torch
 from stemunet.config import StftConfig
 from stemunet.stft import Stft
 
+FIGURE_WIDTH = 9.6
+"""Widest figure, inches: 960 pixels in a notebook (100 dpi), within a notebook cell at a 1100 px window."""
+
 # A display STFT: finer in time than the model's, enough to see drum hits and vocal notes.
 DISPLAY_N_FFT = 2048
 DISPLAY_HOP = 512
@@ -94,7 +97,8 @@ def plot_loudness_distribution(
     """
     frame_db = dict(frame_db.items())
     names = list(frame_db)
-    figure, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), sharex=True, sharey=True, squeeze=False)
+    # At most FIGURE_WIDTH wide (seven sources: 1.4 inches a panel), so the notebook need not shrink it.
+    figure, axes = plt.subplots(1, len(names), figsize=(min(FIGURE_WIDTH, 2.6 * len(names)), 3.0), sharex=True, sharey=True, squeeze=False)
     edges = np.arange(floor_db, 0 + bin_db, bin_db)
     for ax, name in zip(axes[0], names):
         levels = np.clip(np.asarray(frame_db[name], dtype=np.float64), floor_db, 0)
@@ -105,7 +109,7 @@ def plot_loudness_distribution(
         active = levels[levels >= silence_threshold_db]
         silent = np.mean(levels < silence_threshold_db) if levels.size else np.nan
         median = f"{np.median(active):.1f} dBFS" if active.size else "n/a"
-        ax.set_title(f"{name}\nmedian {median}, silent {100 * silent:.0f} %", fontsize=9)
+        ax.set_title(f"{name}\nmedian {median}\nsilent {100 * silent:.0f} %", fontsize=9)
         ax.set_xlabel("frame RMS (dBFS)")
     axes[0, 0].set_ylabel("% of frames")
     axes[0, 0].set_xlim(floor_db, 0)

@@ -174,12 +174,27 @@ def start_run(notebook: str, run_dir: str | Path = "", config: Config | None = N
     return Run(path=path, notebook=notebook, parameters=parameters, notebook_folder=notebook_folder)
 
 
+def short_path(value: Any, base: str | Path | None = None) -> Any:
+    """An absolute path (``str`` or ``Path``) as a narrow table shows it: relative to ``base`` when
+    inside it, else ``.../`` and its last two parts; any other value as it is."""
+    if not isinstance(value, (str, Path)) or not os.path.isabs(value) or str(value).count("/") <= 2:
+        return value
+    if base is not None and Path(value).is_relative_to(Path(base)) and Path(value) != Path(base):
+        return str(Path(value).relative_to(Path(base)))
+    return ".../" + "/".join(Path(value).parts[-2:])
+
+
+def short_paths(table: Any, base: str | Path | None = None) -> Any:
+    """A pandas table with every absolute path in its cells shortened (:func:`short_path`): what a
+    notebook shows of a table of files, whose full paths the run's records keep."""
+    return table.map(lambda value: short_path(value, base))
+
+
 def _short(value: Any) -> str:
-    """A parameter's value for a narrow table: an absolute path as its last two parts."""
-    text = str(list(value) if isinstance(value, tuple) else value)
-    if isinstance(value, str) and value.startswith("/") and value.count("/") > 2:
-        return ".../" + "/".join(Path(value).parts[-2:])
-    return text
+    """A parameter's value for a narrow table: an absolute path (in a list too) as its last two parts."""
+    if isinstance(value, (tuple, list)):
+        return str([short_path(entry) for entry in value])
+    return str(short_path(value))
 
 
 def changed_parameters(config: Config) -> Any:

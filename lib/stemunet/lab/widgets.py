@@ -1,4 +1,4 @@
-"""Listening widgets: players with spectrograms for data set tracks and for separation estimates.
+"""Listening widgets: synced players for data set tracks and for separation estimates.
 
 One implementation serves both notebooks:
 
@@ -7,12 +7,13 @@ One implementation serves both notebooks:
   of one or more training runs, side by side, with the track's SDR for each run when an
   evaluation of that run exists.
 
-Both share a track dropdown and start/duration sliders that apply to every player. Each player is
-an ``ipywidgets.Audio`` (16-bit WAV bytes made in memory) above a spectrogram PNG drawn with
-:mod:`stemunet.lab.plots`. Selections change programmatically with ``select(...)`` and what is shown
-is exposed as ``players`` (label, waveform, sample rate) and ``sdr_labels``, so tests need no
-browser. :meth:`ListeningWidget.figure` and :meth:`ListeningWidget.static_audio` give the same
-content as a static figure and static HTML audio players, which survive in an executed notebook
+Both share a track dropdown and start/duration sliders that apply to every source. The sources
+play in one synced player (:func:`stemunet.lab.players.synced_player_html`: one transport and
+playhead, one source audible, switched without a gap), each source's spectrogram under the
+playhead. Selections change programmatically with ``select(...)`` and what is shown is exposed as
+``players`` (label, waveform, sample rate) and ``sdr_labels``, so tests need no browser.
+:meth:`ListeningWidget.figure` and :meth:`ListeningWidget.static_audio` give the same content as a
+static figure and a synced player with its audio embedded, which survive in an executed notebook
 without a live kernel.
 """
 
@@ -31,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from stemunet.audio import apply_clipping_policy, save_audio
-from stemunet.config import ChunkingConfig, StemSet, Config, ConfigError, DataConfig, PostFilterChoice, check_device
-from stemunet.data.tracks import (TrackError, TrackExcerpt, dataset_of, list_tracks, read_track_excerpt, resolve_root,
+from stemunet.config import STEM_NAMES, ChunkingConfig, StemSet, Config, ConfigError, DataConfig, PostFilterChoice, check_device
+from stemunet.data.tracks import (TrackError, TrackExcerpt, base_stems, dataset_of, list_tracks, read_track_excerpt, resolve_root,
                                   stream_infos, track_label)
-from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, track_sdr
-from stemunet.lab.players import (CONTEXT_SECONDS, DISPLAY_MAX_FREQUENCY, PLAYER_FORMAT, Player, _slug, file_link,
-                                  audio_player_html, player_bytes, spectrogram_png)
+from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, run_time, track_sdr
+from stemunet.lab.players import (CONTEXT_SECONDS, DISPLAY_MAX_FREQUENCY, Player, _slug, file_link, spectrogram_strip_png,
+                                  synced_player_html)
 from stemunet.lab.plots import plot_stems
 
 
@@ -95,7 +96,7 @@ class ListeningWidget:
         self._durations: dict[str, float] = {}
         self._excerpts: OrderedDict[tuple, TrackExcerpt] = OrderedDict()
         self._widget: Any = None
-        self._player_widgets: OrderedDict[tuple, Any] = OrderedDict()
+        self._spectrograms: OrderedDict[tuple, bytes] = OrderedDict()  # the live player's pictures, by player and selection
         self._syncing = False
         self.track = self._find(track).name if track else self.tracks[0].name
         self.start_seconds = 0.0
@@ -212,7 +213,8 @@ class ListeningWidget:
         return f"{self.track}, {self.start_seconds:.1f}-{self.start_seconds + self.duration_seconds:.1f} s"
 
     def static_audio(self, folder: str | Path | None = None, notebook_folder: str | Path | None = None) -> Any:
-        """HTML players with the audio embedded: they play in a saved notebook, without a kernel.
+        """The synced player (:func:`~stemunet.lab.players.synced_player_html`) of every player, its audio
+        embedded: it plays in a saved notebook, without a kernel.
 
         ``folder``: also write each player's audio there (:meth:`save_audio`) and link it from
         ``notebook_folder`` (where the notebook is saved, :attr:`stemunet.lab.runs.Run.links_from`;
@@ -223,13 +225,9 @@ class ListeningWidget:
         links = {}
         if folder is not None:
             folder = Path(folder)
-            links = {p.stem: file_link(p, notebook_folder if notebook_folder is not None else folder.parent) for p in self.save_audio(folder)}
-        parts = [f"<p><b>{html.escape(self.title())}</b></p>"]
-        for player in self._player_objects():
-            note = f" <i>{html.escape(player.note)}</i>" if player.note else ""
-            audio = audio_player_html(player.waveform, player.sample_rate, links.get(_slug(player.label), ""))
-            parts.append(f"<div style='display:inline-block;margin:4px 12px'><b>{html.escape(player.label)}</b>{note}<br>{audio}</div>")
-        return HTML("".join(parts))
+            files = {p.stem: file_link(p, notebook_folder if notebook_folder is not None else folder.parent) for p in self.save_audio(folder)}
+            links = {player.label: files.get(_slug(player.label), "") for player in self._player_objects()}
+        return HTML(synced_player_html(self._player_objects(), title=self.title(), links=links))
 
     def save_audio(self, folder: str | Path) -> list[Path]:
         """Write every player's audio as ``<folder>/<label>.wav`` (16-bit); returns the paths."""
@@ -285,7 +283,7 @@ class ListeningWidget:
             control.disabled = busy
         self._player_box.layout.visibility = "hidden" if busy else "visible"
         if busy:
-            self._status.value = "<i>&#8987; working: reading the excerpt and separating it...</i>"
+            self._status.value = "<i class='stemunet-working'>working: reading the excerpt and separating it...</i>"
 
     def _sync_controls(self) -> None:
         self._syncing = True
@@ -306,41 +304,37 @@ class ListeningWidget:
             import ipywidgets as w
 
             self._status = w.HTML()
-            self._player_box = w.Box(layout=w.Layout(display="flex", flex_flow="row wrap"))
+            # The synced player's HTML and script, rendered by the notebook as any output (trusted: it ran here).
+            self._player_box = w.Output(layout=w.Layout(width="100%"))
             self._watched: list[Any] = []  # the controls a change of selection comes from (_watch)
             self._widget = w.VBox([*self._controls(), self._status, self._player_box])
             self._refresh()
         return self._widget
 
-    def _player_widget(self, player: Player) -> Any:
-        """A player's box, reused while its label, note and selection stay the same (switching the
-        stem re-encodes only the players that changed)."""
-        key = (player.label, player.note, self.track, self.start_seconds, self.duration_seconds)
-        if key not in self._player_widgets:
-            self._player_widgets[key] = self._new_player_widget(player)
-            while len(self._player_widgets) > 24:
-                self._player_widgets.popitem(last=False)
-        return self._player_widgets[key]
+    def _spectrogram(self, player: Player) -> bytes:
+        """A player's picture in the live player, kept while its label and selection stay the same
+        (switching the stem draws only the players that changed)."""
+        key = (player.label, self.track, self.start_seconds, self.duration_seconds)
+        if key not in self._spectrograms:
+            self._spectrograms[key] = spectrogram_strip_png(player.waveform, player.sample_rate, max_frequency=self.max_frequency)
+            while len(self._spectrograms) > 24:
+                self._spectrograms.popitem(last=False)
+        return self._spectrograms[key]
 
-    def _new_player_widget(self, player: Player) -> Any:
-        import ipywidgets as w
-
-        note = f"<br><span style='color:#555'>{player.note}</span>" if player.note else ""
-        return w.VBox(
-            [
-                w.HTML(f"<b>{player.label}</b>{note}"),
-                w.Audio(value=player_bytes(player.waveform, player.sample_rate), format=PLAYER_FORMAT[3], autoplay=False, loop=False),
-                w.Image(value=spectrogram_png(player.waveform, player.sample_rate, max_frequency=self.max_frequency), format="png"),
-            ],
-            layout=w.Layout(margin="4px 8px"),
-        )
+    def live_player_html(self) -> str:
+        """What the live widget's player area shows: the synced player of :attr:`players`, each
+        source's spectrogram under the playhead."""
+        players = self._player_objects()
+        return synced_player_html(players, images={player.label: self._spectrogram(player) for player in players})
 
     def _refresh(self) -> None:
         if self._widget is None:
             return
         self._sync_controls()
         try:
-            self._player_box.children = [self._player_widget(p) for p in self._player_objects()]
+            html_text = self.live_player_html()
+            self._player_box.outputs = ({"output_type": "display_data", "metadata": {},
+                                         "data": {"text/html": html_text, "text/plain": self.title()}},)  # fmt: skip
             self._status.value = f"<i>{self.title()}</i>"
         except Exception as error:
             self._show_error(error)
@@ -348,7 +342,7 @@ class ListeningWidget:
     def _show_error(self, error: Exception) -> None:
         if self._widget is not None:
             self._status.value = f"<span style='color:#b00'>{type(error).__name__}: {error}</span>"
-            self._player_box.children = []
+            self._player_box.outputs = ()
 
     def display_bundle(self) -> dict[str, Any]:
         """What a notebook shows: the live widget's view, and as plain text (what a viewer without the
@@ -382,10 +376,13 @@ class StemPlayer(ListeningWidget):
         ``subsets``, its ``track`` (empty: the first), ``start_seconds`` and ``listen_seconds``.
         Needs nothing but the config, so its notebook cell runs again on its own."""
         root = resolve_root(config.data)
-        tracks = [track for subset in config.subsets for track in list_tracks(root, subset)]
+        tracks = [track for subset in config.subsets for track in list_tracks(config.data, subset)]
         if not tracks:
             raise FileNotFoundError(f"{root}: no tracks in {list(config.subsets)} to listen to")
-        return cls(tracks, track=config.track, start_seconds=config.start_seconds, duration_seconds=config.listen_seconds)
+        # The data set's own stems: MUSDB18's four, or every stem a folders data set's tracks have.
+        names = STEM_NAMES if config.data.dataset == "musdb" else tuple(dict.fromkeys(s for t in tracks for s in base_stems(t)))
+        return cls(tracks, track=config.track, start_seconds=config.start_seconds, duration_seconds=config.listen_seconds,
+                   stems=StemSet(names))
 
     def _players(self) -> list[Player]:
         excerpt, offset = self.excerpt()
@@ -435,8 +432,10 @@ class ComparisonPlayer(ListeningWidget):
     def from_config(cls, config: ListenConfig, runs: Sequence[ComparedRun] | None = None) -> ComparisonPlayer:
         """The widget ``config`` describes (``runs``: already resolved runs, else resolved from ``config.runs``)."""
         runs = resolve_runs(config.runs) if runs is None else runs
-        root = resolve_root(config.data)
-        tracks = list_tracks(root, config.subset)
+        models = [run.separator(config.device, config.postfilter) for run in runs]
+        stems = models[0].config.model.stem_set  # a synthetic set with the families the first model's stems need
+        root = resolve_root(config.data, stems=stems)
+        tracks = list_tracks(config.data, config.subset, stems=stems)
         if not tracks:
             raise FileNotFoundError(f"{root / config.subset}: no tracks to listen to")
         return cls(
@@ -494,18 +493,19 @@ class ComparisonPlayer(ListeningWidget):
         return lines
 
     def runs_table(self) -> pd.DataFrame:
-        """One row per compared model: label, checkpoint, training run, evaluations found."""
-        return pd.DataFrame(
-            [
-                {
-                    "label": run.label,
-                    "checkpoint": str(run.checkpoint),
-                    "train_run": str(run.train_run) if run.train_run else "",
-                    "evaluations": ", ".join(r.name for r in run.evaluate_runs) or "none",
-                }
-                for run in self.runs
-            ]
-        ).set_index("label")
+        """One row per compared model: label, training run folder, checkpoint (inside that folder,
+        or the file's name: ``parameters.yaml``'s ``compared`` has the full paths), how many
+        evaluations were found and when the newest ran."""
+        rows = []
+        for run in self.runs:
+            inside = run.train_run is not None and run.checkpoint.is_relative_to(run.train_run)
+            rows.append({
+                "label": run.label,
+                "train run": run.train_run.name if run.train_run else "",
+                "checkpoint": str(run.checkpoint.relative_to(run.train_run)) if inside else run.checkpoint.name,
+                "evaluations": f"{len(run.evaluate_runs)}, newest {run_time(run.evaluate_runs[0].name)}" if run.evaluate_runs else "none",
+            })  # fmt: skip
+        return pd.DataFrame(rows).set_index("label")
 
     def summary(self) -> dict[str, Any]:
         """The selection and each run's SDR on it, as plain values (``comparison.json``)."""

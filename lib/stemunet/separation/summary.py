@@ -65,13 +65,39 @@ def write_summary(summary: pd.DataFrame, folder: str | Path, output_dir: str | P
 
 
 def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as a notebook shows it, narrow enough for its cell: one row per track, the
-    stems written named by their stem only (they are ``<output_dir>/<track>/<stem>.<ext>``; the
-    inputs table above names each input), ``error`` only when some input has one. ``summary.csv``
-    keeps every column, full paths included."""
+    """The summary as a notebook shows it, narrow enough for its cell beside JupyterLab's file
+    browser: one row per track, the stems written named by their stem only (they are
+    ``<output_dir>/<track>/<stem>.<ext>``), ``error`` only when some input has one; the input, its
+    rate and channels are left to the inputs table above. ``summary.csv`` keeps every column, full
+    paths included."""
     view = summary.assign(outputs=summary.outputs.map(lambda paths: ", ".join(Path(p).stem for p in paths or []) or "–"))
-    view = view.drop(columns=["input"] + (["error"] if not view["error"].fillna("").astype(bool).any() else []))
-    return view.set_index("track")
+    view = view.drop(columns=["input", "sample_rate", "channels"] + (["error"] if not view["error"].fillna("").astype(bool).any() else []))
+    return view.rename(columns={"seconds_taken": "seconds taken", "x_realtime": "x realtime"}).set_index("track")
+
+
+def outcome_table(metrics: dict[str, Any], run_folder: str | Path | None = None) -> pd.DataFrame:
+    """The totals of a job (:func:`write_summary`'s metrics) as a small table for a notebook: counts,
+    seconds, speed, where the stems went (relative to ``run_folder`` when inside it) and the
+    post-filter. ``metrics.json`` keeps the same values, paths in full."""
+    import pandas as pd
+
+    output_dir = str(metrics.get("output_dir") or "")
+    if output_dir and run_folder is not None and Path(output_dir).is_relative_to(Path(run_folder)):
+        output_dir = str(Path(output_dir).relative_to(Path(run_folder)))
+    postfilter = metrics.get("postfilter") or {}
+    rows = {
+        "inputs": metrics.get("n_inputs"),
+        "separated": metrics.get("n_separated"),
+        "skipped (outputs existed)": metrics.get("n_skipped"),
+        "failed": metrics.get("n_failed"),
+        "audio (s)": metrics.get("audio_seconds"),
+        "time taken (s)": metrics.get("seconds_taken"),
+        "x realtime": metrics.get("x_realtime"),
+        "stems written to": output_dir,
+        "post-filter": ", ".join(f"{name} {value}" for name, value in postfilter.items()),
+    }
+    return pd.DataFrame({"value": [("" if value is None else str(value)) for value in rows.values()]},
+                        index=pd.Index(list(rows), name="outcome"))  # fmt: skip
 
 
 def check_all_separated(summary: pd.DataFrame) -> None:

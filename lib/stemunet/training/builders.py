@@ -16,7 +16,7 @@ import torch
 from stemunet.config import resolve_device
 from stemunet.data.augment import WaveformAugmentation
 from stemunet.data.chunks import EpochSampler, FreshSyntheticChunks, RandomChunkDataset, SequentialChunkDataset
-from stemunet.data.tracks import list_tracks, resolve_root
+from stemunet.data.tracks import check_dataset, list_tracks, resolve_root
 from stemunet.separation.separator import Separator
 from stemunet.training.config import TrainConfig
 
@@ -149,16 +149,20 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
     set's own stems. A data set without validation tracks is refused, saying how to give some:
     validating on the training tracks would measure fit, not generalisation.
     """
-    root = resolve_root(config.data, progress=progress)
-    train_tracks = list_tracks(config.data, "train", "train")
-    valid_tracks = list_tracks(config.data, "train", "valid")
+    stems = config.model.stem_set
+    root = resolve_root(config.data, progress=progress, stems=stems)
+    warnings = check_dataset(config.data, stems, progress=progress)  # every bad track, before anything trains
+    for warning in warnings:
+        print(f"warning: {warning}")
+    train_tracks = list_tracks(config.data, "train", "train", stems=stems)
+    valid_tracks = list_tracks(config.data, "train", "valid", stems=stems)
     if not train_tracks:
         raise FileNotFoundError(f"{root}: no training tracks in train/")
     if not valid_tracks:
         raise FileNotFoundError(
             f"{root}: no validation tracks (MUSDB18's validation split names none of its tracks); give some with "
             "valid_root (a folder of track folders, each with mixture.wav and one file per stem)")
-    note = ""
+    note = "; ".join(warnings)
     stft = config.stft
     if config.fresh_synthetic:
         train_set = FreshSyntheticChunks(config.data, config.chunk_seconds, stft.sample_rate, stft.n_channels,

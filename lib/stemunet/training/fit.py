@@ -235,7 +235,7 @@ def _build_trainee(config: TrainConfig, group: distributed.ProcessGroup, device:
     separator = build_separator(config)
     if group.distributed:
         if group.is_main:
-            resolve_root(config.data, progress=progress)  # generate the synthetic set once, not in every process
+            resolve_root(config.data, progress=progress, stems=config.model.stem_set)  # generate the synthetic set once, not in every process
         distributed.wait_for_all()
     if loaders is None or group.distributed:
         loaders = build_data_loaders(config, rank=group.rank, world_size=group.world_size, progress=progress and group.is_main)

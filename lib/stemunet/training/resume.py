@@ -116,9 +116,10 @@ def _same_checkpoint(named: str, other: str) -> bool:
 
 def _check_initialisable(checkpoint: dict[str, Any], config: Any, path: Path) -> None:
     """``init_from``'s model must have this run's STFT, U-Net and stems (the post-filter may differ)."""
-    declared = list(checkpoint.get("stem_names", ()))
-    if declared != list(config.model.stems):
-        raise ConfigError(f"init_from {path}: its model separates {declared}, this run trains {list(config.model.stems)}; "
+    declared = SeparatorConfig.from_params(checkpoint["separator_config"]).model.stems
+    check_stem_names(checkpoint, declared, path)  # the file agrees with itself
+    if list(declared) != list(config.model.stems):
+        raise ConfigError(f"init_from {path}: its model separates {list(declared)}, this run trains {list(config.model.stems)}; "
                           "fine-tune from a model with the same stems, in the same order (or train from scratch)")
     details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
     if details:

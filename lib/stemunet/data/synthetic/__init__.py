@@ -46,8 +46,20 @@ Layout (what ``musdb.DB(root=..., is_wav=True)`` reads)::
       stemunet_synthetic.json        # manifest: spec, track names, validation tracks, per-track info
       musdb_setup.yaml               # musdb setup file naming our validation tracks (split="valid")
       train/train_000/{mixture,drums,bass,other,vocals}.wav
+      train/train_000/{piano,guitar,organ,strings,brass,pads,mallets,synth}.wav  # with family_stems
       ...
       test/test_000/...
+
+With ``SyntheticSpec(family_stems=True)`` every track folder also holds one stem per instrument
+family of the "other" part (:data:`FAMILY_NAMES`: the GM families it plays, piano, guitar, organ,
+strings, brass, pads, mallets, and "synth" for the synth leads and the additive arpeggio, which fit
+none of them), silent where the song does not play that family, summing to ``other.wav`` (to
+float32 rounding, 1e-6): enough to train a 6-stem model (drums, bass, guitar, piano, other,
+vocals, Demucs' htdemucs_6s set; its "other" is the families but guitar and piano) or a finer one.
+Each family is its instrument's own sound carried through the whole stem's production (see
+:mod:`~stemunet.data.synthetic.song`); the four stems and the mixture are the same as without
+them. The manifest lists them (``family_stems``) and names each song's role families
+(``track_info[name]["other"]["families"]``); such a set is another spec, so another cache entry.
 
 (musdb 0.4 decodes even wav files through ffmpeg/ffprobe, as 16-bit PCM; soundfile reads them
 exactly.) Every wav is 32-bit IEEE float, stereo, ``spec.sample_rate`` Hz; ``mixture.wav`` is the float32
@@ -71,7 +83,7 @@ Modules, each one job, every import pointing down the list:
 * :mod:`~stemunet.data.synthetic.drums`, :mod:`~stemunet.data.synthetic.bass`, :mod:`~stemunet.data.synthetic.other`,
   :mod:`~stemunet.data.synthetic.vocals`: the four part renderers;
 * :mod:`~stemunet.data.synthetic.room`: room reverb, noise floor, silence gating;
-* :mod:`~stemunet.data.synthetic.song`: one song (:func:`render_track`): parts, room, levels, production;
+* :mod:`~stemunet.data.synthetic.song`: one song (:func:`render_track`): parts, room, levels, production, instrument families;
 * :mod:`~stemunet.data.synthetic.dataset`: the set on disk, its manifest, musdb setup file and cache.
 """
 
@@ -80,7 +92,8 @@ from stemunet.data.synthetic.dataset import (ensure_synthetic_dataset, generate_
                                              read_synthetic_manifest, synthetic_cache_root, synthetic_set_name)
 from stemunet.data.synthetic.song import render_track
 from stemunet.data.synthetic.soundfont_registry import KNOWN_SOUNDFONTS, available_soundfonts
-from stemunet.data.synthetic.spec import DESIGN_VERSIONS, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SyntheticSpec
+from stemunet.data.synthetic.spec import (DESIGN_VERSIONS, FAMILY_NAMES, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME,
+                                          SyntheticSpec)
 
 __all__ = [
     "STEM_NAMES",
@@ -96,6 +109,7 @@ __all__ = [
     "MUSDB_SETUP_NAME",
     "FORMAT_VERSION",
     "DESIGN_VERSIONS",
+    "FAMILY_NAMES",
     "KNOWN_SOUNDFONTS",
     "available_soundfonts",
 ]

@@ -10,7 +10,6 @@ import struct
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from stemunet.data.synthetic.singing import singer_fingerprint
 from stemunet.data.synthetic.song import _mixture_of, render_track
 from stemunet.data.synthetic.soundfont import resolve_soundfont, soundfont_digest
 from stemunet.data.synthetic.soundfont_registry import soundfont_pool
-from stemunet.data.synthetic.spec import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SUBSETS, SyntheticSpec
+from stemunet.data.synthetic.spec import (FAMILY_NAMES, FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, MUSDB_SETUP_NAME, SUBSETS,
+                                          SyntheticSpec)
 
 
 def _write_wav_float(path: Path, data: np.ndarray, sample_rate: int) -> None:
@@ -77,13 +77,21 @@ def _samples_of(spec: SyntheticSpec) -> dict[str, Any] | None:
     return samples
 
 
+def _stem_files(spec: SyntheticSpec) -> tuple[str, ...]:
+    """The audio files of every track folder, without ``.wav``: the mixture, the four stems and, with
+    ``spec.family_stems``, the families of "other"."""
+    return ("mixture", *STEM_NAMES, *(FAMILY_NAMES if spec.family_stems else ()))
+
+
 def _manifest(spec: SyntheticSpec, track_info: dict[str, Any], samples: dict[str, str] | None) -> dict[str, Any]:
+    families = {"family_stems": list(FAMILY_NAMES)} if spec.family_stems else {}  # absent: sets as they were
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "spec": asdict(spec),
+        "spec": spec.as_record(),
         "samples": samples,
         "stems": list(STEM_NAMES),
+        **families,
         "sample_rate": spec.sample_rate,
         "n_samples": spec.n_samples,
         "tracks": {subset: spec.track_names(subset) for subset in SUBSETS},
@@ -105,8 +113,11 @@ def is_synthetic_dataset(root: str | Path) -> bool:
 def read_synthetic_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest (``root/stemunet_synthetic.json``) as a dict: format, format_version, spec
     (the :class:`SyntheticSpec` fields), samples (the SoundFonts drawn from, with their sha256 and,
-    design 3, licences), stems, sample_rate, n_samples, tracks ({subset: names}), validation_tracks,
-    track_info (per song; design 3: each sampled part's ``soundfont``, file and licence). Raises
+    design 3, licences), stems, family_stems (with ``spec.family_stems`` only: the families of
+    "other", each a file beside the four stems, summing to ``other``), sample_rate, n_samples,
+    tracks ({subset: names}), validation_tracks, track_info (per song; design 3: each sampled
+    part's ``soundfont``, file and licence; with family stems, ``other.families``: each role's
+    family, the families that play). Raises
     FileNotFoundError / ValueError if there is none."""
     path = Path(root) / MANIFEST_NAME
     try:
@@ -120,7 +131,7 @@ def read_synthetic_manifest(root: str | Path) -> dict[str, Any]:
 
 def _expected_files(spec: SyntheticSpec) -> list[Path]:
     return [Path(subset) / name / f"{stem}.wav" for subset in SUBSETS for name in spec.track_names(subset)
-            for stem in ("mixture", *STEM_NAMES)]
+            for stem in _stem_files(spec)]
 
 
 def _holds_set(root: Path, spec: SyntheticSpec, samples: dict[str, str] | None) -> bool:
@@ -129,7 +140,7 @@ def _holds_set(root: Path, spec: SyntheticSpec, samples: dict[str, str] | None) 
         manifest = read_synthetic_manifest(root)
     except (OSError, ValueError):
         return False
-    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("spec") != asdict(spec):
+    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("spec") != spec.as_record():
         return False
     if manifest.get("samples") != samples:
         return False
@@ -141,9 +152,11 @@ def generate_synthetic_dataset(root: str | Path, spec: SyntheticSpec = Synthetic
     """Write the synthetic set for ``spec`` to ``root`` and return ``root`` as a Path.
 
     Layout: ``root/{train,test}/<name>/{mixture,drums,bass,other,vocals}.wav`` (stereo 32-bit
-    float, ``spec.sample_rate`` Hz, ``spec.n_samples`` samples each) plus ``root/`` +
-    :data:`MANIFEST_NAME`. The set is written into a temporary sibling folder and renamed into
-    place at the end, so an interrupted run never leaves a half-written set.
+    float, ``spec.sample_rate`` Hz, ``spec.n_samples`` samples each), with ``spec.family_stems``
+    also ``<family>.wav`` for every family of :data:`FAMILY_NAMES` (silent where the song does not
+    play it; they sum to ``other.wav``), plus ``root/`` + :data:`MANIFEST_NAME`. The set is
+    written into a temporary sibling folder and renamed into place at the end, so an interrupted
+    run never leaves a half-written set.
 
     If ``root`` already holds this exact set (same spec and format version) nothing is written.
     Raises ValueError if ``root`` is a file, or a non-empty folder that is not this set (another
@@ -194,7 +207,7 @@ def _refuse_to_overwrite(root: Path, spec: SyntheticSpec) -> None:
             found = read_synthetic_manifest(root)
             raise ValueError(
                 f"{root} holds a different or incomplete synthetic set (spec {found.get('spec')}, format "
-                f"version {found.get('format_version')}); asked for {asdict(spec)}, format version "
+                f"version {found.get('format_version')}); asked for {spec.as_record()}, format version "
                 f"{FORMAT_VERSION}. Delete the folder or choose another one.")
         raise ValueError(f"{root} is a non-empty folder that is not a stemunet synthetic set; "
                          "refusing to write into it")
@@ -209,7 +222,7 @@ def _write_tracks(folder: Path, spec: SyntheticSpec, progress: bool, began: floa
         track_folder = folder / subset / name
         track_folder.mkdir(parents=True)
         _write_wav_float(track_folder / "mixture.wav", _mixture_of(stems), spec.sample_rate)
-        for stem in STEM_NAMES:
+        for stem in _stem_files(spec)[1:]:
             _write_wav_float(track_folder / f"{stem}.wav", stems[stem], spec.sample_rate)
         track_info[name] = info
         if progress:
@@ -236,7 +249,7 @@ def synthetic_set_name(spec: SyntheticSpec) -> str:
     """Cache folder name of ``spec``'s set: ``musdb-synth-<12 hex digits>``, a hash of the spec, the
     format version (so a new generator version never reuses an old set) and the sha256 of every
     SoundFont the set samples from (so machines with other SoundFonts never share a set)."""
-    key = json.dumps({"spec": asdict(spec), "format_version": FORMAT_VERSION, "samples": _samples_of(spec)}, sort_keys=True)
+    key = json.dumps({"spec": spec.as_record(), "format_version": FORMAT_VERSION, "samples": _samples_of(spec)}, sort_keys=True)
     return "musdb-synth-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 

@@ -50,6 +50,23 @@ _GM_OTHER = {
 }
 
 
+# The instrument family (stemunet.data.synthetic.spec.FAMILY_NAMES) of each GM program a role may
+# play (and of program 0, which a SoundFont without the program drawn plays instead) ...
+PROGRAM_FAMILY = {
+    **dict.fromkeys((0, 1, 2, 4, 5, 7), "piano"),  # grand, bright, electric grand, electric pianos, clavinet
+    **dict.fromkeys((8, 9, 10, 11, 12, 13, 108), "mallets"),  # celesta .. xylophone (GM chromatic percussion), kalimba
+    **dict.fromkeys((16, 17, 18, 19), "organ"),
+    **dict.fromkeys((24, 25, 26, 27, 29, 30, 104), "guitar"),  # and the sitar, a plucked, fretted string
+    **dict.fromkeys((46, 48, 49, 50), "strings"),  # harp (GM's strings family), string ensembles, synth strings
+    61: "brass",  # brass section
+    **dict.fromkeys((88, 89, 90, 92, 93, 95), "pads"),
+    **dict.fromkeys((80, 81), "synth"),  # square and saw leads: none of GM's families above
+}
+# ... and of each role when it is additive.
+ADDITIVE_FAMILY = {"pad": "pads", "keys": "piano", "organ": "organ", "strum": "guitar", "guitar": "guitar",
+                   "arp": "synth"}
+
+
 # Where a bar's chords start (beats) for each rhythm of the chord instruments, and of the guitar.
 _ONSETS_BY_RHYTHM = {"sustain": [0.0], "quarters": [0.0, 1.0, 2.0, 3.0], "offbeats": [0.5, 1.5, 2.5, 3.5],
                      "syncopated": [0.0, 0.75, 1.5, 2.5, 3.0]}
@@ -58,11 +75,14 @@ _GUITAR_GRIDS = {"eighths": [0.5 * i for i in range(8)], "quarters": [0.0, 1.0, 
 
 
 def _render_other(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | None = None,
-                  picks: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                  picks: np.random.Generator | None = None,
+                  families: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The accompaniment: chords and sometimes an arpeggio, each role (primary, secondary)
     additive or, with ``sampler``, drawn (from ``picks``) to be played on a GM program.
-    Returns the stereo stem (2, n) and its manifest info."""
-    part = _OtherPart(plan, rng)
+    Returns the stereo stem (2, n) and its manifest info. With ``families`` (a dict), also fills it
+    with each instrument family that plays, ``{family: (2, n)}``, summing to the stem (to float32
+    rounding: the stem itself is the same either way), and the info names each role's family."""
+    part = _OtherPart(plan, rng, track_families=families is not None)
     if sampler is not None:
         part.pick_programs(sampler, picks)
     previous = None
@@ -79,7 +99,11 @@ def _render_other(plan: _Plan, rng: np.random.Generator, sampler: PartSampler | 
                 part.arpeggiate(chord, voicing, gain)
             else:
                 part.play_chords(chord, voicing, instrument, gain)
-    return part.mixed()
+    stem, info = part.mixed()
+    if families is not None:
+        families.update(part.family_out)
+        info["families"] = {role: part.family_of(role) for role in (part.primary, part.secondary) if role != "none"}
+    return stem, info
 
 
 def _onsets(chord: _Chord, bar_onsets: list[float]) -> list[float]:
@@ -91,11 +115,15 @@ def _onsets(chord: _Chord, bar_onsets: list[float]) -> list[float]:
 class _OtherPart:
     """The accompaniment's players for one song: its roles, voicing habits and timbres, drawn from
     ``rng`` in a fixed order (a song's sound depends on it), and the stereo buffer ``out`` (2, n)
-    the additive instruments add into (sampled roles play through the sampler instead)."""
+    the additive instruments add into (sampled roles play through the sampler instead). With
+    ``track_families``, every additive note is also added into its family's buffer
+    (``family_out``), and :meth:`mixed` adds each family's sampled notes there too."""
 
-    def __init__(self, plan: _Plan, rng: np.random.Generator) -> None:
+    def __init__(self, plan: _Plan, rng: np.random.Generator, track_families: bool = False) -> None:
         self.plan, self.rng, self.sr = plan, rng, plan.sr
         self.out = np.zeros((2, plan.n))
+        self.family_out: dict[str, np.ndarray] = {}
+        self.track_families = track_families
         self.primary = str(rng.choice(["pad", "keys", "organ", "strum", "guitar", "guitar"]))
         secondary = str(rng.choice(["arp", "pad", "keys", "guitar", "strum"])) if rng.random() < 0.8 else "none"
         self.secondary = "arp" if secondary == self.primary else secondary
@@ -139,6 +167,23 @@ class _OtherPart:
                 else:
                     self.channels[role] = sampler.instrument(self.programs[role], pan=self.pans.get(role, 0.0))
 
+    def family_of(self, role: str) -> str:
+        """The instrument family a role sounds as: its GM program's (the one the SoundFont plays),
+        or, additive, the role's own."""
+        if role in self.channels:
+            channel = self.channels[role]
+            return PROGRAM_FAMILY[self.sampler.programs[channel[0] if isinstance(channel, tuple) else channel][1]]
+        return ADDITIVE_FAMILY[role]
+
+    def _add(self, role: str, signal: np.ndarray, start: int, pan: float, gain: float) -> None:
+        """Add an additive note of ``role`` into the stem (and its family's buffer)."""
+        _add(self.out, signal, start, pan, gain)
+        if self.track_families:
+            family = ADDITIVE_FAMILY[role]
+            if family not in self.family_out:
+                self.family_out[family] = np.zeros_like(self.out)
+            _add(self.family_out[family], signal, start, pan, gain)
+
     def strum_guitar(self, chord: _Chord, voicing: list[int], gain: float) -> None:
         """The guitar over one chord: power chords or the voicing an octave down, in its rhythm."""
         plan, rng, guitar = self.plan, self.rng, self.guitar
@@ -179,7 +224,7 @@ class _OtherPart:
                 strings[offset:] += note
             drive = guitar["drive"]
             tone = sp_signal.sosfilt(self.cabinet, np.tanh(drive * strings / len(pitches)) / np.tanh(drive))
-            _add(self.out, tone, start + int(rng.normal(0, 0.006 * sr)), take * guitar["spread"], gain)
+            self._add("guitar", tone, start + int(rng.normal(0, 0.006 * sr)), take * guitar["spread"], gain)
 
     def arpeggiate(self, chord: _Chord, voicing: list[int], gain: float) -> None:
         """The voicing an octave up, up and down in eighths or sixteenths, over one chord."""
@@ -223,7 +268,7 @@ class _OtherPart:
         elif instrument == "pad":
             self._pad(pitch, start, gate, gain, pan)
         else:
-            _add(self.out, self._additive_note(instrument, pitch, start, gate), start, pan, gain)
+            self._add(instrument, self._additive_note(instrument, pitch, start, gate), start, pan, gain)
 
     def _pad(self, pitch: float, start: int, gate: int, gain: float, pan: float) -> None:
         """Three detuned low-passed saws spread across the stereo width."""
@@ -235,7 +280,7 @@ class _OtherPart:
         envelope = _adsr(length, sr, p["attack"], 0.5, 0.8, 0.4, gate)
         for voice, cents in enumerate((-p["detune"], 0.0, p["detune"])):
             note = _render_note(sr, length, pitch + cents / 100.0, table, None, None, envelope, rng.uniform())
-            _add(self.out, note, start, pan + self.width * (voice - 1), gain * 0.6)
+            self._add("pad", note, start, pan + self.width * (voice - 1), gain * 0.6)
 
     def _additive_note(self, instrument: str, pitch: float, start: int, gate: int) -> np.ndarray:
         """One note of keys (electric piano), organ (drawbars, tremolo), strum (a plucked string) or
@@ -284,13 +329,30 @@ class _OtherPart:
             sampled = self.sampler.render()
             # Balance the roles as the additive gains do: the secondary about 0.55 of the primary.
             additive_rms, sampled_rms = _active_rms(self.out, self.sr), _active_rms(sampled, self.sr)
+            balance = 1.0
             if additive_rms > 0 and sampled_rms > 0:
-                sampled *= additive_rms / sampled_rms * (1.0 / 0.55 if self.primary in self.channels else 0.55)
+                balance = additive_rms / sampled_rms * (1.0 / 0.55 if self.primary in self.channels else 0.55)
+                sampled *= balance
             self.out += sampled
+            if self.track_families:
+                self._add_sampled_families(sampled, balance)
         info["instruments"] = {role: f"sampled: {self.sampler.preset_name(self.programs[role])}"
                                if role in self.channels else "additive"
                                for role in (self.primary, self.secondary) if role != "none"}
         return self.out, info
+
+    def _add_sampled_families(self, sampled: np.ndarray, balance: float) -> None:
+        """Add the sampled roles into their families' buffers: ``sampled`` (the whole sampled part,
+        times ``balance``) when they are one family, else each family's channels rendered alone."""
+        channels: dict[str, list[int]] = {}
+        for role, channel in self.channels.items():
+            channels.setdefault(self.family_of(role), []).extend(channel if isinstance(channel, tuple) else [channel])
+        for family, its_channels in channels.items():
+            share = sampled if len(channels) == 1 else self.sampler.render(its_channels) * balance
+            if family in self.family_out:
+                self.family_out[family] += share
+            else:
+                self.family_out[family] = share.copy()
 
 
 def _play_at(plan: _Plan, play, instrument: str, pitch: float, beat: float, length_beats: float, gain: float,
