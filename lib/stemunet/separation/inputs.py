@@ -58,7 +58,7 @@ def is_audio_file(path: str | Path) -> bool:
 
 def track_name(path: str | Path) -> str:
     """``song.flac`` -> ``song``; ``Artist - Title.stem.mp4`` -> ``Artist - Title``;
-    ``Artist - Title/mixture.wav`` (MUSDB18-HQ) -> ``Artist - Title``.
+    ``Artist - Title/mixture.wav`` (MUSDB18-HQ) or ``Track00001/mix.flac`` (Slakh) -> the folder's name.
 
     The name becomes a folder inside the output folder, so it is made safe for that: ``.`` and
     ``..`` (a file named ``...wav``), leading dots and path separators are replaced, and an
@@ -67,7 +67,7 @@ def track_name(path: str | Path) -> str:
     path = Path(path)
     if path.name.lower().endswith(".stem.mp4"):
         name = path.name[: -len(".stem.mp4")]
-    elif path.stem.lower() == "mixture" and path.parent.name:
+    elif path.stem.lower() in ("mixture", "mix") and path.parent.name:
         name = path.parent.name
     else:
         name = path.stem
@@ -155,10 +155,16 @@ def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) 
 
 
 def default_inputs(data: DataConfig) -> list[str]:
-    """The test tracks' mixtures of ``data`` (the synthetic set, generated on first use)."""
-    from stemunet.data.tracks import resolve_root
+    """The test tracks' mixtures of ``data`` (the synthetic set, generated on first use; of a folders
+    data set, the test tracks' mixture files)."""
+    from stemunet.data.tracks import list_tracks, resolve_root
 
     root = resolve_root(data)
+    if data.dataset == "folders":
+        mixtures = [str(track.mixture_file) for track in list_tracks(data, "test") if track.mixture_file is not None]
+        if not mixtures:
+            raise FileNotFoundError(f"{root}: no test track has a mixture file to separate; name the inputs")
+        return mixtures
     test = root / "test"
     if not test.is_dir():
         raise FileNotFoundError(f"{root}: no test/ folder to take default inputs from")
