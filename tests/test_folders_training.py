@@ -118,3 +118,17 @@ def test_a_folders_data_set_without_a_stem_the_model_needs_is_refused_before_tra
 def test_dataset_folders_needs_a_data_root():
     with pytest.raises(ConfigError, match="data_root"):
         TrainConfig.from_params({**TRAIN, "dataset": "folders"})
+
+
+def test_exploring_a_folders_data_set_shows_its_own_stems(moisesdb):
+    from stemunet.lab.exploration import ExploreConfig, explore_dataset
+    from stemunet.lab.widgets import StemPlayer
+
+    config = ExploreConfig.from_params({**moisesdb, "listen_seconds": 1.0})
+    explored = explore_dataset(config, progress=False)
+    assert sorted(zip(explored.tracks["split"], explored.tracks["track"])) == [("test", "d4"), ("train", "a1"), ("train", "b2"), ("valid", "c3")]
+    assert set(explored.per_track().columns) == {"mixture", "vocals", "guitar", "drums"}
+    assert explored.problems.empty and (explored.checks["residual_db"] < -100).all()  # no mixture file: the stems' sum
+    player = StemPlayer.from_config(config)
+    labels = [label for label, _, _ in player.players]
+    assert labels[0] == "mixture" and sorted(labels[1:]) == ["drums", "guitar", "vocals"]

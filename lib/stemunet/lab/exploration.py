@@ -174,7 +174,7 @@ class Exploration:
     def per_track(self, column: str = "silent_share") -> pd.DataFrame:
         """``loudness[column]`` as a table: one row per analysed track, one column per source."""
         table = self.loudness.pivot(index=["subset", "track"], columns="source", values=column)
-        return table.reindex(columns=[s for s in SOURCE_NAMES if s in table.columns])
+        return table.reindex(columns=[s for s in self.loudness["source"].drop_duplicates() if s in table.columns])
 
     def band_energy(self, edges_hz: tuple[float, ...] = BAND_EDGES_HZ) -> pd.DataFrame:
         """Share (%) of each source's average power in each frequency band: rows sources, columns bands.
@@ -308,6 +308,14 @@ def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Explorat
     """
     root = dataset_root(config.data, progress=progress)
     survey = _Survey()
+    if config.data.dataset == "folders":  # splits from sub-folders, list files or valid_root
+        for subset in config.subsets:
+            splits = ("train", "valid") if subset == "train" else (subset,)
+            for split in splits:
+                tracks = list_tracks(config.data, subset, split if subset == "train" else None)
+                for index, track in enumerate(tracks):
+                    survey.check(subset, split, track, analyse=config.max_tracks == 0 or index < config.max_tracks)
+        return _explored(config, root, survey, progress)
     valid_names = validation_track_names(root) if "train" in config.subsets and (root / "train").is_dir() else set()
     for subset in config.subsets:
         if not (root / subset).is_dir():
@@ -320,6 +328,11 @@ def explore_dataset(config: ExploreConfig, *, progress: bool = True) -> Explorat
         for index, track in enumerate(tracks):
             split = subset if subset == "test" else ("valid" if track.name in valid_names else "train")
             survey.check(subset, split, track, analyse=config.max_tracks == 0 or index < config.max_tracks)
+    return _explored(config, root, survey, progress)
+
+
+def _explored(config: ExploreConfig, root: Path, survey: _Survey, progress: bool) -> Exploration:
+    """Analyse the tracks ``survey`` queued, and gather everything into an :class:`Exploration`."""
     loudness = _Loudness(config.silence_threshold_db)
     for track, infos in progress_bar(survey.to_analyse, desc="analysing tracks", disable=not progress):
         rate = infos[0].sample_rate
@@ -397,15 +410,17 @@ class _Loudness:
 
     silence_threshold_db: float
     rows: list[dict] = field(default_factory=list)
-    frame_db: dict[str, list[np.ndarray]] = field(default_factory=lambda: {name: [] for name in SOURCE_NAMES})
-    spectra: dict[str, list[np.ndarray]] = field(default_factory=lambda: {name: [] for name in SOURCE_NAMES})
+    # Per source, in first-seen order: the mixture and MUSDB18's four, or a folders data set's stems.
+    frame_db: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    spectra: dict[str, list[np.ndarray]] = field(default_factory=dict)
     spectrum_weights: list[int] = field(default_factory=list)
+    source_weights: dict[str, list[int]] = field(default_factory=dict)  # each source's tracks' lengths
     common_rate: int | None = None
 
     def add(self, track: musdb.audio.MultiTrack, rate: int, analysis) -> None:
         """Take in one track's :func:`analyse_track` result (read at ``rate`` Hz)."""
         self.common_rate = self.common_rate or rate
-        for name in SOURCE_NAMES:
+        for name in analysis.frame_db:
             frames = analysis.frame_db[name]
             active = frames[frames >= self.silence_threshold_db]
             self.rows.append({
@@ -415,11 +430,12 @@ class _Loudness:
                 "active_median_db": float(np.median(active)) if active.size else np.nan,
                 "silent_share": silent_share(frames, self.silence_threshold_db),
             })
-            self.frame_db[name].append(frames)
+            self.frame_db.setdefault(name, []).append(frames)
             # Tracks at another rate are put on the first track's frequency grid.
-            self.spectra[name].append(
+            self.spectra.setdefault(name, []).append(
                 np.interp(spectrum_frequencies(self.common_rate), spectrum_frequencies(rate), analysis.spectrum_power[name])
             )
+            self.source_weights.setdefault(name, []).append(analysis.n_samples_read)
         self.spectrum_weights.append(analysis.n_samples_read)
 
     def mean_spectra(self) -> pd.DataFrame:
@@ -427,8 +443,9 @@ class _Loudness:
         (rows: frequency in Hz on the first track's grid; columns: sources)."""
         if not self.spectrum_weights:
             return pd.DataFrame(columns=list(SOURCE_NAMES), index=pd.Index([], name="frequency_hz"))
-        weights = np.asarray(self.spectrum_weights, dtype=np.float64)
-        mean_power = {name: np.average(np.stack(parts), axis=0, weights=weights) for name, parts in self.spectra.items()}
+        # A stem only some tracks have is averaged over those (a folders data set's optional stems).
+        mean_power = {name: np.average(np.stack(parts), axis=0, weights=self.source_weights[name])
+                      for name, parts in self.spectra.items() if parts}
         return pd.DataFrame(
             {name: power_db(power) for name, power in mean_power.items()},
             index=pd.Index(spectrum_frequencies(self.common_rate), name="frequency_hz"),

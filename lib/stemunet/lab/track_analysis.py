@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import musdb
 import numpy as np
 
-from stemunet.data.tracks import SOURCE_NAMES, StreamInfo, iter_track_blocks
+from stemunet.config import StemSet
+from stemunet.data.tracks import StreamInfo, base_stems, iter_track_blocks
 
 BLOCK_FRAMES = 300
 """Loudness frames per read block (30 s): memory stays flat however long a track is."""
@@ -147,16 +148,19 @@ class TrackAnalysis:
 
 
 def analyse_track(track: musdb.audio.MultiTrack, sample_rate: int) -> TrackAnalysis:
-    """Loudness frames, average spectra and the mixture residual of one track, in one read."""
+    """Loudness frames, average spectra and the mixture residual of one track, in one read: the
+    mixture and the track's own stems (MUSDB18's four, or a folder track's)."""
     frame_length = max(1, int(round(LOUDNESS_FRAME_SECONDS * sample_rate)))
-    frame_db: dict[str, list[np.ndarray]] = {name: [] for name in SOURCE_NAMES}
-    power = {name: np.zeros(SPECTRUM_N_FFT // 2 + 1) for name in SOURCE_NAMES}
-    counts = dict.fromkeys(SOURCE_NAMES, 0)
+    stems = base_stems(track)  # they sum to the mixture: the residual is what they miss
+    names = ("mixture", *stems)
+    frame_db: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    power = {name: np.zeros(SPECTRUM_N_FFT // 2 + 1) for name in names}
+    counts = dict.fromkeys(names, 0)
     residual_energy = mixture_energy = 0.0
     peak = 0.0
     n_read = 0
-    for block in iter_track_blocks(track, frame_length * BLOCK_FRAMES):
-        for name, audio in zip(SOURCE_NAMES, block):
+    for block in iter_track_blocks(track, frame_length * BLOCK_FRAMES, stems=StemSet(stems)):
+        for name, audio in zip(names, block):
             frame_db[name].append(frame_rms_db(audio, frame_length))
             block_power, n_frames = power_spectrum_sum(audio)
             power[name] += block_power
@@ -168,7 +172,7 @@ def analyse_track(track: musdb.audio.MultiTrack, sample_rate: int) -> TrackAnaly
         n_read += block.shape[-1]
     return TrackAnalysis(
         frame_db={name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in frame_db.items()},
-        spectrum_power={name: power[name] / max(counts[name], 1) for name in SOURCE_NAMES},
+        spectrum_power={name: power[name] / max(counts[name], 1) for name in names},
         sample_rate=sample_rate,
         residual_db=residual_db(residual_energy, mixture_energy),
         mixture_peak_db=float(power_db(peak**2)),
