@@ -132,3 +132,13 @@ def test_exploring_a_folders_data_set_shows_its_own_stems(moisesdb):
     player = StemPlayer.from_config(config)
     labels = [label for label, _, _ in player.players]
     assert labels[0] == "mixture" and sorted(labels[1:]) == ["drums", "guitar", "vocals"]
+
+
+def test_the_runner_resolves_a_folders_data_sets_paths_against_where_they_were_typed(tmp_path):
+    from stemunet.lab.runs import parse_value, resolve_path_parameters
+
+    typed = {"data_root": "moisesdb", "valid_root": "~/valid", "split_lists": parse_value("{train: splits/train.txt}", "split_lists"),
+             "stem_map": {"*vox*": "vocals"}}
+    resolved = resolve_path_parameters(typed, tmp_path)
+    assert resolved["data_root"] == str(tmp_path / "moisesdb") and resolved["split_lists"] == {"train": str(tmp_path / "splits" / "train.txt")}
+    assert resolved["valid_root"] == str(Path("~/valid").expanduser()) and resolved["stem_map"] == {"*vox*": "vocals"}  # patterns are not paths
