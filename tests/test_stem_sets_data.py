@@ -65,6 +65,19 @@ def test_six_stems_from_the_synthetic_families_the_rest_is_other_minus_the_famil
     np.testing.assert_allclose(targets.sum(axis=0), sum(streams[name] for name in STEM_NAMES), atol=1e-6)
 
 
+def test_a_rest_that_is_only_the_float32_rounding_of_its_parts_is_digital_silence(rng):
+    streams = streams_of(rng)
+    streams["other"] = (streams["guitar"] + streams["piano"]).astype(np.float32)  # no remainder: other is all families
+    rounded = streams["other"].astype(np.float64) - streams["guitar"] - streams["piano"]
+    assert 0 < np.abs(rounded).max() < 1e-7  # float32 crumbs, which BSSEval would score as a reference
+    named = dict(zip(SIX.names, build_targets(streams, STEM_NAMES, SIX)))
+    assert not named["other"].any()  # silent: left out of the scores, as a silent stem is
+    quiet = rng.uniform(-1e-4, 1e-4, streams["other"].shape).astype(np.float32)  # a real, quiet remainder (-80 dBFS) stays
+    streams["other"] = (streams["guitar"] + streams["piano"] + quiet).astype(np.float32)
+    other = dict(zip(SIX.names, build_targets(streams, STEM_NAMES, SIX)))["other"]
+    assert np.mean(other != 0) > 0.99 and np.allclose(other, quiet, atol=1e-7)
+
+
 def test_a_missing_stream_names_the_track_and_the_stem_unless_silence_is_allowed(rng):
     streams = streams_of(rng)
     del streams["piano"]

@@ -50,7 +50,7 @@ class ListenConfig(Config):
     runs: tuple[str, ...] = ()  # training run folders, checkpoint files, pretrained or latest; empty = pretrained if bundled, else latest
     subset: Literal["train", "test"] = "test"  # where the tracks come from
     track: str = ""  # track name; "" = the first of the subset
-    stem: Literal["drums", "bass", "other", "vocals"] = "vocals"  # the stem compared
+    stem: str = "vocals"  # the stem compared: one every model has (the bundled one's: drums, bass, other, vocals)
     start_seconds: float = 0.0  # where the excerpt starts
     duration_seconds: float = 5.0  # excerpt length; every player plays the same excerpt
     device: str = "auto"  # where the models run: auto (CUDA if available), cpu, cuda, cuda:N, mps
