@@ -11,11 +11,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from stemunet.checkpoints import read_checkpoint
+from stemunet.checkpoints import CheckpointRef, read_checkpoint
 from stemunet.config import STEM_NAMES, ConfigError, ModelConfig, StemSet
 from stemunet.data.tracks import list_tracks, read_track
 from stemunet.evaluation.evaluate import EvaluateConfig, evaluate, evaluation_tracks, track_estimates
-from stemunet.lab.overview import resolve_runs, runs_overview
+from stemunet.lab.overview import resolve_runs, runs_overview, training_table
 from stemunet.lab.widgets import ComparisonPlayer
 from stemunet.separation.batch import separate_files
 from stemunet.separation.config import SeparateConfig
@@ -71,6 +71,10 @@ def test_a_checkpoint_keeps_its_stems_and_separates_that_many(trained, name, n_s
     assert checkpoint["stem_names"] == stems and checkpoint["separator_config"]["stems"] == stems
     separator = load_separator(trained[name], "cpu")
     assert separator.stem_names == tuple(stems)
+    reference = CheckpointRef.resolve(str(trained[name]))
+    assert list(reference.describe()["stems"]) == stems
+    stored = CheckpointRef(trained[name] / "checkpoints" / "best.pt")  # no run record: what the file itself says
+    assert training_table(stored).loc["stems", "value"] == str(stems)  # the model card's table names them
     out = separator.separate(np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32), 8000)
     assert out.shape == (n_stems, 2, 8000)
     assert torch.allclose(out.sum(dim=0), torch.from_numpy(np.random.default_rng(0).standard_normal((2, 8000)).astype(np.float32)), atol=1e-3)
