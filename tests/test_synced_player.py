@@ -3,7 +3,6 @@ its script in a real (headless) Chromium on a page of two players, without Jupyt
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 
@@ -33,6 +32,17 @@ def test_the_player_holds_each_source_once_with_its_label_waveform_and_the_excer
     assert "stemunetSyncedPlayers.mount(" in html and "AudioContext" in html  # self-contained: the script rides along
     ids = re.findall(r"id='(stemunet-player-[0-9a-f]+)'", html + synced_player_html(players()))
     assert len(ids) == 2 and ids[0] != ids[1]  # two players on a page never share an id
+
+
+def test_the_script_ships_with_the_package():
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["stemunet"]
+    assert (root / "lib" / "stemunet" / "lab" / "synced_player.js").is_file()
+    assert any(fnmatch.fnmatch("lab/synced_player.js", pattern) for pattern in patterns)
 
 
 def test_the_player_shows_no_emoji():

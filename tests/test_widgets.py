@@ -240,6 +240,7 @@ def test_while_a_selection_is_prepared_the_controls_are_disabled_and_the_old_pla
     comparison._players = observed_players
     comparison._start_slider.value = 1.0  # what a drag does
     assert seen == [([True] * 4, "hidden", seen[0][2])] and "working" in seen[0][2]
+    assert all(ord(c) < 0x2190 for c in seen[0][2]), "a glyph that needs an emoji font (an empty box without one)"
     assert [c.disabled for c in controls] == [False] * 4 and comparison._player_box.layout.visibility == "visible"
     assert comparison._status.value == "<i>vocals of test_000, 1.0-2.0 s</i>"
 
@@ -301,12 +302,13 @@ def test_static_players_link_only_files_inside_the_run_folder(tmp_path):
     assert html.count("<audio") == 2
 
 
-def test_listen_config_rejects_an_unknown_stem_and_device():
-    with pytest.raises(ConfigError, match="stem"):
-        ListenConfig.from_params({"stem": "guitar"})
+def test_listen_config_rejects_an_unknown_device_and_the_comparison_a_stem_no_model_has(synthetic_root, two_runs):
     with pytest.raises(ConfigError, match="device"):
         ListenConfig.from_params({"device": "gpu"})
     assert ListenConfig().data == DataConfig()
+    assert ListenConfig.from_params({"stem": "guitar"}).stem == "guitar"  # a 6-stem model's: the models decide
+    with pytest.raises(ValueError, match="stem must be one of the models' stems"):
+        ComparisonPlayer(list_tracks(synthetic_root, "test"), resolve_runs([str(two_runs[0])]), stem="guitar", duration_seconds=1.0)
 
 
 def test_a_score_of_another_data_set_with_the_same_track_names_is_not_shown(synthetic_root, runs_root, tmp_path):

@@ -171,6 +171,11 @@
           this.buffers = buffers;
           this.root.classList.remove("stemunet-busy");
           return buffers;
+        }, (error) => {
+          this.loading = null; // a later press tries again
+          this.root.classList.remove("stemunet-busy");
+          this.time.textContent = `this browser cannot decode the audio (${error && error.message ? error.message : error})`;
+          throw error;
         });
       }
       return this.loading;
@@ -237,7 +242,7 @@
 
     toggle() {
       if (this.playing) this.pause();
-      else this.play();
+      else this.play().catch(() => {}); // said in the player (decode)
     }
 
     seek(seconds) {

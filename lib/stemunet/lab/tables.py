@@ -16,26 +16,35 @@ import uuid
 from typing import Any
 
 COMPACT_STYLE = """
+#{id} table {{ font-size: 12px; }}
 #{id} th, #{id} td {{ padding: 0.3em 0.35em; }}
-#{id} thead th {{ white-space: normal; overflow-wrap: normal; min-width: 2.5em; max-width: 9em; }}
-#{id} tbody th {{ white-space: normal; overflow-wrap: normal; max-width: 16em; }}
+#{id} thead th {{ white-space: normal; overflow-wrap: normal; }}
+#{id} tbody th {{ white-space: normal; overflow-wrap: normal; }}
 """
 """Scoped to one table (its own id): other outputs on the page keep JupyterLab's look."""
 
 
-SHORT_VALUE = 16
-"""Values up to this many characters never wrap (numbers, "4.95 ± 1.21", "synthetic (4)"); longer
+SHORT_VALUE = 14
+"""Values up to this many characters never wrap (numbers, "-10.95 ± 11.21", "synthetic (4)"); longer
 text wraps between words, so that one long note does not widen the whole table."""
 
-
-def _keep_short_values_whole(match: re.Match) -> str:
-    text = match.group(1)
-    return f"<td style='white-space: nowrap'>{text}</td>" if len(text) <= SHORT_VALUE else match.group(0)
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}(?:-\d{2})?)?")
+"""Dates and run time stamps, never broken at their hyphens."""
 
 
-def _break_after_underscores(match: re.Match) -> str:
-    opening, text, closing = match.groups()
-    return opening + re.sub(r"_(?=[^_\s])", "_<wbr>", text) + closing
+def _cell(match: re.Match, header: bool = False) -> str:
+    """One ``<th>`` or ``<td>`` of pandas' HTML, made compact: a short value on one line, a date
+    whole, a column ``header`` breakable after its underscores."""
+    tag, attributes, text = match.groups()
+    if tag == "td" and len(text) <= SHORT_VALUE and not attributes:
+        attributes = " style='white-space: nowrap'"
+    parts = []
+    for index, part in enumerate(re.split(f"({DATE.pattern})", text)):
+        if index % 2:
+            parts.append(f"<span style='white-space: nowrap'>{part}</span>")
+        else:
+            parts.append(re.sub(r"_(?=[^_\s])", "_<wbr>", part) if header else part)
+    return f"<{tag}{attributes}>{''.join(parts)}</{tag}>"
 
 
 def compact_html(table: Any) -> str | None:
@@ -46,8 +55,10 @@ def compact_html(table: Any) -> str | None:
     own = table._repr_html_()
     if own is None:
         return None
-    own = re.sub(r"(<th[^>]*>)([^<]*)(</th>)", _break_after_underscores, own)
-    own = re.sub(r"<td>([^<]*)</td>", _keep_short_values_whole, own)
+    head, body = own.split("<tbody>", 1) if "<tbody>" in own else (own, "")
+    head = re.sub(r"<(th)([^>]*)>([^<]*)</th>", lambda match: _cell(match, header=True), head)
+    body = re.sub(r"<(t[hd])([^>]*)>([^<]*)</t[hd]>", _cell, body)
+    own = head + ("<tbody>" + body if body else "")
     identity = f"stemunet-table-{uuid.uuid4().hex[:12]}"
     return f"<div id='{identity}'><style>{COMPACT_STYLE.format(id=identity)}</style>{own}</div>"
 

@@ -20,7 +20,6 @@ without a live kernel.
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from stemunet.audio import apply_clipping_policy, save_audio
-from stemunet.config import STEM_NAMES, ChunkingConfig, StemSet, Config, ConfigError, DataConfig, PostFilterChoice, check_device
+from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, StemSet, check_device
 from stemunet.data.tracks import (TrackError, TrackExcerpt, base_stems, dataset_of, list_tracks, read_track_excerpt, resolve_root,
                                   stream_infos, track_label)
 from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, run_time, track_sdr
