@@ -268,7 +268,7 @@ def test_a_copy_that_differs_from_its_manifest_is_refused_naming_the_file(tmp_pa
 
 
 def run_benchmark(*arguments: str, environment: dict | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "STEMUNET_REAL_VALIDATION"} | (environment or {})
+    env = {k: v for k, v in os.environ.items() if k not in ("STEMUNET_REAL_VALIDATION", "STEMUNET_VALIDATION_FAMILIES")} | (environment or {})
     return subprocess.run([sys.executable, "benchmarks/real_validation.py", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
 
 

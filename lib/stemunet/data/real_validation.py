@@ -384,7 +384,6 @@ def build_validation_set(
 # ----------------------------------------------------------------------------------------------
 
 
-
 def manifest_lines(root: Path) -> list[str]:
     """``sha256sum`` lines (``<hex>  <path relative to root>``) of every file under ``root`` but the manifest, sorted by path."""
     root = Path(root)
@@ -418,13 +417,15 @@ def verify_copy(root: Path, manifest: Path) -> None:
     """Check a frozen copy at ``root`` against ``manifest`` before scoring it.
 
     Every listed file must be there with its sha256, and every track file under ``root/test/``
-    must be listed (an extra track would be scored unnoticed).
+    (or, for a copy of several families, ``root/<family>/test/``) must be listed (an extra track
+    would be scored unnoticed).
 
     Raises:
         ManifestError: naming the first file that is missing, altered or unlisted.
     """
     root = Path(root)
-    if not (root / "test").is_dir():
+    scored = [root / "test"] if (root / "test").is_dir() else sorted(path for path in root.glob("*/test") if path.is_dir())
+    if not scored:
         raise ManifestError(f"{root}: not a validation set (no test/ folder)")
     expected = parse_manifest(manifest)
     for relative, digest in expected.items():
@@ -433,7 +434,7 @@ def verify_copy(root: Path, manifest: Path) -> None:
             raise ManifestError(f"{path}: missing from the copy ({manifest} lists it)")
         if file_sha256(path) != digest:
             raise ManifestError(f"{path}: sha256 differs from {manifest} (a different or altered copy)")
-    for path in sorted((root / "test").rglob("*")):
+    for path in sorted(path for folder in scored for path in folder.rglob("*")):
         if path.is_file() and path.relative_to(root).as_posix() not in expected:
             raise ManifestError(f"{path}: not listed in {manifest}")
 
