@@ -142,3 +142,26 @@ def test_the_runner_resolves_a_folders_data_sets_paths_against_where_they_were_t
     resolved = resolve_path_parameters(typed, tmp_path)
     assert resolved["data_root"] == str(tmp_path / "moisesdb") and resolved["split_lists"] == {"train": str(tmp_path / "splits" / "train.txt")}
     assert resolved["valid_root"] == str(Path("~/valid").expanduser()) and resolved["stem_map"] == {"*vox*": "vocals"}  # patterns are not paths
+
+
+def test_a_stem_no_track_has_is_refused_naming_the_stems_there_are(moisesdb):
+    from stemunet.config import DataConfig, StemSet
+    from stemunet.data.tracks import check_dataset
+
+    data = DataConfig.from_params(moisesdb)
+    with pytest.raises(ConfigError, match=r"'Vocals' needs the stem 'Vocals', which no track .* has \(its stems: drums, guitar, vocals\)"):
+        check_dataset(data, StemSet.of(["Vocals", "drums"]))  # a case slip would have trained on silence
+    with pytest.raises(ConfigError, match=r"needs the stem 'drum'"):
+        check_dataset(data, StemSet.of(["vocals", "backing"], {"backing": ["drum", "guitar"]}))
+    warnings = check_dataset(data, StemSet.of(["vocals", "drums"]))
+    assert any("['guitar'] go into no target" in warning for warning in warnings)
+
+
+def test_a_typo_in_a_synthetic_stem_is_refused_before_anything_is_generated(tmp_path, monkeypatch):
+    from stemunet.config import DataConfig, StemSet
+    from stemunet.data.tracks import resolve_root
+
+    monkeypatch.setenv("STEMUNET_CACHE", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"the synthetic set has no 'drum' stem; it has drums, bass, other, vocals, piano, guitar"):
+        resolve_root(DataConfig(), stems=StemSet.of(["vocals", "backing"], {"backing": ["drum", "bass"]}))
+    assert not any(tmp_path.iterdir())

@@ -171,3 +171,22 @@ def test_a_run_with_other_stems_cannot_resume_or_start_from_a_checkpoint(trained
     config = TrainConfig.from_params({**TINY, **TWO, option: str(trained["six"])})
     with pytest.raises(ConfigError, match=r"stems|differs"):
         starting_point(config, 1)
+
+
+def test_listening_offers_only_stems_the_models_make_alike_and_reads_only_the_chosen_reference(trained):
+    plain = list_tracks(EvaluateConfig.from_params(DATA).data, "test")  # MUSDB18's four: no family files
+    runs = resolve_runs([str(trained["six"]), "pretrained"])
+    player = ComparisonPlayer(plain, runs, stem="vocals", duration_seconds=1.0, device="cpu")
+    # other is other minus guitar and piano for the 6-stem model, all of other for the bundled one: not offered
+    assert player.stem_choices == ["drums", "bass", "vocals"]
+    played = {label.split(":")[0]: audio for label, audio, _ in player.players}
+    _, four, _ = read_track(plain[0])
+    np.testing.assert_allclose(played["reference vocals"], four[3][:, : played["reference vocals"].shape[-1]], atol=1e-6)
+    player.select(stem="drums")
+    assert [label.split(":")[0] for label, _, _ in player.players][:2] == ["mixture", "reference drums"]
+
+
+def test_fine_tuning_may_make_the_same_stems_from_other_sources(trained, tmp_path):
+    config = TrainConfig.from_params({**TINY, "stems": TWO["stems"], "stem_sources": {"accompaniment": ["drums", "bass", "other"]},
+                                      "init_from": str(trained["two"])})
+    assert starting_point(config, 1).initial is not None  # same stems, other sources: the weights still fit

@@ -469,7 +469,7 @@ def test_validation_chunks_cover_every_sample_of_every_track(tiny_tracks):
 
 def test_a_folder_without_validation_tracks_is_refused_saying_how_to_give_some(real_musdb_root, tiny_config):
     config = tiny_config.replace(musdb_root=str(real_musdb_root), cache_audio=False)
-    with pytest.raises(FileNotFoundError, match=r"no validation tracks .*valid_root"):
+    with pytest.raises(FileNotFoundError, match=r"no validation tracks .*dataset: folders.*valid_root"):
         build_data_loaders(config, progress=False)
 
 

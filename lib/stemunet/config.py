@@ -67,8 +67,10 @@ class StemSet:
         require(len(self.names) >= 2, f"stems: a model separates two or more stems, got {list(self.names)}")
         require(len(set(self.names)) == len(self.names), f"stems: a stem is named twice in {list(self.names)}")
         for name in self.names:
-            require(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)) and name not in ("mixture", REST),
-                    f"stems: {name!r} is not a usable stem name (letters, digits, _ . -; not 'mixture' or {REST!r})")
+            require(bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)) and name.lower() not in ("mixture", "all", REST),
+                    f"stems: {name!r} is not a usable stem name (letters, digits, _ . -; not 'mixture', 'all' or {REST!r})")
+        lowered = [name.lower() for name in self.names]
+        require(len(set(lowered)) == len(lowered), f"stems: two names differ only in case in {list(self.names)} (their files would collide)")
         for target, parts in self.sources:
             require(target in self.names, f"stem_sources: {target!r} is not one of the stems {list(self.names)}")
             require(len(parts) >= 1, f"stem_sources: {target!r} is made of no stems; list them, or [{REST}]")

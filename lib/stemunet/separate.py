@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     ``output_dir`` (``-o``) required."""
     parser = _Parser(
         prog="python -m stemunet.separate",
-        description="Separate audio files into drums, bass, other and vocals with a stemunet checkpoint.",
+        description="Separate audio files into a stemunet checkpoint's stems (the bundled model's: drums, bass, other, vocals).",
         epilog="Writes OUTDIR/<track>/<stem>.<ext>; exits 1 if any input failed, 2 for a bad command line or checkpoint.",
     )
     for name, (annotation, default, comment) in SeparateConfig.parameter_fields().items():

@@ -495,4 +495,13 @@ def check_folders_dataset(data: DataConfig, stems: StemSet = StemSet(), *, check
         if pattern not in matched:
             raise ConfigError(f"stem_map: the pattern {pattern!r} (-> {stem}) matches no file of the {len(tracks)} tracks under "
                               f"{folders_root(data)}; correct or remove it")
-    return [warning for track in tracks for warning in check_folder_track(track, stems, check_mixture=check_mixtures)]
+    available = sorted(set().union(*(track.stem_names for track in tracks)))
+    for name in stems.names:
+        absent = [part for part in sources_needed(stems, available, [stems.names.index(name)]) if part not in available]
+        if absent:  # a typo or a case slip would otherwise train on silence
+            raise ConfigError(f"stems: {name!r} needs the stem {absent[0]!r}, which no track under {folders_root(data)} has "
+                              f"(its stems: {', '.join(available)}); name one of them, or map files to it with stem_map")
+    unused = [name for name in available if name not in sources_needed(stems, available)]
+    warnings = [f"{folders_root(data)}: the stems {unused} go into no target (the training mixture is the sum of the targets, "
+                "so the model never hears them); take them with stem_sources, e.g. other: [rest]"] if unused else []
+    return warnings + [warning for track in tracks for warning in check_folder_track(track, stems, check_mixture=check_mixtures)]

@@ -28,11 +28,11 @@ import musdb
 import numpy as np
 import soundfile as sf
 
-from stemunet.config import STEM_NAMES, DataConfig, StemSet
+from stemunet.config import STEM_NAMES, ConfigError, DataConfig, StemSet
 from stemunet.data.folders import (FolderTrack, check_folders_dataset, file_headers, folders_root, iter_summed_blocks,
                                    list_folder_tracks, read_summed)
 from stemunet.data.stem_sets import TrackError, build_targets, sources_needed, track_label
-from stemunet.data.synthetic import MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
+from stemunet.data.synthetic import FAMILY_NAMES, MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
 
 SOURCE_NAMES: tuple[str, ...] = ("mixture", *STEM_NAMES)
 """The five streams of a track, in MUSDB18's stream order (mixture first)."""
@@ -62,7 +62,16 @@ def needs_family_stems(stems: StemSet) -> bool:
 
 def synthetic_spec(data: DataConfig, stems: StemSet = StemSet()) -> SyntheticSpec:
     """The synthetic set that ``data`` describes, with its instrument families' stems where
-    ``stems`` needs them (another set, so another cache entry; the four stems are the same)."""
+    ``stems`` needs them (another set, so another cache entry; the four stems are the same).
+
+    Raises:
+        ConfigError: ``stems`` is made of a stem the synthetic set has not (a typo), said before
+            anything is generated.
+    """
+    offered = (*STEM_NAMES, *FAMILY_NAMES)
+    unknown = [name for name in sources_needed(stems, STEM_NAMES) if name not in offered]
+    if unknown:
+        raise ConfigError(f"stems: the synthetic set has no {unknown[0]!r} stem; it has {', '.join(offered)}")
     return SyntheticSpec(
         n_train_tracks=data.synthetic_train_tracks,
         n_test_tracks=data.synthetic_test_tracks,
@@ -178,7 +187,7 @@ def _missing_message(track: Track, name: str) -> str:
     if is_stem_file(track):
         return f"has no {name} stem: a .stem.mp4 holds only {', '.join(STEM_NAMES)} (use MUSDB18-HQ's wav folders for more)"
     folder = track_folder(track)
-    if is_synthetic_dataset(folder.parent.parent):
+    if is_synthetic_dataset(folder.parent.parent) and name in FAMILY_NAMES:
         return (f"has no {name}.wav (in {folder}): a synthetic set holds its instrument families' stems only when "
                 "made for a stem set that needs them (resolve_root or list_tracks with that stems=)")
     return f"has no {name}.wav (in {folder})"

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from stemunet.audio import apply_clipping_policy, save_audio
-from stemunet.config import STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, StemSet, check_device
+from stemunet.config import REST, STEM_NAMES, ChunkingConfig, Config, ConfigError, DataConfig, PostFilterChoice, StemSet, check_device
 from stemunet.data.tracks import (TrackError, TrackExcerpt, base_stems, dataset_of, list_tracks, read_track_excerpt, resolve_root,
                                   stream_infos, track_label)
 from stemunet.lab.overview import ComparedRun, evaluated_data, resolve_runs, run_time, track_sdr
@@ -389,6 +389,14 @@ class StemPlayer(ListeningWidget):
         return [Player(name, audio[:, span], excerpt.sample_rate) for name, audio in excerpt.named().items()]
 
 
+def _made_alike(stems: StemSet, other: StemSet, name: str) -> bool:
+    """Whether two stem sets make their stem ``name`` of the same sources (a "rest" stem alike only
+    when the rest is of the same stems)."""
+    if stems.sources_of(name) != other.sources_of(name):
+        return False
+    return stems.sources_of(name) != (REST,) or set(stems.names) == set(other.names) and stems.sources == other.sources
+
+
 class ComparisonPlayer(ListeningWidget):
     """Mixture, reference stem and each run's estimate of one stem of one track (``listen.ipynb``).
 
@@ -418,14 +426,24 @@ class ComparisonPlayer(ListeningWidget):
         self.chunking = chunking
         self.postfilter = postfilter
         models = [run.separator(device, postfilter) for run in self.runs]
-        # The stems every model has, in the first model's order; references are made as it was trained to make them.
-        self.stem_choices = [name for name in models[0].stem_names if all(name in model.stem_names for model in models)]
+        self._stem_sets = [model.config.model.stem_set for model in models]
+        # The stems every model has *and makes alike* (a 6-stem model's other is other minus guitar and
+        # piano, a 4-stem model's is all of it: not the same stem), in the first model's order.
+        self.stem_choices = [name for name in models[0].stem_names
+                             if all(name in s.names and _made_alike(s, self._stem_sets[0], name) for s in self._stem_sets)]
         if not self.stem_choices:
             raise ValueError(f"the models share no stem: {', '.join(f'{run.label}: {list(m.stem_names)}' for run, m in zip(self.runs, models))}")
         self._check_stem(stem)
         self.stem = stem
         self._estimates: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        super().__init__(tracks, stems=models[0].config.model.stem_set, **selection)
+        super().__init__(tracks, stems=self._reference_set(stem), **selection)
+
+    def _reference_set(self, stem: str) -> StemSet:
+        """How the reference of ``stem`` is read: alone (its own sources), or, for a model's "rest"
+        stem, with the first model's whole stem set (it is what the others leave)."""
+        whole = self._stem_sets[0]
+        parts = whole.sources_of(stem)
+        return whole if parts == (REST,) else StemSet((stem,), ((stem, parts),) if parts != (stem,) else ())
 
     @classmethod
     def from_config(cls, config: ListenConfig, runs: Sequence[ComparedRun] | None = None) -> ComparisonPlayer:
@@ -451,6 +469,8 @@ class ComparisonPlayer(ListeningWidget):
         if stem is not None:
             self._check_stem(stem)
             self.stem = stem
+            self.stems = self._reference_set(stem)
+            self._excerpts.clear()  # read again: the reference differs
 
     def title(self) -> str:
         return f"{self.stem} of {super().title()}"

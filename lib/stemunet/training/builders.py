@@ -160,8 +160,8 @@ def build_data_loaders(config: TrainConfig, *, rank: int = 0, world_size: int = 
         raise FileNotFoundError(f"{root}: no training tracks in train/")
     if not valid_tracks:
         raise FileNotFoundError(
-            f"{root}: no validation tracks (MUSDB18's validation split names none of its tracks); give some with "
-            "valid_root (a folder of track folders, each with mixture.wav and one file per stem)")
+            f"{root}: no validation tracks (MUSDB18's validation split names none of its tracks); read it as a folders "
+            "data set to give some: dataset: folders, data_root: this folder, valid_root: a folder of track folders")
     note = "; ".join(warnings)
     stft = config.stft
     if config.fresh_synthetic:

@@ -121,7 +121,9 @@ def _check_initialisable(checkpoint: dict[str, Any], config: Any, path: Path) ->
     if list(declared) != list(config.model.stems):
         raise ConfigError(f"init_from {path}: its model separates {list(declared)}, this run trains {list(config.model.stems)}; "
                           "fine-tune from a model with the same stems, in the same order (or train from scratch)")
-    details = _differences(checkpoint["separator_config"], {**config.stft.to_params(), **config.model.to_params()})
+    # stem_sources says how this run's data makes the stems: fine-tuning on other data may make them otherwise.
+    wanted = {name: value for name, value in {**config.stft.to_params(), **config.model.to_params()}.items() if name != "stem_sources"}
+    details = _differences(checkpoint["separator_config"], wanted)
     if details:
         raise ConfigError(f"init_from {path}: the model differs from the checkpoint's ({details})")
 
