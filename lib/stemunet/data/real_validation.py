@@ -160,6 +160,18 @@ def _song(entry: Any, where: str) -> ValidationSong:
     return song
 
 
+def read_mapping_file(path: Path, error: type[ValueError]) -> Any:
+    """A mapping file's YAML; ``error`` (naming the file) when it cannot be read or parsed."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as failure:
+        raise error(f"{path}: cannot read the mapping ({failure.strerror or failure})") from None
+    except yaml.YAMLError as failure:
+        raise error(f"{path}: not valid YAML ({str(failure).splitlines()[0]})") from None
+
+
 def load_mapping(path: str | Path, *, min_songs: int = MIN_SONGS) -> list[ValidationSong]:
     """The songs of a mapping file (YAML, see ``benchmarks/real_validation_mapping.yaml``), checked.
 
@@ -167,15 +179,8 @@ def load_mapping(path: str | Path, *, min_songs: int = MIN_SONGS) -> list[Valida
         MappingError: naming the file and song: a missing field, an unknown stem, a song without
             drums, bass or other, a reserved song, two songs with one name, fewer than ``min_songs``.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise MappingError(f"{path}: cannot read the mapping ({error.strerror or error})") from None
-    except yaml.YAMLError as error:
-        raise MappingError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    data = read_mapping_file(path, MappingError)
     if not isinstance(data, dict) or not isinstance(data.get("songs"), list):
         raise MappingError(f"{path}: expected a 'songs:' list")
     songs = [_song(entry, f"{path}: song {number}") for number, entry in enumerate(data["songs"], start=1)]

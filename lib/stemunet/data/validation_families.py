@@ -49,7 +49,7 @@ import soundfile as sf
 
 from stemunet.config import REST, STEM_NAMES, StemSet
 from stemunet.data.real_validation import (MANIFEST_NAME, MIXTURE_NAME, PEAK_DBFS, RESERVED_SONGS, SAMPLE_RATE,
-                                           playing_frames, write_manifest)
+                                           playing_frames, read_mapping_file, write_manifest)
 from stemunet.files import write_json_atomic
 
 RESERVED_MUSDB_TRACKS: tuple[str, ...] = ("Music Delta - 80s Rock",)
@@ -213,15 +213,8 @@ def load_families(path: str | Path) -> tuple[FamilySource, list[Family]]:
         FamilyError: naming the file and family: a missing field, a reference that is not a sum
             of MUSDB18 parts, a track whose stems are not the references, a reserved name.
     """
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise FamilyError(f"{path}: cannot read the mapping ({error.strerror or error})") from None
-    except yaml.YAMLError as error:
-        raise FamilyError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    data = read_mapping_file(path, FamilyError)
     if not isinstance(data, dict) or not isinstance(data.get("source"), dict) or not isinstance(data.get("families"), list):
         raise FamilyError(f"{path}: expected 'source:' and 'families:'")
     source = data["source"]
