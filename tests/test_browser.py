@@ -106,7 +106,12 @@ def jupyterlab(executed_runs):
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={executed_runs}", "--ServerApp.open_browser=False",
                "--allow-root"]  # fmt: skip
-    environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(settings / "workspaces")}
+    # The project's server settings (the pre-save hook refusing saves over run records) as
+    # scripts/setup.sh installs them into the environment, read from the repository here, so the
+    # server under test has them whether or not setup ran.
+    config_path = os.pathsep.join(filter(None, [str(ROOT / "jupyter-config"), os.environ.get("JUPYTER_CONFIG_PATH")]))
+    environment = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(settings / "workspaces"),
+                   "JUPYTER_CONFIG_PATH": config_path}  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -263,6 +268,39 @@ def test_source_notebooks_stay_unmodified_when_their_kernel_starts(executed_runs
                 assert source.read_bytes() == before
         finally:
             browser.close()
+
+
+def test_saving_over_a_run_record_in_jupyterlab_is_refused_and_says_save_as(executed_runs, jupyterlab, tmp_path):
+    """As root (the read-only bit does not stop root), an edited run notebook and Ctrl+S: the server
+    refuses (the project's pre-save hook), JupyterLab shows the save error naming "Save Notebook As",
+    and the record on disk is untouched."""
+    sync_api = playwright_api()
+    base, token = jupyterlab
+    record = next(executed_runs.glob("*_explore")) / "explore.ipynb"
+    relative = str(record.relative_to(executed_runs))
+    before, mtime = record.read_bytes(), record.stat().st_mtime_ns
+    with sync_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            open_run_notebook(page, base, token, relative, tmp_path / "record.png")
+            page.locator(f"{VISIBLE} .jp-CodeCell .cm-content").first.click()
+            page.keyboard.type("# edited in JupyterLab")
+            page.wait_for_selector(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty", timeout=10_000)
+            with page.expect_response(lambda r: r.request.method == "PUT" and "/api/contents/" in r.url, timeout=30_000) as saved:
+                page.keyboard.press("Control+s")
+            assert saved.value.status == 403, f"the save answered {saved.value.status}, not refused"
+            dialog = page.locator(".jp-Dialog")
+            dialog.wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "record-save-refused.png"), full_page=True)
+            text = dialog.inner_text()
+            assert "File Save Error" in text and "Save Notebook As" in text, text
+            dialog.locator("button.jp-Dialog-button").last.click()  # its one button, "Close"
+            dialog.wait_for(state="detached", timeout=10_000)
+            assert page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 1, "shown as saved"
+        finally:
+            browser.close()
+    assert record.read_bytes() == before and record.stat().st_mtime_ns == mtime, "the run record was written over"
 
 
 # -- the synced player, the layout at 1100 px, links from a source notebook, sizes ----------------------

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
 from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from tornado.web import HTTPError
-from traitlets.config import Config
 
 from stemunet.lab.records import is_run_record
 
@@ -28,7 +29,19 @@ def manager(tmp_path) -> AsyncLargeFileManager:
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), run / "explore.ipynb")
     (run / "explore.ipynb").chmod(0o444)  # as the runner leaves it; root ignores the bit
     (tmp_path / "notebooks").mkdir()
-    return AsyncLargeFileManager(root_dir=str(tmp_path), config=Config(json.loads(SETTINGS.read_text())))
+    return AsyncLargeFileManager(root_dir=str(tmp_path))
+
+
+@pytest.fixture
+def server(manager):
+    """A server as jupyter_server loads the extensions the project's configuration enables."""
+    enabled = json.loads(SETTINGS.read_text())["ServerApp"]["jpserver_extensions"]
+    serverapp = SimpleNamespace(contents_manager=manager)
+    for module, on in enabled.items():
+        if on:
+            for point in importlib.import_module(module)._jupyter_server_extension_points():
+                importlib.import_module(point["module"])._load_jupyter_server_extension(serverapp)
+    return serverapp
 
 
 @pytest.fixture
@@ -37,7 +50,7 @@ def anyio_backend() -> str:
 
 
 @pytest.mark.anyio
-async def test_saving_over_a_run_record_is_refused_with_the_way_out(manager, tmp_path):
+async def test_saving_over_a_run_record_is_refused_with_the_way_out(server, manager, tmp_path):
     record = tmp_path / RUN / "explore.ipynb"
     before = record.read_bytes()
     model = await manager.get(f"{RUN}/explore.ipynb")
@@ -66,3 +79,17 @@ def test_set_up_environments_carry_the_setting():
     installed = Path(sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "stemunet.json"
     assert installed.is_file(), "scripts/setup.sh installs jupyter-config/ into the environment"
     assert json.loads(installed.read_text()) == json.loads(SETTINGS.read_text())
+
+
+def test_a_jupyter_server_started_with_the_projects_configuration_registers_the_hook(tmp_path, monkeypatch):
+    """jupyter_server reads only ``jpserver_extensions`` from ``jupyter_server_config.d``: the hook must
+    come in as an extension (a ``pre_save_hook`` setting there was silently ignored)."""
+    from jupyter_server.serverapp import ServerApp
+
+    from stemunet.lab.records import refuse_saving_records
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(ROOT / "jupyter-config"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "user-config"))  # no user settings in the way
+    app = ServerApp()
+    app.initialize(argv=[f"--ServerApp.root_dir={tmp_path}", "--no-browser", "--port=0"])
+    assert refuse_saving_records in app.contents_manager._pre_save_hooks
