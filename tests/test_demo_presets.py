@@ -28,3 +28,20 @@ def test_the_demo_evaluates_the_bundled_model_then_the_demo_model_on_the_same_tr
 
 def test_the_demo_listens_to_the_demo_model_beside_the_bundled_one():
     assert load_parameter_file(ROOT / "parameters" / "listen_demo.yaml")["runs"] == ["latest", "pretrained"]
+
+
+def test_the_stem_set_demos_train_evaluate_separate_and_listen_on_the_demo_songs():
+    script = (ROOT / "scripts" / "demo.sh").read_text()
+    steps = re.findall(r'^\s+run (\w+) -f "parameters/\1_\$\{stems\}_demo.yaml"', script, flags=re.M)
+    assert steps == ["train", "evaluate", "separate", "listen"]
+    demo = load_parameter_file(ROOT / "parameters" / "train_demo.yaml")
+    for kind, stems in (("2stem", ["vocals", "accompaniment"]), ("6stem", ["drums", "bass", "other", "vocals", "guitar", "piano"])):
+        presets = {step: load_parameter_file(ROOT / "parameters" / f"{step}_{kind}_demo.yaml") for step in steps}
+        assert presets["train"]["stems"] == stems and len(presets["train"]["stem_weights"]) in (0, len(stems))
+        # the 4-stem demo's recipe and songs: only the stem set differs
+        assert {k: v for k, v in presets["train"].items() if k not in ("stems", "stem_sources", "stem_weights")} == \
+            {k: v for k, v in demo.items() if k not in ("stems", "stem_sources", "stem_weights")}
+        for step in ("evaluate", "separate", "listen"):
+            assert {k: v for k, v in presets[step].items() if k.startswith("synthetic_")} == {k: v for k, v in demo.items() if k.startswith("synthetic_")}
+        assert presets["evaluate"]["checkpoint"] == presets["separate"]["checkpoint"] == "latest" and presets["listen"]["runs"][0] == "latest"
+        assert presets["listen"]["stem"] in stems
