@@ -115,8 +115,11 @@ def contenders_of(args: argparse.Namespace) -> list[Contender]:
         settings = [text.strip() for text in args.compare.split(",") if text.strip()]
         return [Contender(text, args.checkpoint, parse_setting(text)) for text in settings]
     if args.candidate:
-        labels = [args.checkpoint, *args.candidate]
-        return [Contender(label if labels.count(label) == 1 else f"{label}#{n}", label) for n, label in enumerate(labels, start=1)]
+        checkpoints = [args.checkpoint, *args.candidate]
+        # Short labels for the table (a run folder's or file's own name, not its whole path).
+        names = [Path(checkpoint).name or checkpoint for checkpoint in checkpoints]
+        return [Contender(name if names.count(name) == 1 else f"{name}#{n}", checkpoint)
+                for n, (name, checkpoint) in enumerate(zip(names, checkpoints), start=1)]
     return [Contender("model", args.checkpoint)]
 
 
