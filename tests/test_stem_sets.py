@@ -190,3 +190,15 @@ def test_fine_tuning_may_make_the_same_stems_from_other_sources(trained, tmp_pat
     config = TrainConfig.from_params({**TINY, "stems": TWO["stems"], "stem_sources": {"accompaniment": ["drums", "bass", "other"]},
                                       "init_from": str(trained["two"])})
     assert starting_point(config, 1).initial is not None  # same stems, other sources: the weights still fit
+
+
+def test_a_data_set_stem_in_two_targets_is_refused_before_any_work():
+    with pytest.raises(ConfigError, match=r"the stem 'drums' goes into both 'drums' and 'backing'"):
+        ModelConfig.from_params({"stems": ["vocals", "drums", "backing"], "stem_sources": {"backing": ["drums", "bass"]}})
+    from stemunet.config import DataConfig
+    from stemunet.data.tracks import synthetic_spec
+
+    # the synthetic set's other holds the families: a 6-stem set must take other as the rest
+    with pytest.raises(ConfigError, match=r"other holds every family, guitar, piano included"):
+        synthetic_spec(DataConfig(), StemSet.of(SIX["stems"]))
+    assert synthetic_spec(DataConfig(), StemSet.of(SIX["stems"], SIX["stem_sources"])).family_stems

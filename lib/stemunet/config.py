@@ -77,6 +77,13 @@ class StemSet:
             require(REST not in parts or parts == (REST,), f"stem_sources: {target!r} mixes {REST!r} with named stems; use one or the other")
         rests = [target for target, parts in self.sources if parts == (REST,)]
         require(len(rests) <= 1, f"stem_sources: only one stem can be the {REST!r}, got {rests}")
+        # A data set's stem in two targets would be learnt twice, and the targets would no longer sum to the mixture.
+        taken: dict[str, str] = {}
+        for target in self.names:
+            for part in self.sources_of(target):
+                require(part == REST or part not in taken,
+                        f"stem_sources: the stem {part!r} goes into both {taken.get(part)!r} and {target!r}; a stem may go into one target")
+                taken[part] = target
 
 
 class ConfigError(ValueError):

@@ -28,7 +28,7 @@ import musdb
 import numpy as np
 import soundfile as sf
 
-from stemunet.config import STEM_NAMES, ConfigError, DataConfig, StemSet
+from stemunet.config import REST, STEM_NAMES, ConfigError, DataConfig, StemSet
 from stemunet.data.folders import (FolderTrack, check_folders_dataset, file_headers, folders_root, iter_summed_blocks,
                                    list_folder_tracks, read_summed)
 from stemunet.data.stem_sets import TrackError, build_targets, sources_needed, track_label
@@ -69,9 +69,14 @@ def synthetic_spec(data: DataConfig, stems: StemSet = StemSet()) -> SyntheticSpe
             anything is generated.
     """
     offered = (*STEM_NAMES, *FAMILY_NAMES)
-    unknown = [name for name in sources_needed(stems, STEM_NAMES) if name not in offered]
+    needed = sources_needed(stems, STEM_NAMES)
+    unknown = [name for name in needed if name not in offered]
     if unknown:
         raise ConfigError(f"stems: the synthetic set has no {unknown[0]!r} stem; it has {', '.join(offered)}")
+    families = [name for name in needed if name in FAMILY_NAMES]
+    if families and "other" in needed and stems.sources_of("other") != (REST,):
+        raise ConfigError(f"stems: the synthetic set's other holds every family, {', '.join(families)} included, so they would be "
+                          "learnt twice; make other the rest (stem_sources: {other: [rest]})")
     return SyntheticSpec(
         n_train_tracks=data.synthetic_train_tracks,
         n_test_tracks=data.synthetic_test_tracks,
