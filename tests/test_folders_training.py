@@ -165,3 +165,10 @@ def test_a_typo_in_a_synthetic_stem_is_refused_before_anything_is_generated(tmp_
     with pytest.raises(ConfigError, match=r"the synthetic set has no 'drum' stem; it has drums, bass, other, vocals, piano, guitar"):
         resolve_root(DataConfig(), stems=StemSet.of(["vocals", "backing"], {"backing": ["drum", "bass"]}))
     assert not any(tmp_path.iterdir())
+
+
+def test_the_baselines_alone_score_a_folders_data_sets_own_stems(moisesdb, tmp_path):
+    config = EvaluateConfig.from_params({**moisesdb, "max_seconds": 0.0, "n_workers": 1, "device": "cpu"})
+    result = evaluate(None, evaluation_tracks(config, progress=False), config, tmp_path, progress=False)
+    assert json.loads((tmp_path / "metrics.json").read_text())["about"]["stems"] == ["drums", "guitar", "vocals"]
+    assert set(result.track_scores["stem"]) - {"all"} == {"drums", "guitar", "vocals"}  # MIX = mixture / 3

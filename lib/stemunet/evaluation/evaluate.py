@@ -50,7 +50,7 @@ import torch
 
 from stemunet.audio import AudioError, resample
 from stemunet.config import ChunkingConfig, StemSet, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
-from stemunet.data.tracks import dataset_of, list_tracks, read_track, resolve_root
+from stemunet.data.tracks import base_stems, dataset_of, list_tracks, read_track, resolve_root
 from stemunet.evaluation.metrics import WHOLE_TRACK_METRICS, whole_track_scores
 from stemunet.evaluation.results import (CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate,
                                          metrics_dict, sort_track_scores)
@@ -281,8 +281,8 @@ def sisec_track_medians(
     (the LMMS validation songs' vocals) is left out, as museval cannot score it, and gets NaN.
     """
     per_track = {}
-    stem_set = stems_scored(separator)
     for track in tracks:
+        stem_set = stems_scored(separator, track)
         mixture, stems, rate = read_track(track, stem_set)
         start = int(round(shift_seconds * rate))
         mixture, stems = mixture[:, start:], stems[..., start:]
@@ -470,7 +470,7 @@ def evaluate(
     track_info, failures = scored.track_info, scored.failures
     about = {
         "data": (config.data.data_root if config.data.dataset == "folders" else config.data.musdb_root) or "synthetic",
-        "stems": list(stems_scored(separator).names),
+        "stems": list(stems_scored(separator, tracks[0]).names),
         "data_root": dataset_of(tracks[0])[0],  # which set exactly (as the listen widget names it), for matching scores
         "subset": config.subset,
         "n_tracks": int(track_scores["track"].nunique()),
@@ -567,7 +567,7 @@ def _score_job(separator: Separator | None, track, config: EvaluateConfig, metho
                stft_config: StftConfig) -> tuple[ScoreJob, dict[str, Any]]:
     """Read ``track``, cut its excerpt and separate it by every method: the scoring job and the
     track's entry of metrics.json (length, excerpt, rate)."""
-    stem_set = stems_scored(separator)
+    stem_set = stems_scored(separator, track)
     mixture, stems, rate = read_track(track, stem_set)
     seconds = stems.shape[-1] / rate
     start, stop = excerpt_bounds(stems, rate, config.max_seconds)
@@ -584,10 +584,13 @@ def _score_job(separator: Separator | None, track, config: EvaluateConfig, metho
     return ScoreJob(track.name, stems, arrays, rate, stem_set.names, start / rate, config.scorer), info
 
 
-def stems_scored(separator: Separator | None) -> StemSet:
+def stems_scored(separator: Separator | None, track: Any = None) -> StemSet:
     """The stems an evaluation scores: the model's (made from the data set's stems as it was
-    trained to make them), or MUSDB18's four for the baselines alone."""
-    return separator.config.model.stem_set if separator is not None else StemSet()
+    trained to make them); for the baselines alone, the data set's own stems (``track``'s base
+    stems: MUSDB18's four, or a folders data set's)."""
+    if separator is not None:
+        return separator.config.model.stem_set
+    return StemSet() if track is None else StemSet(base_stems(track))
 
 
 def _museval_version() -> str:
