@@ -271,10 +271,9 @@ def sisec_track_medians(
     stft_config: StftConfig = StftConfig(),
     chunking: ChunkingConfig = ChunkingConfig(),
 ) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """Per track, SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT: 4096 / 1024 at 44.1 kHz) and,
-    given a ``separator``, the model: ``{track: {method: {metric: (n_stems,) dB}}}`` (the model's stems; methods ``MIX``,
-    ``IRM1``, ``model``): for BSSEval's metrics each stem's median over its 1 s frames, and the
-    whole track's global SDR and SI-SDR (``global_SDR``, ``SI_SDR``).
+    """Per track, SiSEC's MIX, oracle IRM1 (``stft_config``'s STFT) and, given a ``separator``, the
+    model: ``{track: {method: {metric: (n_stems,) dB}}}`` (:func:`stems_scored`; methods ``MIX``, ``IRM1``,
+    ``model``): BSSEval's per-stem medians over 1 s frames, and whole-track ``global_SDR``, ``SI_SDR``.
 
     Each track is scored whole (from ``shift_seconds`` on) by :func:`stemunet.evaluation.scoring.score_track`
     (the fast BSSEval v4 engine): a stem whose reference is digitally silent over the whole track
@@ -585,12 +584,11 @@ def _score_job(separator: Separator | None, track, config: EvaluateConfig, metho
 
 
 def stems_scored(separator: Separator | None, track: Any = None) -> StemSet:
-    """The stems an evaluation scores: the model's (made from the data set's stems as it was
-    trained to make them); for the baselines alone, the data set's own stems (``track``'s base
-    stems: MUSDB18's four, or a folders data set's)."""
+    """The stems an evaluation scores: the model's, as it was trained to make them; for the baselines
+    alone, the data set's own (``track``'s base stems: MUSDB18's four, or a folders data set's)."""
     if separator is not None:
         return separator.config.model.stem_set
-    return StemSet() if track is None else StemSet(base_stems(track))
+    return StemSet(base_stems(track)) if track is not None else StemSet()
 
 
 def _museval_version() -> str:
