@@ -10,6 +10,8 @@ tones; speed does not depend on the content) with random weights:
   among the stems);
 * ``pretrained``: the bundled model (``checkpoint: pretrained``, its trained weights) with its
   own default post-filter, the same way: what ``python -m stemunet.separate`` runs;
+* ``checkpoint``: the model of ``--checkpoint`` (a run folder or checkpoint: a candidate for the
+  bundled model, say) the same way, with its own post-filter; on when ``--checkpoint`` is given;
 * ``openunmix``: the ``openunmix`` package's UMX architecture (``OpenUnmix`` x 4 targets, hidden
   512, 16 kHz bandwidth, n_fft 4096 / hop 1024) in its ``Separator`` with the default Wiener step
   (``niter=1``, ``wiener_win_len=300``), the whole track at once as its ``umx`` command does;
@@ -62,8 +64,9 @@ import soundfile as sf
 from stemunet.separation.loading import load_separator
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = ("seed_card", "default", "demo", "pretrained")
+PRESETS = ("seed_card", "default", "demo", "pretrained", "checkpoint")
 METHODS = (*PRESETS, "openunmix", "openunmix_no_wiener", "hdemucs")
+DEFAULT_METHODS = [method for method in METHODS if method != "checkpoint"]  # "checkpoint" needs --checkpoint
 PRESET_FILES = {"seed_card": "parameters/train_seed_card.yaml", "demo": "parameters/train_demo.yaml"}
 SAMPLE_RATE = 44100
 HDEMUCS_SEGMENT_SECONDS = 7.8
@@ -108,8 +111,8 @@ def preset_separator(name: str, device, args: argparse.Namespace):
     from stemunet.separation.separator import Separator
 
     choice = PostFilterChoice(wiener_iterations=args.wiener_iterations, mask_power=args.mask_power, precision=args.precision)
-    if name == "pretrained":
-        return load_separator(CheckpointRef.resolve("pretrained"), device, choice)
+    if name in ("pretrained", "checkpoint"):
+        return load_separator(CheckpointRef.resolve(args.checkpoint if name == "checkpoint" else "pretrained"), device, choice)
     return Separator(preset_config(name)).to(device).eval().use_postfilter(choice)
 
 
@@ -251,7 +254,7 @@ def run_worker(mode: str, method: str, input_path: Path, args: argparse.Namespac
                "--segment-seconds", str(args.segment_seconds), "--overlap", str(args.overlap),
                "--batch-segments", str(args.batch_segments), "--repeats", str(args.repeats), "--threads", str(args.threads),
                "--wiener-iterations", str(args.wiener_iterations), "--mask-power", str(args.mask_power),
-               "--precision", args.precision]  # fmt: skip
+               "--precision", args.precision, "--checkpoint", args.checkpoint]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         return {"method": method, "error": (result.stderr.strip().splitlines() or ["?"])[-1]}
@@ -284,7 +287,9 @@ def speed_table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=None, choices=list(METHODS),
+                        help="default: every method but checkpoint (and checkpoint too when --checkpoint is given)")
+    parser.add_argument("--checkpoint", default="", help="the checkpoint method's model: a run folder or checkpoint file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--seconds", type=float, default=180.0, help="length of the test input (default 3 minutes)")
     parser.add_argument("--segment-seconds", type=float, default=10.0, help="our presets' overlap-add segments")
@@ -306,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.methods is None:
+        args.methods = DEFAULT_METHODS + (["checkpoint"] if args.checkpoint else [])
+    if "checkpoint" in args.methods and not args.checkpoint:
+        parser.error("the checkpoint method needs --checkpoint (a run folder or checkpoint file)")
+    if args.checkpoint:  # typed here, read by a worker started in the repository root
+        args.checkpoint = str(Path(args.checkpoint).expanduser().resolve()) if Path(args.checkpoint).expanduser().exists() else args.checkpoint
 
     if args.worker:
         print(json.dumps(worker(args)))

@@ -1,0 +1,39 @@
+"""benchmarks/separation_speed.py: a candidate checkpoint timed beside the bundled model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "separation_speed.py"
+OLD_CHECKPOINT = ROOT / "tests" / "data" / "checkpoints_before_layout" / "best.pt"
+
+
+def _run(*arguments: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_a_checkpoint_typed_relative_to_where_it_was_typed_is_timed_beside_the_bundled_model(tmp_path):
+    report = tmp_path / "speed.json"
+    relative = Path("..") / OLD_CHECKPOINT.relative_to(ROOT)  # from tests/, not from the repository root
+    done = _run("--seconds", "12", "--methods", "pretrained", "checkpoint", "--checkpoint", str(relative),
+                "--threads", "1", "--json", str(report), cwd=ROOT / "tests")
+    assert done.returncode == 0, done.stderr
+    results = {row["method"]: row for row in json.loads(report.read_text())}
+    assert set(results) == {"pretrained", "checkpoint"}
+    for row in results.values():
+        assert "error" not in row, row
+        assert row["seconds_audio"] == pytest.approx(12.0, abs=0.01) and row["x_realtime"] > 0
+    # The two methods time two different models: the bundled C16 and the checkpoint's own U-Net.
+    assert results["pretrained"]["parameters_m"] == pytest.approx(1.62, abs=0.01)
+    assert results["checkpoint"]["parameters_m"] != pytest.approx(results["pretrained"]["parameters_m"], abs=1e-4)
+    assert "| checkpoint |" in done.stdout
+
+
+def test_the_checkpoint_method_without_a_checkpoint_is_refused_in_one_line():
+    done = _run("--methods", "checkpoint")
+    assert done.returncode == 2
+    assert "the checkpoint method needs --checkpoint" in done.stderr.strip().splitlines()[-1]
