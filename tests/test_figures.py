@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stemunet.evaluation.plots import plot_track_scores
-from stemunet.lab.plots import plot_stems
+from stemunet.lab.plots import SOURCE_COLOURS, plot_average_spectra, plot_loudness_distribution, plot_silent_share, plot_stems
 
 
 def test_per_track_scores_legend_and_labels_are_at_least_ten_points():
@@ -40,3 +40,30 @@ def test_stacked_spectrogram_titles_do_not_run_into_the_panel_above():
         panel_above = above.get_tightbbox(renderer)  # its image, ticks and tick labels
         assert title.y1 <= panel_above.y0, f"the title {below.get_title()!r} overlaps the panel above"
     assert figure._suptitle.get_window_extent(renderer).y0 >= axes[0].title.get_window_extent(renderer).y1
+
+
+def test_a_six_stem_set_gets_six_distinct_colours_and_the_four_keep_theirs():
+    from matplotlib.colors import to_rgba
+
+    names = ["mixture", "drums", "bass", "other", "vocals", "guitar", "piano"]
+    rng = np.random.default_rng(0)
+    levels = {name: rng.uniform(-90, -10, 50) for name in names}
+    frequencies = np.linspace(0, 11025, 513)
+    figures = {
+        "loudness": plot_loudness_distribution(levels),
+        "silent share": plot_silent_share({name: 0.1 for name in names}),
+        "spectra": plot_average_spectra({name: rng.uniform(-80, -20, 513) for name in names}, frequencies),
+    }
+    for label, figure in figures.items():
+        if label == "spectra":
+            colours = [to_rgba(line.get_color()) for line in figure.axes[0].get_lines()[: len(names)]]
+        elif label == "silent share":
+            colours = [patch.get_facecolor() for patch in figure.axes[0].patches]
+        else:
+            colours = [ax.patches[0].get_facecolor()[:3] + (1.0,) for ax in figure.axes]
+        colours = [tuple(round(c, 3) for c in colour[:3]) for colour in colours]
+        assert len(set(colours)) == len(names), label  # guitar and piano no longer share a colour
+        for name, colour in zip(names, colours):
+            if name in SOURCE_COLOURS:
+                assert colour == tuple(round(c, 3) for c in to_rgba(SOURCE_COLOURS[name])[:3]), (label, name)
+        matplotlib.pyplot.close(figure)

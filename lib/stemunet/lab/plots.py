@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -81,6 +81,15 @@ def plot_stems(stems: Mapping[str, np.ndarray | torch.Tensor], sample_rate: int,
 
 # Fixed colours per source, so every figure of a notebook reads the same way.
 SOURCE_COLOURS = {"mixture": "0.35", "drums": "tab:orange", "bass": "tab:blue", "other": "tab:green", "vocals": "tab:red"}
+# Stems beyond MUSDB18's four (guitar, piano, accompaniment, ...), in the order a plot meets them.
+EXTRA_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
+def source_colours(names: Sequence[str]) -> dict[str, str]:
+    """A colour per source: MUSDB18's four and the mixture keep theirs (the same in every plot),
+    other stems take distinct ones in order (cycling after six)."""
+    extra = [name for name in names if name not in SOURCE_COLOURS]
+    return {name: SOURCE_COLOURS.get(name) or EXTRA_COLOURS[extra.index(name) % len(EXTRA_COLOURS)] for name in names}
 
 
 def plot_loudness_distribution(
@@ -104,8 +113,7 @@ def plot_loudness_distribution(
     for ax, name in zip(axes[0], names):
         levels = np.clip(np.asarray(frame_db[name], dtype=np.float64), floor_db, 0)
         weights = np.full(levels.shape, 100.0 / max(levels.size, 1))  # percent of frames
-        colour = SOURCE_COLOURS.get(name, "tab:purple")
-        ax.hist(levels, bins=edges, weights=weights, color=colour, alpha=0.85)
+        ax.hist(levels, bins=edges, weights=weights, color=source_colours(names)[name], alpha=0.85)
         ax.axvline(silence_threshold_db, color="k", linestyle="--", linewidth=1)
         active = levels[levels >= silence_threshold_db]
         silent = np.mean(levels < silence_threshold_db) if levels.size else np.nan
@@ -124,7 +132,7 @@ def plot_silent_share(silent_share: Mapping[str, float], silence_threshold_db: f
     names = list(silent_share)
     figure, ax = plt.subplots(figsize=(5, 2.6))
     values = [100 * float(silent_share[name]) for name in names]
-    bars = ax.bar(names, values, color=[SOURCE_COLOURS.get(name, "tab:purple") for name in names])
+    bars = ax.bar(names, values, color=[source_colours(names)[name] for name in names])
     ax.bar_label(bars, fmt="%.0f %%", fontsize=8)
     ax.set_ylabel(f"% of frames < {silence_threshold_db:g} dBFS")
     ax.set_ylim(0, max(10.0, max(values, default=0) * 1.2))
@@ -173,11 +181,12 @@ def plot_average_spectra(
     frequencies = np.asarray(frequencies, dtype=np.float64)
     keep = frequencies >= min_frequency
     top = floor_db
+    colours = source_colours(list(spectra))
     for name, levels in spectra.items():
         levels = smooth_fractional_octave(np.asarray(levels, dtype=np.float64), frequencies, smoothing_octaves)
         top = max(top, float(np.max(levels[keep], initial=floor_db)))
         style = {"linestyle": "--", "linewidth": 1.2} if name == "mixture" else {"linewidth": 1.5}
-        ax.semilogx(frequencies[keep], levels[keep], label=name, color=SOURCE_COLOURS.get(name), **style)
+        ax.semilogx(frequencies[keep], levels[keep], label=name, color=colours[name], **style)
     ax.set_xlim(min_frequency, frequencies[-1] if frequencies.size else 22050)
     ax.set_ylim(max(floor_db, top - 90), top + 5)
     ax.set_xlabel("frequency (Hz)")
