@@ -98,12 +98,21 @@ def test_a_folders_data_set_trains_evaluates_and_separates_with_its_own_stems(re
     metrics = json.loads((tmp_path / "evaluate" / "metrics.json").read_text())
     assert metrics["about"]["stems"] == stems and metrics["about"]["data"] == data["data_root"]
     assert set(evaluated.track_scores[evaluated.track_scores["method"] == "model"]["stem"]) == set(stems)
-    if layout == "slakh":  # the test tracks' given mixtures are the default inputs to separate
-        inputs = resolve_inputs(SeparateConfig.from_params(data))
-        assert [item.track for item in inputs] == ["Track01901"]
-        summary = separate_files(inputs, separator, SeparateConfig.from_params({"device": "cpu", "segment_seconds": 1.0}),
-                                 tmp_path / "stems", progress=False)
-        assert summary.status[0] == "ok" and sorted(p.stem for p in (tmp_path / "stems" / "Track01901").glob("*.wav")) == sorted(stems)
+    # The default inputs to separate: the test tracks' given mixtures (Slakh), or where a track has
+    # none (MoisesDB) the sum of its stems, written into the cache once and not into the data set.
+    inputs = resolve_inputs(SeparateConfig.from_params(data))
+    test_track = tracks[0].name
+    assert [item.track for item in inputs] == [test_track]
+    if layout == "moisesdb":
+        summed = inputs[0].path
+        assert summed.name == "mixture.wav" and Path(data["data_root"]) not in summed.parents
+        stems_sum = sum(sf.read(f, dtype="float32")[0] for f in sorted(tracks[0].all_files()))
+        np.testing.assert_allclose(sf.read(summed, dtype="float32")[0], stems_sum, atol=1e-6)
+        written = summed.stat().st_mtime_ns
+        assert resolve_inputs(SeparateConfig.from_params(data))[0].path == summed and summed.stat().st_mtime_ns == written
+    summary = separate_files(inputs, separator, SeparateConfig.from_params({"device": "cpu", "segment_seconds": 1.0}),
+                             tmp_path / "stems", progress=False)
+    assert summary.status[0] == "ok" and sorted(p.stem for p in (tmp_path / "stems" / test_track).glob("*.wav")) == sorted(stems)
     after = sorted((p, p.stat().st_mtime_ns) for p in Path(data["data_root"]).rglob("*"))
     assert after == before  # nothing written into the user's folders
 

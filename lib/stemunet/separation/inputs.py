@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -18,6 +20,8 @@ from stemunet.separation.config import SeparateConfig
 
 if TYPE_CHECKING:  # pandas, torch and the model stack load where they are used: --help and usage errors stay instant
     import pandas as pd
+
+    from stemunet.data.folders import FolderTrack
 
 
 SOURCE_RECORD = "source.json"
@@ -154,17 +158,49 @@ def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) 
     return items
 
 
+def summed_mixture_file(track: FolderTrack, cache_root: str | Path | None = None) -> Path:
+    """A mixture file for a folders track that has none (a MoisesDB-like set): the sum of its stem
+    files, written once as float32 ``<cache>/mixtures/<key>/<track>/mixture.wav`` (``<cache>``:
+    ``$STEMUNET_CACHE`` or ``~/.cache/stemunet``), never into the user's folder.
+
+    ``<key>`` hashes every stem file's path, size and modification time, so an edited stem makes a
+    new sum. Reads block by block: memory stays flat however long the track.
+    """
+    from stemunet.data.folders import iter_summed_blocks
+
+    files = sorted(track.all_files())
+    stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
+    if cache_root is None:
+        base = os.environ.get("STEMUNET_CACHE")
+        cache_root = Path(base).expanduser() if base else Path.home() / ".cache" / "stemunet"
+    target = Path(cache_root) / "mixtures" / key / track.name / "mixture.wav"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(".mixture.partial.wav")  # a sum cut short is never taken for a whole one
+    rate = sf.info(str(files[0])).samplerate
+    channels = sf.info(str(files[0])).channels
+    with sf.SoundFile(str(partial), "w", rate, channels, "FLOAT", format="WAV") as out:
+        for blocks in iter_summed_blocks({"mixture": files}, 1 << 18, track):
+            out.write(blocks["mixture"].T)
+    partial.replace(target)
+    return target
+
+
 def default_inputs(data: DataConfig) -> list[str]:
     """The test tracks' mixtures of ``data`` (the synthetic set, generated on first use; of a folders
-    data set, the test tracks' mixture files)."""
+    data set, the test tracks' mixture files, or for a track without one the sum of its stems,
+    written into the cache by :func:`summed_mixture_file`)."""
     from stemunet.data.tracks import list_tracks, resolve_root
 
     root = resolve_root(data)
     if data.dataset == "folders":
-        mixtures = [str(track.mixture_file) for track in list_tracks(data, "test") if track.mixture_file is not None]
-        if not mixtures:
-            raise FileNotFoundError(f"{root}: no test track has a mixture file to separate; name the inputs")
-        return mixtures
+        tracks = list_tracks(data, "test")
+        if not tracks:
+            raise FileNotFoundError(f"{root}: no test tracks to take default inputs from; name the inputs")
+        # mixture: sum means the given files are not to be trusted: separate the sum, as training did.
+        return [str(track.mixture_file or summed_mixture_file(track)) for track in tracks]
     test = root / "test"
     if not test.is_dir():
         raise FileNotFoundError(f"{root}: no test/ folder to take default inputs from")
@@ -180,6 +216,8 @@ def resolve_inputs(config: SeparateConfig, output_dir: str | Path | None = None)
 def inputs_table(inputs: Sequence[InputFile]) -> pd.DataFrame:
     """One row per input: path, track name, and sample rate, channels and seconds where soundfile knows them."""
     import pandas as pd
+
+    from stemunet.data.folders import FolderTrack
 
     rows = []
     for item in inputs:
