@@ -181,3 +181,20 @@ def test_the_baselines_alone_score_a_folders_data_sets_own_stems(moisesdb, tmp_p
     result = evaluate(None, evaluation_tracks(config, progress=False), config, tmp_path, progress=False)
     assert json.loads((tmp_path / "metrics.json").read_text())["about"]["stems"] == ["drums", "guitar", "vocals"]
     assert set(result.track_scores["stem"]) - {"all"} == {"drums", "guitar", "vocals"}  # MIX = mixture / 3
+
+
+def test_evaluation_refuses_a_test_mixture_changed_since_training_checked_it(tmp_path):
+    from stemunet.data.stem_sets import TrackError
+
+    root = tmp_path / "set"
+    for split, track, seed in (("train", "a", 0), ("valid", "b", 10), ("test", "c", 20)):
+        stems = {name: tone(seed + k) for k, name in enumerate(["vocals", "drums"])}
+        for name, audio in stems.items():
+            write(root / split / track / f"{name}.wav", audio)
+        write(root / split / track / "mixture.wav", stems["vocals"] + stems["drums"])
+    data = {"dataset": "folders", "data_root": str(root)}
+    config = EvaluateConfig.from_params({**data, "max_seconds": 0.0, "n_workers": 1, "device": "cpu"})
+    assert [track.name for track in evaluation_tracks(config, progress=False)] == ["c"]  # a sound set passes
+    write(root / "test" / "c" / "mixture.wav", tone(99))  # the test mixture replaced by another song
+    with pytest.raises(TrackError, match=r"mixture\.wav is not the sum of the track's stems"):
+        evaluation_tracks(config, progress=False)

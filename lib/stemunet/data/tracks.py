@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from stemunet.config import REST, STEM_NAMES, ConfigError, DataConfig, StemSet
-from stemunet.data.folders import (FolderTrack, check_folders_dataset, file_headers, folders_root, iter_summed_blocks,
+from stemunet.data.folders import (FolderTrack, check_folder_track, check_folders_dataset, file_headers, folders_root, iter_summed_blocks,
                                    list_folder_tracks, read_summed)
 from stemunet.data.stem_sets import TrackError, build_targets, sources_needed, track_label
 from stemunet.data.synthetic import FAMILY_NAMES, MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
@@ -219,6 +219,15 @@ def check_dataset(data: DataConfig, stems: StemSet = StemSet(), *, progress: boo
     for track in list_tracks(resolve_root(data, progress=progress, stems=stems), "train"):
         check_track_stems(track, stems)
     return []
+
+
+def check_tracks(tracks: Sequence[Track], stems: StemSet = StemSet()) -> None:
+    """Training's per-track checks of the folders tracks among ``tracks`` (files that differ in
+    length, rate or channels; a given mixture that is not the sum of its stems), for work on tracks
+    chosen after training checked them; raises :class:`~stemunet.data.folders.TrackError`."""
+    for track in tracks:
+        if isinstance(track, FolderTrack):
+            check_folder_track(track, stems, check_mixture=True)
 
 
 def _stream_files(track: Track, names: Sequence[str]) -> tuple[dict[str, tuple[Path, ...]], bool]:

@@ -50,7 +50,7 @@ import torch
 
 from stemunet.audio import AudioError, resample
 from stemunet.config import ChunkingConfig, StemSet, Config, DataConfig, PostFilterChoice, StftConfig, check_device, require
-from stemunet.data.tracks import base_stems, dataset_of, list_tracks, read_track, resolve_root
+from stemunet.data.tracks import base_stems, check_tracks, dataset_of, list_tracks, read_track, resolve_root
 from stemunet.evaluation.metrics import WHOLE_TRACK_METRICS, whole_track_scores
 from stemunet.evaluation.results import (CONVENTIONS, METHOD_LABELS, METHODS, TRACK_SCORE_COLUMNS, aggregate,
                                          metrics_dict, sort_track_scores)
@@ -101,9 +101,7 @@ class EvaluateConfig(Config):
     def methods(self) -> tuple[str, ...]:
         return METHODS if self.baselines else ("model",)
 
-# ----------------------------------------------------------------------------------------------
-# Tracks and estimates
-# ----------------------------------------------------------------------------------------------
+# --- Tracks and estimates --------------------------------------------------------------------
 
 
 def _data_label(data: dict[str, Any]) -> str:
@@ -142,14 +140,16 @@ def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True, stems: S
     ``stems``: the model's (``separator.config.model.stem_set``); a synthetic set is generated with
     the instrument families a stem set beyond MUSDB18's four is made of.
 
-    Raises:
-        FileNotFoundError: the data set holds no track in that subset.
+    Raises FileNotFoundError (no track in that subset) or, before any scoring, TrackError (a
+    folders track failing training's checks: :func:`~stemunet.data.tracks.check_tracks`).
     """
     root = resolve_root(config.data, progress=progress, stems=stems)
     tracks = sorted(list_tracks(config.data, config.subset, stems=stems), key=lambda track: track.name)
     if not tracks:
         raise FileNotFoundError(f"{root}: no tracks in its {config.subset}/ folder")
-    return tracks[: config.max_tracks] if config.max_tracks else tracks
+    tracks = tracks[: config.max_tracks] if config.max_tracks else tracks
+    check_tracks(tracks, stems)  # files may have changed since training checked them
+    return tracks
 
 
 def excerpt_bounds(stems: np.ndarray, sample_rate: int, max_seconds: float) -> tuple[int, int]:
@@ -340,9 +340,7 @@ def mean_over_tracks(per_track: dict[str, dict[str, dict[str, np.ndarray]]]) -> 
     return _over_tracks(per_track, np.nanmean)
 
 
-# ----------------------------------------------------------------------------------------------
-# Scoring many tracks in worker processes
-# ----------------------------------------------------------------------------------------------
+# --- Scoring many tracks in worker processes -------------------------------------------------
 
 
 class _InlineExecutor:
