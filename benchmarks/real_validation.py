@@ -29,10 +29,11 @@ global SDR and SI-SDR tables (whole tracks, mean over tracks), then the family m
 ``--compare mask_power=1,mask_power=0.75,mask_power=0.5`` scores the checkpoint under each
 post-filter setting (fields of :class:`stemunet.config.PostFilterChoice`, several joined by ``+``:
 ``mask_power=0.75+shifts=2``; ``own``: the model's own settings); ``--candidate CHECKPOINT``
-(repeatable) scores other checkpoints. Each setting after the first is then judged against the
-first by the decision rule (:mod:`stemunet.evaluation.decision`): adopted only if it loses no more
-than 0.1 dB on any family's mean and gains on their average. For choosing recipes only: this audio
-never enters training. ``--json`` keeps every figure.
+(repeatable) scores other checkpoints, ``--candidate CHECKPOINT@SETTING`` one under a setting. Each
+setting after the first is then judged against the first by the decision rule
+(:mod:`stemunet.evaluation.decision`): adopted only if it loses no more than 0.1 dB on any family's
+mean and gains on their average. For choosing recipes only: this audio never enters training.
+``--json`` keeps every figure.
 """
 
 from __future__ import annotations
@@ -115,11 +116,19 @@ def contenders_of(args: argparse.Namespace) -> list[Contender]:
         settings = [text.strip() for text in args.compare.split(",") if text.strip()]
         return [Contender(text, args.checkpoint, parse_setting(text)) for text in settings]
     if args.candidate:
-        checkpoints = [args.checkpoint, *args.candidate]
+        # CHECKPOINT@SETTING: that checkpoint under a post-filter setting (a new model at the
+        # bundled one's mask power, say); a path that itself holds "@" is taken whole.
+        entries = [(args.checkpoint, "", PostFilterChoice())]
+        for text in args.candidate:
+            path, _, setting = text.rpartition("@")
+            if path and not Path(text).exists() and ("=" in setting or setting == "own"):
+                entries.append((path, f"@{setting}", parse_setting(setting)))
+            else:
+                entries.append((text, "", PostFilterChoice()))
         # Short labels for the table (a run folder's or file's own name, not its whole path).
-        names = [Path(checkpoint).name or checkpoint for checkpoint in checkpoints]
-        return [Contender(name if names.count(name) == 1 else f"{name}#{n}", checkpoint)
-                for n, (name, checkpoint) in enumerate(zip(names, checkpoints), start=1)]
+        names = [(Path(checkpoint).name or checkpoint) + suffix for checkpoint, suffix, _ in entries]
+        return [Contender(name if names.count(name) == 1 else f"{name}#{n}", checkpoint, choice)
+                for n, (name, (checkpoint, _, choice)) in enumerate(zip(names, entries), start=1)]
     return [Contender("model", args.checkpoint)]
 
 
@@ -374,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families-manifest", default=str(FAMILIES_MANIFEST), help="sha256sum list that copy must match (default: the repository's)")
     parser.add_argument("--families-mapping", default=str(FAMILIES_MAPPING), help="the families' mapping (default: the repository's)")
     parser.add_argument("--compare", default="", help="post-filter settings to compare, the first the baseline: mask_power=1,mask_power=0.5")
-    parser.add_argument("--candidate", action="append", default=[], help="another checkpoint to judge against CHECKPOINT (repeatable)")
+    parser.add_argument("--candidate", action="append", default=[], help="another checkpoint to judge against CHECKPOINT (repeatable); CHECKPOINT@mask_power=0.5: under that setting")
     parser.add_argument("--per-track", action="store_true", help="also print each track's SDR (mean over its references)")
     parser.add_argument("--json", default="", help="also write every figure to this JSON file")
     parser.add_argument("--device", default="auto")

@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 from stemunet.checkpoints import save_model
-from stemunet.config import ModelConfig, SeparatorConfig, StemSet, StftConfig
+from stemunet.config import ConfigError, ModelConfig, SeparatorConfig, StemSet, StftConfig
 from stemunet.data.real_validation import MANIFEST_NAME, ManifestError, parse_manifest, verify_copy
 from stemunet.data.validation_families import (INFO_NAME, MUSDB_REFERENCES, RESERVED_NAMES, FamilyError, build_families,
                                                group_stems, is_reserved_name, load_families, read_family_track,
@@ -298,3 +298,20 @@ def test_the_benchmark_reports_every_family_the_worst_and_the_rules_verdicts(fam
 
     typo = run_benchmark(str(checkpoint), *common, "--compare", "mask_powr=1")
     assert typo.returncode == 2 and "unknown parameter(s) ['mask_powr']" in typo.stderr
+
+
+def test_a_candidate_can_be_judged_under_a_post_filter_setting(monkeypatch):
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_validation", ROOT / "benchmarks" / "real_validation.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    args = argparse.Namespace(checkpoint="pretrained", compare="", candidate=["runs/c24", "runs/c24@mask_power=0.5", "runs/c24@own"])
+    contenders = module.contenders_of(args)
+    assert [c.label for c in contenders] == ["pretrained", "c24", "c24@mask_power=0.5", "c24@own"]
+    assert [c.checkpoint for c in contenders] == ["pretrained", "runs/c24", "runs/c24", "runs/c24"]
+    assert contenders[2].postfilter.mask_power == 0.5 and contenders[1].postfilter == contenders[3].postfilter
+    with pytest.raises(ConfigError, match=r"mask_powr"):
+        module.contenders_of(argparse.Namespace(checkpoint="pretrained", compare="", candidate=["runs/c24@mask_powr=1"]))
