@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.methods is None:
         args.methods = DEFAULT_METHODS + (["checkpoint"] if args.checkpoint else [])
-    if "checkpoint" in args.methods and not args.checkpoint:
+    if not args.checkpoint and ("checkpoint" in args.methods or (args.memory_check and args.memory_method == "checkpoint")):
         parser.error("the checkpoint method needs --checkpoint (a run folder or checkpoint file)")
     if args.checkpoint:  # typed here, read by a worker started in the repository root
         args.checkpoint = str(Path(args.checkpoint).expanduser().resolve()) if Path(args.checkpoint).expanduser().exists() else args.checkpoint

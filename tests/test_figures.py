@@ -67,3 +67,13 @@ def test_a_six_stem_set_gets_six_distinct_colours_and_the_four_keep_theirs():
             if name in SOURCE_COLOURS:
                 assert colour == tuple(round(c, 3) for c in to_rgba(SOURCE_COLOURS[name])[:3]), (label, name)
         matplotlib.pyplot.close(figure)
+
+
+def test_a_stem_keeps_its_colour_from_figure_to_figure():
+    from stemunet.lab.plots import source_colours
+
+    six = source_colours(["drums", "bass", "other", "vocals", "guitar", "piano"])
+    two = source_colours(["piano", "vocals"])
+    assert two["piano"] == six["piano"] and two["vocals"] == six["vocals"]
+    unknown = source_colours(["sax", "trumpet", "guitar", "mixture"])
+    assert len(set(unknown.values())) == 4  # names outside the table still differ within a figure

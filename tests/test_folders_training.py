@@ -192,9 +192,25 @@ def test_evaluation_refuses_a_test_mixture_changed_since_training_checked_it(tmp
         for name, audio in stems.items():
             write(root / split / track / f"{name}.wav", audio)
         write(root / split / track / "mixture.wav", stems["vocals"] + stems["drums"])
-    data = {"dataset": "folders", "data_root": str(root)}
+    # require_all_stems: the set's own two stems, not MUSDB18's four, are what a track must have.
+    data = {"dataset": "folders", "data_root": str(root), "require_all_stems": True}
     config = EvaluateConfig.from_params({**data, "max_seconds": 0.0, "n_workers": 1, "device": "cpu"})
     assert [track.name for track in evaluation_tracks(config, progress=False)] == ["c"]  # a sound set passes
     write(root / "test" / "c" / "mixture.wav", tone(99))  # the test mixture replaced by another song
     with pytest.raises(TrackError, match=r"mixture\.wav is not the sum of the track's stems"):
         evaluation_tracks(config, progress=False)
+
+
+def test_a_test_track_whose_stems_cannot_be_summed_is_reported_and_the_others_separated(tmp_path):
+    root = tmp_path / "set"
+    for split, track, seed in (("train", "a", 0), ("valid", "b", 10), ("test", "c", 20), ("test", "d", 30)):
+        for k, name in enumerate(["vocals", "drums"]):
+            write(root / split / track / f"{name}.wav", tone(seed + k))
+    sf.write(root / "test" / "d" / "drums.wav", tone(31)[0], RATE // 2)  # another rate: cannot be summed
+    data = {"dataset": "folders", "data_root": str(root)}
+    with pytest.warns(UserWarning, match=r"test/d: vocals\.wav and drums\.wav differ in sample rate \(8000 vs 4000 Hz\); not separated"):
+        inputs = resolve_inputs(SeparateConfig.from_params(data))
+    assert [item.track for item in inputs] == ["c"]
+    folder = inputs[0].path.parent
+    assert [p.name for p in folder.iterdir()] == ["mixture.wav"]  # no partial file left beside it
+    assert not list((root / "test").rglob("*mixture*"))  # nothing written into the data set

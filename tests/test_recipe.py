@@ -80,7 +80,7 @@ def test_the_average_after_n_updates_is_the_closed_form():
 
 def test_the_first_weights_do_not_linger_in_a_short_runs_average():
     """At decay 0.999 over 1,280 steps (a 40-epoch CPU run) the plain rule left 28 % of the average
-    on the first, nearly random weights; the unbiased mean gives them 1/1280-ish like any step."""
+    on the first, nearly random weights; the unbiased mean gives them 0.04 %, as its decay says."""
     layer = torch.nn.Linear(2, 2, bias=False)
     with torch.no_grad():
         layer.weight.zero_()  # "initial" weights
@@ -90,7 +90,7 @@ def test_the_first_weights_do_not_linger_in_a_short_runs_average():
         layer.weight.fill_(1.0)  # every later step: the trained weights
     for _ in range(1279):
         average.update(layer)
-    first_share = 1.0 - float(average.module.weight.mean())
+    first_share = 1.0 - float(average.module.weight.detach().mean())
     assert first_share == pytest.approx(0.999**1279 / sum(0.999**j for j in range(1280)), rel=1e-3)
     assert first_share < 1e-3  # the plain rule: 0.999**1279 = 0.278
 
@@ -104,7 +104,7 @@ def test_an_average_saved_by_the_plain_rule_goes_on_with_its_normaliser():
     with torch.no_grad():
         layer.weight.fill_(1.0)
     average.update(layer)
-    assert float(average.module.weight.mean()) == pytest.approx(1 / (0.9 * (1 - 0.9**3) / 0.1 + 1))
+    assert float(average.module.weight.detach().mean()) == pytest.approx(1 / (0.9 * (1 - 0.9**3) / 0.1 + 1))
     assert average.state()["count"] == pytest.approx(average.count)
 
 
@@ -194,6 +194,8 @@ def test_the_loss_figure_shows_the_validation_sdr_beside_the_losses_with_whole_e
 
 def test_fine_tuning_from_a_run_that_averaged_starts_from_the_average(tmp_path):
     averaged = fit(TrainConfig.from_params({**TINY, "epochs": 1, "ema_decay": 0.5, "valid_every": 0}), tmp_path / "a", progress=False)
+    # The returned model (the average) can be trained on, like any other.
+    assert all(value.requires_grad for value in averaged.separator.parameters())
     ema = read_training_checkpoint(averaged.run_dir / "checkpoints" / "last.pt")["ema_state"]["state_dict"]
     # A learning rate so small the fine-tune leaves its starting weights as they were.
     tuned = fit(TrainConfig.from_params({**TINY, "epochs": 1, "valid_every": 0, "learning_rate": 1e-12, "final_learning_rate": 1e-12,

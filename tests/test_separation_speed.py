@@ -39,7 +39,8 @@ def test_a_checkpoint_typed_relative_to_where_it_was_typed_is_timed_beside_the_b
     assert "| checkpoint |" in done.stdout
 
 
-def test_the_checkpoint_method_without_a_checkpoint_is_refused_in_one_line():
-    done = _run("--methods", "checkpoint")
+@pytest.mark.parametrize("arguments", [("--methods", "checkpoint"), ("--memory-check", "--memory-method", "checkpoint")])
+def test_the_checkpoint_method_without_a_checkpoint_is_refused_in_one_line(arguments):
+    done = _run(*arguments)
     assert done.returncode == 2
     assert "the checkpoint method needs --checkpoint" in done.stderr.strip().splitlines()[-1]

@@ -436,13 +436,19 @@ def mixture_residual_db(track: FolderTrack, seconds: float = MIXTURE_CHECK_SECON
     return float("inf") if residual > 0 else float("nan")
 
 
-def check_folder_track(track: FolderTrack, stems: StemSet = StemSet(), *, check_mixture: bool = True) -> list[str]:
-    """One track's checks (see :func:`check_folders_dataset`): warnings, or :class:`TrackError`."""
+def check_folder_files(track: FolderTrack) -> None:
+    """A track's files, whatever the stem set: readable, of one length, rate and channel count, and
+    some stem files; raises :class:`TrackError` naming the file."""
     _, problems = file_headers(track)
     if problems:
         raise TrackError(track, problems[0])
     if not track.files:
         raise TrackError(track, "holds a mixture but no stem files")
+
+
+def check_folder_track(track: FolderTrack, stems: StemSet = StemSet(), *, check_mixture: bool = True) -> list[str]:
+    """One track's checks (see :func:`check_folders_dataset`): warnings, or :class:`TrackError`."""
+    check_folder_files(track)
     missing = [name for name in sources_needed(stems, track.stem_names) if name not in track.files]
     warnings = []
     if missing:
@@ -451,13 +457,20 @@ def check_folder_track(track: FolderTrack, stems: StemSet = StemSet(), *, check_
                                     "require_all_stems: false would make a missing stem silence")
         stems_word, its = ("stems", "their") if len(missing) > 1 else ("stem", "its")
         warnings.append(f"{track_label(track)} ({track.folder}) has no {', '.join(missing)} {stems_word}: silence in {its} place")
-    if check_mixture and track.mixture_file is not None:
+    if check_mixture:
+        check_given_mixture(track)
+    return warnings
+
+
+def check_given_mixture(track: FolderTrack) -> None:
+    """A given mixture file must be the sum of the track's stems (:func:`mixture_residual_db`);
+    raises :class:`TrackError` with the difference in dB. A track without one passes."""
+    if track.mixture_file is not None:
         residual = mixture_residual_db(track)
         if residual > MIXTURE_TOLERANCE_DB:  # NaN (mixture and stems silent) passes
             raise TrackError(track, f"{track.mixture_file.name} is not the sum of the track's stems (their difference is "
                                     f"{residual:+.1f} dB relative to the mixture, over {MIXTURE_TOLERANCE_DB:g} dB); "
                                     "set mixture: sum to train on the sum of the stems and ignore the file")
-    return warnings
 
 
 def check_folders_dataset(data: DataConfig, stems: StemSet = StemSet(), *, check_mixtures: bool = True) -> list[str]:

@@ -29,8 +29,8 @@ import numpy as np
 import soundfile as sf
 
 from stemunet.config import REST, STEM_NAMES, ConfigError, DataConfig, StemSet
-from stemunet.data.folders import (FolderTrack, check_folder_track, check_folders_dataset, file_headers, folders_root, iter_summed_blocks,
-                                   list_folder_tracks, read_summed)
+from stemunet.data.folders import (FolderTrack, check_folder_files, check_folders_dataset, check_given_mixture, file_headers,
+                                   folders_root, iter_summed_blocks, list_folder_tracks, read_summed)
 from stemunet.data.stem_sets import TrackError, build_targets, sources_needed, track_label
 from stemunet.data.synthetic import FAMILY_NAMES, MUSDB_SETUP_NAME, SyntheticSpec, ensure_synthetic_dataset, is_synthetic_dataset
 
@@ -221,13 +221,15 @@ def check_dataset(data: DataConfig, stems: StemSet = StemSet(), *, progress: boo
     return []
 
 
-def check_tracks(tracks: Sequence[Track], stems: StemSet = StemSet()) -> None:
-    """Training's per-track checks of the folders tracks among ``tracks`` (files that differ in
-    length, rate or channels; a given mixture that is not the sum of its stems), for work on tracks
-    chosen after training checked them; raises :class:`~stemunet.data.folders.TrackError`."""
+def check_tracks(tracks: Sequence[Track]) -> None:
+    """Training's file checks of the folders tracks among ``tracks`` (unreadable files, files that
+    differ in length, rate or channels, a given mixture that is not the sum of its stems), for work
+    on tracks chosen after training checked them; whatever stems the tracks have (a stem the work
+    needs and a track lacks is silence there). Raises :class:`~stemunet.data.folders.TrackError`."""
     for track in tracks:
         if isinstance(track, FolderTrack):
-            check_folder_track(track, stems, check_mixture=True)
+            check_folder_files(track)
+            check_given_mixture(track)
 
 
 def _stream_files(track: Track, names: Sequence[str]) -> tuple[dict[str, tuple[Path, ...]], bool]:

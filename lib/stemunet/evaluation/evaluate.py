@@ -148,7 +148,7 @@ def evaluation_tracks(config: EvaluateConfig, *, progress: bool = True, stems: S
     if not tracks:
         raise FileNotFoundError(f"{root}: no tracks in its {config.subset}/ folder")
     tracks = tracks[: config.max_tracks] if config.max_tracks else tracks
-    check_tracks(tracks, stems)  # files may have changed since training checked them
+    check_tracks(tracks)  # files may have changed since training checked them
     return tracks
 
 

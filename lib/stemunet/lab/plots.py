@@ -81,15 +81,22 @@ def plot_stems(stems: Mapping[str, np.ndarray | torch.Tensor], sample_rate: int,
 
 # Fixed colours per source, so every figure of a notebook reads the same way.
 SOURCE_COLOURS = {"mixture": "0.35", "drums": "tab:orange", "bass": "tab:blue", "other": "tab:green", "vocals": "tab:red"}
-# Stems beyond MUSDB18's four (guitar, piano, accompaniment, ...), in the order a plot meets them.
-EXTRA_COLOURS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+# Stems beyond MUSDB18's four: the common ones keep a colour in every figure; others take the
+# colours left, in the order a figure meets them.
+EXTRA_COLOURS = {"guitar": "tab:purple", "piano": "tab:brown", "accompaniment": "tab:pink", "keys": "tab:olive",
+                 "strings": "tab:cyan", "synth": "gold", "organ": "darkslateblue", "brass": "firebrick", "pads": "plum",
+                 "mallets": "teal"}
+SPARE_COLOURS = ("tab:olive", "tab:cyan", "tab:pink", "tab:purple", "tab:brown", "navy", "olive", "salmon")
 
 
 def source_colours(names: Sequence[str]) -> dict[str, str]:
-    """A colour per source: MUSDB18's four and the mixture keep theirs (the same in every plot),
-    other stems take distinct ones in order (cycling after six)."""
-    extra = [name for name in names if name not in SOURCE_COLOURS]
-    return {name: SOURCE_COLOURS.get(name) or EXTRA_COLOURS[extra.index(name) % len(EXTRA_COLOURS)] for name in names}
+    """A colour per source, distinct within a figure: the mixture, MUSDB18's four and the common
+    extra stems (:data:`EXTRA_COLOURS`) keep theirs in every figure; other names take the spare
+    colours no name of this figure holds, in order (cycling after those)."""
+    fixed = {name: SOURCE_COLOURS.get(name) or EXTRA_COLOURS.get(name) for name in names}
+    spare = [colour for colour in SPARE_COLOURS if colour not in fixed.values()]
+    others = [name for name in names if fixed[name] is None]
+    return {name: fixed[name] or spare[others.index(name) % len(spare)] for name in names}
 
 
 def plot_loudness_distribution(

@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import re
+import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,13 +163,18 @@ def discover_inputs(specs: Sequence[str], *, exclude: str | Path | None = None) 
 def summed_mixture_file(track: FolderTrack, cache_root: str | Path | None = None) -> Path:
     """A mixture file for a folders track that has none (a MoisesDB-like set): the sum of its stem
     files, written once as float32 ``<cache>/mixtures/<key>/<track>/mixture.wav`` (``<cache>``:
-    ``$STEMUNET_CACHE`` or ``~/.cache/stemunet``), never into the user's folder.
+    ``$STEMUNET_CACHE``, else ``~/.cache/stemunet``), never into the user's folder.
 
-    ``<key>`` hashes every stem file's path, size and modification time, so an edited stem makes a
-    new sum. Reads block by block: memory stays flat however long the track.
+    The stem files get training's checks first (:func:`~stemunet.data.folders.check_folder_files`:
+    readable, one length, rate and channel count), so a bad track raises
+    :class:`~stemunet.data.stem_sets.TrackError` naming the file. ``<key>`` hashes every stem
+    file's path, size and modification time, so an edited stem makes a new sum. Written block by
+    block (memory stays flat) into a temporary file renamed when whole, so a sum cut short is never
+    taken for one and processes summing the same track at once do not meet.
     """
-    from stemunet.data.folders import iter_summed_blocks
+    from stemunet.data.folders import check_folder_files, iter_summed_blocks
 
+    check_folder_files(track)
     files = sorted(track.all_files())
     stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
@@ -178,20 +185,25 @@ def summed_mixture_file(track: FolderTrack, cache_root: str | Path | None = None
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(".mixture.partial.wav")  # a sum cut short is never taken for a whole one
-    rate = sf.info(str(files[0])).samplerate
-    channels = sf.info(str(files[0])).channels
-    with sf.SoundFile(str(partial), "w", rate, channels, "FLOAT", format="WAV") as out:
-        for blocks in iter_summed_blocks({"mixture": files}, 1 << 18, track):
-            out.write(blocks["mixture"].T)
-    partial.replace(target)
+    info = sf.info(str(files[0]))
+    handle, partial = tempfile.mkstemp(suffix=".partial.wav", prefix=".mixture.", dir=target.parent)
+    os.close(handle)
+    try:
+        with sf.SoundFile(partial, "w", info.samplerate, info.channels, "FLOAT", format="WAV") as out:
+            for blocks in iter_summed_blocks({"mixture": files}, 1 << 18, track):
+                out.write(blocks["mixture"].T)
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
     return target
 
 
 def default_inputs(data: DataConfig) -> list[str]:
     """The test tracks' mixtures of ``data`` (the synthetic set, generated on first use; of a folders
     data set, the test tracks' mixture files, or for a track without one the sum of its stems,
-    written into the cache by :func:`summed_mixture_file`)."""
+    written into the cache by :func:`summed_mixture_file`). A track whose stems cannot be summed is
+    reported in a warning naming the file and left out; the others go on."""
+    from stemunet.data.stem_sets import TrackError
     from stemunet.data.tracks import list_tracks, resolve_root
 
     root = resolve_root(data)
@@ -199,8 +211,15 @@ def default_inputs(data: DataConfig) -> list[str]:
         tracks = list_tracks(data, "test")
         if not tracks:
             raise FileNotFoundError(f"{root}: no test tracks to take default inputs from; name the inputs")
-        # mixture: sum means the given files are not to be trusted: separate the sum, as training did.
-        return [str(track.mixture_file or summed_mixture_file(track)) for track in tracks]
+        mixtures = []
+        for track in tracks:  # mixture: sum means the given files are not trusted: the sum is separated, as trained
+            try:
+                mixtures.append(str(track.mixture_file or summed_mixture_file(track)))
+            except TrackError as error:
+                warnings.warn(f"{error}; not separated", stacklevel=2)
+        if not mixtures:
+            raise FileNotFoundError(f"{root}: no test track could be summed into a mixture to separate (see the warnings)")
+        return mixtures
     test = root / "test"
     if not test.is_dir():
         raise FileNotFoundError(f"{root}: no test/ folder to take default inputs from")
@@ -216,8 +235,6 @@ def resolve_inputs(config: SeparateConfig, output_dir: str | Path | None = None)
 def inputs_table(inputs: Sequence[InputFile]) -> pd.DataFrame:
     """One row per input: path, track name, and sample rate, channels and seconds where soundfile knows them."""
     import pandas as pd
-
-    from stemunet.data.folders import FolderTrack
 
     rows = []
     for item in inputs:

@@ -32,7 +32,7 @@ class WeightAverage:
         if not 0 < decay < 1:
             raise ValueError(f"the average's decay must be in (0, 1), got {decay}")
         self.decay = decay
-        self.module = copy.deepcopy(module).requires_grad_(False)
+        self.module = copy.deepcopy(module)  # trainable like the original: a returned model can be trained on
         self.updates = 0
         self.count = 0.0  # sum of decay**(n-k) over the updates so far: the mean's normaliser
 
