@@ -238,6 +238,7 @@ def score_contenders(contenders: list[Contender], families: list[FamilyAudio], d
 def table(rows: dict[str, np.ndarray], names: tuple[str, ...], label: str, width: int = 26) -> list[str]:
     """Lines of one family's table: a row per ``{name: (n_references,) dB}``, then the mean over
     the references it has (``-``: not scored); the MUSDB18 four also get their d/b/o mean."""
+    width = max(width, *(len(row) + 1 for row in rows))  # whole labels: "c24@mask_power=0.75" and "...=0.5" differ at the end
     if names == STEM_NAMES:
         return sdr_table(rows, label=label, width=width)
     cells = max(9, *(len(name) + 2 for name in names))
@@ -245,7 +246,7 @@ def table(rows: dict[str, np.ndarray], names: tuple[str, ...], label: str, width
     for row, values in rows.items():
         values = np.asarray(values, dtype=float)
         mean = float(np.nanmean(values)) if (~np.isnan(values)).any() else float("nan")
-        lines.append(f"{row[:width - 1]:<{width}}" + "".join(f"{'-':>{cells}}" if np.isnan(v) else f"{v:{cells}.2f}" for v in values) + f"{mean:9.2f}")
+        lines.append(f"{row:<{width}}" + "".join(f"{'-':>{cells}}" if np.isnan(v) else f"{v:{cells}.2f}" for v in values) + f"{mean:9.2f}")
     return lines
 
 
@@ -307,12 +308,13 @@ def print_summary(results: list[dict], names: list[str]) -> None:
     """The family means side by side, each setting's worst family and average, and the rule's verdicts."""
     cells = max(10, *(len(name) + 2 for name in names))
     print("\nfamily means, cSDR dB (mean over each family's references; the average counts each family once):")
-    print(f"{'setting':<26}" + "".join(f"{name:>{cells}}" for name in names) + f"{'average':>10}  worst family")
+    width = max(26, *(len(result["label"]) + 1 for result in results))
+    print(f"{'setting':<{width}}" + "".join(f"{name:>{cells}}" for name in names) + f"{'average':>10}  worst family")
     for result in results:
         means = result["family_means"]
         row = "".join(f"{means[name]:{cells}.2f}" if name in means else f"{'-':>{cells}}" for name in names)
         worst = f"{result['worst_family'][0]} {result['worst_family'][1]:.2f}" if means else "-"
-        print(f"{result['label'][:25]:<26}{row}{result.get('average', float('nan')):10.2f}  {worst}")
+        print(f"{result['label']:<{width}}{row}{result.get('average', float('nan')):10.2f}  {worst}")
     for result in results:
         if result["family_means"]:
             prefix = "" if len(results) == 1 else f"{result['label']}: "

@@ -315,3 +315,9 @@ def test_a_candidate_can_be_judged_under_a_post_filter_setting(monkeypatch):
     assert contenders[2].postfilter.mask_power == 0.5 and contenders[1].postfilter == contenders[3].postfilter
     with pytest.raises(ConfigError, match=r"mask_powr"):
         module.contenders_of(argparse.Namespace(checkpoint="pretrained", compare="", candidate=["runs/c24@mask_powr=1"]))
+    # Labels longer than the name column are written whole: these two differ only at the end.
+    rows = {"karaoke c24-final-raw.pt@mask_power=0.75": np.array([6.3, 7.5]), "karaoke c24-final-raw.pt@mask_power=0.5": np.array([5.5, 6.7])}
+    for names in (("vocals", "accompaniment"), ("drums", "bass", "other", "vocals")):
+        lines = module.table({k: np.resize(v, len(names)) for k, v in rows.items()}, names, "cSDR dB")
+        assert all(any(line.startswith(label + " ") for line in lines) for label in rows), lines
+        assert len({len(line) for line in lines}) == 1  # the columns stay aligned
