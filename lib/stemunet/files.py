@@ -47,6 +47,13 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def cache_root() -> Path:
+    """Where stemunet caches what it can make again (synthetic sets, summed mixtures):
+    ``$STEMUNET_CACHE`` if that variable is set, else ``~/.cache/stemunet``."""
+    base = os.environ.get("STEMUNET_CACHE")
+    return Path(base).expanduser() if base else Path.home() / ".cache" / "stemunet"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -172,29 +171,20 @@ def summed_mixture_file(track: FolderTrack, cache_root: str | Path | None = None
     block (memory stays flat) into a temporary file renamed when whole, so a sum cut short is never
     taken for one and processes summing the same track at once do not meet.
     """
+    from stemunet import files
     from stemunet.data.folders import check_folder_files, iter_summed_blocks
 
     check_folder_files(track)
-    files = sorted(track.all_files())
-    stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in files]
+    stem_files = sorted(track.all_files())
+    stamp = [(str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for path in stem_files]
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
-    if cache_root is None:
-        base = os.environ.get("STEMUNET_CACHE")
-        cache_root = Path(base).expanduser() if base else Path.home() / ".cache" / "stemunet"
-    target = Path(cache_root) / "mixtures" / key / track.name / "mixture.wav"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    info = sf.info(str(files[0]))
-    handle, partial = tempfile.mkstemp(suffix=".partial.wav", prefix=".mixture.", dir=target.parent)
-    os.close(handle)
-    try:
-        with sf.SoundFile(partial, "w", info.samplerate, info.channels, "FLOAT", format="WAV") as out:
-            for blocks in iter_summed_blocks({"mixture": files}, 1 << 18, track):
-                out.write(blocks["mixture"].T)
-        os.replace(partial, target)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    target = Path(cache_root or files.cache_root()) / "mixtures" / key / track.name / "mixture.wav"
+    if not target.is_file():
+        info = sf.info(str(stem_files[0]))
+        with files.atomic_path(target) as partial:  # renamed when whole: a sum cut short is never taken for one
+            with sf.SoundFile(str(partial), "w", info.samplerate, info.channels, "FLOAT", format="WAV") as out:
+                for blocks in iter_summed_blocks({"mixture": stem_files}, 1 << 18, track):
+                    out.write(blocks["mixture"].T)
     return target
 
 

@@ -241,8 +241,9 @@ def _progress_stream():
 def synthetic_cache_root() -> Path:
     """Folder holding cached synthetic sets: ``$STEMUNET_CACHE/synthetic`` if that variable is set,
     else ``~/.cache/stemunet/synthetic``."""
-    base = os.environ.get("STEMUNET_CACHE")
-    return (Path(base).expanduser() if base else Path.home() / ".cache" / "stemunet") / "synthetic"
+    from stemunet.files import cache_root
+
+    return cache_root() / "synthetic"
 
 
 def synthetic_set_name(spec: SyntheticSpec) -> str:
