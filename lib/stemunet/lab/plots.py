@@ -117,10 +117,11 @@ def plot_loudness_distribution(
     # At most FIGURE_WIDTH wide (seven sources: 1.4 inches a panel), so the notebook need not shrink it.
     figure, axes = plt.subplots(1, len(names), figsize=(min(FIGURE_WIDTH, 2.6 * len(names)), 3.0), sharex=True, sharey=True, squeeze=False)
     edges = np.arange(floor_db, 0 + bin_db, bin_db)
+    colours = source_colours(names)
     for ax, name in zip(axes[0], names):
         levels = np.clip(np.asarray(frame_db[name], dtype=np.float64), floor_db, 0)
         weights = np.full(levels.shape, 100.0 / max(levels.size, 1))  # percent of frames
-        ax.hist(levels, bins=edges, weights=weights, color=source_colours(names)[name], alpha=0.85)
+        ax.hist(levels, bins=edges, weights=weights, color=colours[name], alpha=0.85)
         ax.axvline(silence_threshold_db, color="k", linestyle="--", linewidth=1)
         active = levels[levels >= silence_threshold_db]
         silent = np.mean(levels < silence_threshold_db) if levels.size else np.nan
@@ -139,7 +140,7 @@ def plot_silent_share(silent_share: Mapping[str, float], silence_threshold_db: f
     names = list(silent_share)
     figure, ax = plt.subplots(figsize=(5, 2.6))
     values = [100 * float(silent_share[name]) for name in names]
-    bars = ax.bar(names, values, color=[source_colours(names)[name] for name in names])
+    bars = ax.bar(names, values, color=list(source_colours(names).values()))
     ax.bar_label(bars, fmt="%.0f %%", fontsize=8)
     ax.set_ylabel(f"% of frames < {silence_threshold_db:g} dBFS")
     ax.set_ylim(0, max(10.0, max(values, default=0) * 1.2))
